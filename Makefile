@@ -1,0 +1,50 @@
+# softphone — build, run, test, bench.
+# `make run` and `make test` install the Debian packages they need (as root,
+# with apt-get) when they are missing.
+
+GO        ?= go
+export GOTOOLCHAIN ?= local
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+BIN       := bin/softphone
+CONFIG    ?= configs/softphone.ini
+TESTFLAGS ?=
+
+.PHONY: all build run test unit bench lint clean deps-run deps-test
+
+all: build
+
+deps-run:
+	@scripts/deps.sh run
+
+deps-test:
+	@scripts/deps.sh test
+
+build: deps-run
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/softphone
+
+## run: the daemon on the example config (real devices where there are any,
+## else miniaudio's null device).
+run: build
+	$(BIN) run -c $(CONFIG)
+
+## test: every test, integration tests included; the tests start and stop
+## their own peers (PulseAudio, Kamailio, baresip, sipp) on free ports.
+test: deps-test
+	$(GO) vet ./...
+	SOFTPHONE_INTEGRATION=1 $(GO) test -count=1 -timeout 18m $(TESTFLAGS) ./...
+
+## unit: the tests that need no peers.
+unit:
+	$(GO) test -count=1 ./...
+
+## bench: Go benchmarks and the bench scripts, printed as tables.
+bench: deps-test
+	SOFTPHONE_INTEGRATION=1 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,218 @@
+// Package config reads the softphone's ini file.
+//
+// Sections follow the Genesys `domain.section.setting` grammar: the setting
+// `policy.session.auto_answer` is the key `auto_answer` of the section
+// `[policy.session]`. A key given several times in one section is a list in
+// priority order (the first is the highest); only the device lists may repeat.
+//
+// Loading is three steps: Default() gives every setting its built-in value,
+// the file overlays only the keys it holds, and validation checks the whole.
+// Every error names the file, the section and the key (and the line); an
+// unknown key suggests the nearest known one.
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	// File is the path the configuration was read from; "" for built-in
+	// defaults.
+	File string
+
+	Device      Device         // [policy.device]
+	Session     Session        // [policy.session]
+	Endpoint    Endpoint       // [policy.endpoint]
+	Connections []Connectivity // [connectivity.N], ordered by N
+	Control     Control        // [control]
+	Log         Log            // [system.log]
+	Audio       Audio          // [system.audio]
+}
+
+// Device is [policy.device]: which devices to use.
+type Device struct {
+	UseHeadset     bool
+	HeadsetName    []string
+	AudioInDevice  []string
+	AudioOutDevice []string
+	// PollInterval is how often the device list is read.
+	PollInterval time.Duration
+}
+
+// Session is [policy.session]: what incoming calls get.
+type Session struct {
+	AutoAnswer                 bool
+	RejectSessionWhenHeadsetNA bool
+	// SIPCodeWhenHeadsetNA is the reject code, already checked: a missing,
+	// non-numeric or out-of-range value is replaced by 480 with a warning.
+	SIPCodeWhenHeadsetNA int
+	// NoAnswerTimeout ends a ringing incoming call with 480; 0 = ring
+	// until the caller gives up.
+	NoAnswerTimeout time.Duration
+	// AutoAnswerByHeader honours Call-Info answer-after, Alert-Info
+	// alert-autoanswer and Answer-Mode: Auto.
+	AutoAnswerByHeader bool
+	// CallWaiting lets a second call ring while one is active; off, it
+	// gets 486 Busy Here.
+	CallWaiting bool
+}
+
+// Endpoint is [policy.endpoint]: where the softphone listens.
+type Endpoint struct {
+	SIPAddress    string // "" = all interfaces
+	SIPPort       int    // 0 = any free port
+	PublicAddress string
+	RTPPortMin    int
+	RTPPortMax    int
+	TLSCertFile   string
+	TLSKeyFile    string
+}
+
+// Connectivity is one [connectivity.N]: a SIP server account.
+type Connectivity struct {
+	Index         int
+	User          string
+	Server        string // host[:port]
+	Protocol      string // udp | tcp | tls
+	Password      string
+	AuthUser      string
+	Domain        string
+	DisplayName   string
+	RegTimeout    time.Duration // 0 = standalone, no REGISTER
+	OutboundProxy string
+	BackupServer  string
+	CAFile        string
+	KeepAlive     time.Duration
+	DSCP          int
+}
+
+// Registers reports whether this connection sends REGISTER.
+func (c Connectivity) Registers() bool { return c.RegTimeout > 0 }
+
+// Control is [control]: the local API.
+type Control struct {
+	Listen    string
+	TokenFile string
+}
+
+// Log is [system.log].
+type Log struct {
+	Level    string // debug | info | warn | error
+	File     string // "" = stderr
+	SIPTrace bool
+}
+
+// Audio is [system.audio].
+type Audio struct {
+	// Backend is auto | pulseaudio | alsa | null.
+	Backend string
+}
+
+// DefaultControlListen is the local API's address when none is configured.
+const DefaultControlListen = "127.0.0.1:8743"
+
+// DefaultRejectCode is used when sip_code_when_headset_na is missing or
+// outside 400–699 (480 Temporarily Unavailable, as the Genesys Softphone).
+const DefaultRejectCode = 480
+
+// Default returns the built-in configuration: standalone, no device lists.
+func Default() *Config {
+	return &Config{
+		Device: Device{PollInterval: 250 * time.Millisecond},
+		Session: Session{
+			SIPCodeWhenHeadsetNA: DefaultRejectCode,
+			AutoAnswerByHeader:   true,
+			CallWaiting:          true,
+		},
+		Endpoint: Endpoint{SIPPort: 5060, RTPPortMin: 10000, RTPPortMax: 20000},
+		Control:  Control{Listen: DefaultControlListen, TokenFile: defaultTokenFile()},
+		Log:      Log{Level: "info"},
+		Audio:    Audio{Backend: "auto"},
+	}
+}
+
+func defaultTokenFile() string {
+	return filepath.Join(userConfigDir(), "softphone", "token")
+}
+
+func userConfigDir() string {
+	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
+		return d
+	}
+	if h, err := os.UserHomeDir(); err == nil && h != "" {
+		return filepath.Join(h, ".config")
+	}
+	return "/etc"
+}
+
+// EnvConfig names the variable that points at the configuration file.
+const EnvConfig = "SOFTPHONE_CONFIG"
+
+// SystemFile is the last place Locate looks.
+const SystemFile = "/etc/softphone/softphone.ini"
+
+// Locate finds the configuration file: flagPath when given, else
+// $SOFTPHONE_CONFIG, else $XDG_CONFIG_HOME/softphone/softphone.ini (or
+// ~/.config/softphone/softphone.ini), else /etc/softphone/softphone.ini.
+// It returns "" with a nil error when none exists (built-in defaults). A
+// file named by the flag or the variable must exist.
+func Locate(flagPath string) (string, error) {
+	for _, named := range []struct{ path, by string }{{flagPath, "-c"}, {os.Getenv(EnvConfig), EnvConfig}} {
+		if named.path == "" {
+			continue
+		}
+		if _, err := os.Stat(named.path); err != nil {
+			return "", fmt.Errorf("config: %s names %s: %w", named.by, named.path, err)
+		}
+		return named.path, nil
+	}
+	for _, p := range []string{filepath.Join(userConfigDir(), "softphone", "softphone.ini"), SystemFile} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", nil
+}
+
+// Summary is a one-line description for logs and check-config.
+func (c *Config) Summary() string {
+	src := c.File
+	if src == "" {
+		src = "built-in defaults"
+	}
+	mode := "standalone"
+	n := 0
+	for _, cn := range c.Connections {
+		if cn.Registers() {
+			n++
+		}
+	}
+	if n > 0 {
+		mode = fmt.Sprintf("%d registering connection(s)", n)
+	}
+	return fmt.Sprintf("%s: %s, use_headset=%s, auto_answer=%s, reject_session_when_headset_na=%s (code %d), sip %s",
+		src, mode, b01(c.Device.UseHeadset), b01(c.Session.AutoAnswer), b01(c.Session.RejectSessionWhenHeadsetNA),
+		c.Session.SIPCodeWhenHeadsetNA, net.JoinHostPort(c.Endpoint.SIPAddress, strconv.Itoa(c.Endpoint.SIPPort)))
+}
+
+func b01(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// sortConnections orders the connections by index.
+func (c *Config) sortConnections() {
+	sort.Slice(c.Connections, func(i, j int) bool { return c.Connections[i].Index < c.Connections[j].Index })
+}
+
+func lower(s string) string { return strings.ToLower(strings.TrimSpace(s)) }

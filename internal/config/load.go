@@ -1,0 +1,569 @@
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/ini.v1"
+)
+
+// Error is one problem in a configuration file.
+type Error struct {
+	File    string
+	Line    int // 0 when unknown
+	Section string
+	Key     string // "" for a problem with the whole section
+	Msg     string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Section != "" {
+		fmt.Fprintf(&b, "[%s] ", e.Section)
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Load reads the file at path over the defaults and validates the result.
+// path "" gives the built-in defaults. The error, when not nil, joins every
+// problem found (each an *Error); warnings are problems that do not stop the
+// softphone (each names section and key too).
+func Load(path string) (*Config, []string, error) {
+	c := Default()
+	if path == "" {
+		return c, nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	c.File = path
+	warnings, err := c.overlay(path, data)
+	return c, warnings, err
+}
+
+// Parse is Load on bytes already read; name is used in messages.
+func Parse(name string, data []byte) (*Config, []string, error) {
+	c := Default()
+	c.File = name
+	warnings, err := c.overlay(name, data)
+	return c, warnings, err
+}
+
+var iniOptions = ini.LoadOptions{
+	AllowShadows:                true,
+	Insensitive:                 true,
+	SpaceBeforeInlineComment:    true,
+	UnescapeValueDoubleQuotes:   true,
+	UnescapeValueCommentSymbols: true,
+	IgnoreContinuation:          true,
+}
+
+// sectionNames are the sections a file may hold, besides connectivity.N.
+var sectionNames = []string{"policy.device", "policy.session", "policy.endpoint", "control", "system.log", "system.audio", "connectivity.0"}
+
+var connectivityRe = regexp.MustCompile(`^connectivity\.([0-9]+)$`)
+
+func (c *Config) overlay(file string, data []byte) ([]string, error) {
+	f, err := ini.LoadSources(iniOptions, data)
+	if err != nil {
+		return nil, &Error{File: file, Msg: "not a valid ini file: " + err.Error()}
+	}
+	p := &parser{file: file, lines: keyLines(data)}
+	for _, sec := range f.Sections() {
+		name := sec.Name()
+		if strings.EqualFold(name, ini.DefaultSection) {
+			for _, k := range sec.Keys() {
+				p.fail("", k.Name(), "is outside any section: put it under its [domain.section] header")
+			}
+			continue
+		}
+		r := p.section(name, sec)
+		if !c.readSection(r) {
+			msg := "unknown section"
+			if s := nearest(name, sectionNames); s != "" {
+				msg += fmt.Sprintf(" (did you mean [%s]?)", s)
+			}
+			p.errs = append(p.errs, &Error{File: file, Line: p.sectionLine(name), Section: name, Msg: msg})
+			continue
+		}
+		r.finish()
+	}
+	c.sortConnections()
+	c.validate(p)
+	return p.warnings, errors.Join(p.errs...)
+}
+
+// readSection overlays one section's keys; it reports false for a section
+// name it does not know.
+func (c *Config) readSection(r *sectionReader) bool {
+	name, p := r.name, r.p
+	switch {
+	case name == "policy.device":
+		d := &c.Device
+		r.boolean("use_headset", &d.UseHeadset)
+		r.list("headset_name", &d.HeadsetName)
+		r.list("audio_in_device", &d.AudioInDevice)
+		r.list("audio_out_device", &d.AudioOutDevice)
+		r.duration("device_poll_interval", &d.PollInterval, 10*time.Millisecond, time.Minute)
+	case name == "policy.session":
+		s := &c.Session
+		r.boolean("auto_answer", &s.AutoAnswer)
+		r.boolean("reject_session_when_headset_na", &s.RejectSessionWhenHeadsetNA)
+		r.rejectCode("sip_code_when_headset_na", &s.SIPCodeWhenHeadsetNA)
+		r.seconds("no_answer_timeout", &s.NoAnswerTimeout)
+		r.boolean("auto_answer_by_header", &s.AutoAnswerByHeader)
+		r.boolean("call_waiting", &s.CallWaiting)
+	case name == "policy.endpoint":
+		e := &c.Endpoint
+		r.host("sip_address", &e.SIPAddress)
+		r.integer("sip_port", &e.SIPPort, 0, 65535)
+		r.str("public_address", &e.PublicAddress)
+		r.integer("rtp_port_min", &e.RTPPortMin, 0, 65535)
+		r.integer("rtp_port_max", &e.RTPPortMax, 0, 65535)
+		r.file("tls_cert_file", &e.TLSCertFile)
+		r.file("tls_key_file", &e.TLSKeyFile)
+	case connectivityRe.MatchString(name):
+		n, err := strconv.Atoi(connectivityRe.FindStringSubmatch(name)[1])
+		if err != nil || n > 99 {
+			p.fail(name, "", "the connection number must be 0 to 99")
+			return true
+		}
+		cn := Connectivity{Index: n, Protocol: "udp"}
+		r.str("user", &cn.User)
+		r.str("server", &cn.Server)
+		r.oneOf("protocol", &cn.Protocol, "udp", "tcp", "tls")
+		r.str("password", &cn.Password)
+		r.str("auth_user", &cn.AuthUser)
+		r.str("domain", &cn.Domain)
+		r.str("display_name", &cn.DisplayName)
+		r.seconds("reg_timeout", &cn.RegTimeout)
+		r.str("outbound_proxy", &cn.OutboundProxy)
+		r.str("backup_server", &cn.BackupServer)
+		r.file("ca_file", &cn.CAFile)
+		r.seconds("keepalive_interval", &cn.KeepAlive)
+		r.integer("dscp", &cn.DSCP, 0, 63)
+		p.checkConnection(name, &cn)
+		c.Connections = append(c.Connections, cn)
+	case name == "control":
+		r.str("listen", &c.Control.Listen)
+		if v := c.Control.TokenFile; true {
+			r.str("token_file", &c.Control.TokenFile)
+			if c.Control.TokenFile == "" {
+				c.Control.TokenFile = v // empty means the default
+			}
+		}
+	case name == "system.log":
+		r.oneOf("level", &c.Log.Level, "debug", "info", "warn", "error")
+		r.str("file", &c.Log.File)
+		r.boolean("sip_trace", &c.Log.SIPTrace)
+	case name == "system.audio":
+		r.oneOf("backend", &c.Audio.Backend, "auto", "pulseaudio", "alsa", "null")
+	default:
+		return false
+	}
+	return true
+}
+
+// Keys returns the keys a section accepts, in the order the loader reads
+// them ("connectivity.0" stands for every connection).
+func Keys(section string) []string {
+	f := ini.Empty(iniOptions)
+	sec, err := f.NewSection(section)
+	if err != nil {
+		return nil
+	}
+	r := (&parser{file: "keys", lines: map[string][]int{}}).section(section, sec)
+	if !Default().readSection(r) {
+		return nil
+	}
+	return r.known
+}
+
+// Sections lists the sections a file may hold ("connectivity.0" stands for
+// every connection).
+func Sections() []string { return append([]string(nil), sectionNames...) }
+
+// validate checks settings that depend on each other.
+func (c *Config) validate(p *parser) {
+	e := c.Endpoint
+	if e.RTPPortMin > e.RTPPortMax && e.RTPPortMax != 0 {
+		p.fail("policy.endpoint", "rtp_port_max", fmt.Sprintf("%d is below rtp_port_min %d", e.RTPPortMax, e.RTPPortMin))
+	}
+	if (e.TLSCertFile == "") != (e.TLSKeyFile == "") {
+		p.fail("policy.endpoint", "tls_key_file", "tls_cert_file and tls_key_file go together: set both or neither")
+	}
+	if c.Control.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Control.Listen); err != nil {
+			p.fail("control", "listen", fmt.Sprintf("%q is not host:port", c.Control.Listen))
+		}
+	}
+	if c.Device.UseHeadset && c.Session.RejectSessionWhenHeadsetNA && len(c.Device.HeadsetName) == 0 {
+		p.warn("policy.device", "headset_name", "use_headset=1 and reject_session_when_headset_na=1 with no headset_name: every call will be rejected")
+	}
+}
+
+func (p *parser) checkConnection(name string, cn *Connectivity) {
+	if cn.Registers() {
+		if cn.User == "" {
+			p.fail(name, "user", "is required when reg_timeout is set")
+		}
+		if cn.Server == "" {
+			p.fail(name, "server", "is required when reg_timeout is set")
+		}
+	}
+	if cn.Server != "" {
+		if err := checkHostPort(cn.Server); err != nil {
+			p.fail(name, "server", err.Error())
+		}
+	}
+	for _, k := range []struct {
+		key, v string
+	}{{"outbound_proxy", cn.OutboundProxy}, {"backup_server", cn.BackupServer}} {
+		if k.v != "" {
+			if err := checkHostPort(k.v); err != nil {
+				p.fail(name, k.key, err.Error())
+			}
+		}
+	}
+}
+
+func checkHostPort(v string) error {
+	host, port := v, ""
+	if h, pt, err := net.SplitHostPort(v); err == nil {
+		host, port = h, pt
+	}
+	if host == "" || strings.ContainsAny(host, " /@;") {
+		return fmt.Errorf("%q is not host[:port]", v)
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q has a bad port", v)
+		}
+	}
+	return nil
+}
+
+// parser collects problems while the sections are read.
+type parser struct {
+	file     string
+	lines    map[string][]int // "section\x00key" -> lines; "section\x00" -> header line
+	errs     []error
+	warnings []string
+}
+
+func (p *parser) line(section, key string, n int) int {
+	ls := p.lines[section+"\x00"+key]
+	if n < len(ls) {
+		return ls[n]
+	}
+	return 0
+}
+
+func (p *parser) sectionLine(section string) int { return p.line(section, "", 0) }
+
+func (p *parser) fail(section, key, msg string) {
+	p.errs = append(p.errs, &Error{File: p.file, Line: p.line(section, key, 0), Section: section, Key: key, Msg: msg})
+}
+
+func (p *parser) warn(section, key, msg string) {
+	p.warnings = append(p.warnings, (&Error{File: p.file, Line: p.line(section, key, 0), Section: section, Key: key, Msg: msg}).Error())
+}
+
+// keyLines maps each section header and key to the lines it stands on, so
+// errors can name them (the ini library does not keep line numbers).
+func keyLines(data []byte) map[string][]int {
+	out := map[string][]int{}
+	sec := lower(ini.DefaultSection)
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for n := 1; sc.Scan(); n++ {
+		l := strings.TrimSpace(sc.Text())
+		switch {
+		case l == "" || l[0] == ';' || l[0] == '#':
+		case l[0] == '[':
+			if i := strings.IndexByte(l, ']'); i > 0 {
+				sec = lower(l[1:i])
+				out[sec+"\x00"] = append(out[sec+"\x00"], n)
+			}
+		default:
+			if i := strings.IndexAny(l, "=:"); i > 0 {
+				k := lower(l[:i])
+				out[sec+"\x00"+k] = append(out[sec+"\x00"+k], n)
+				if strings.TrimSpace(l[i+1:]) == "" {
+					out[sec+"\x00"+k+"\x00empty"] = append(out[sec+"\x00"+k+"\x00empty"], n)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// sectionReader reads the keys of one section into typed fields and
+// remembers which keys it knows, so finish can flag the rest.
+type sectionReader struct {
+	p     *parser
+	name  string
+	sec   *ini.Section
+	known []string
+}
+
+func (p *parser) section(name string, sec *ini.Section) *sectionReader {
+	return &sectionReader{p: p, name: name, sec: sec}
+}
+
+// value returns the key's single value; ok is false when the key is absent
+// or was reported as repeated.
+func (r *sectionReader) value(key string) (string, bool) {
+	r.known = append(r.known, key)
+	if !r.sec.HasKey(key) {
+		return "", false
+	}
+	vals := r.sec.Key(key).ValueWithShadows()
+	if len(vals) == 0 {
+		return "", true
+	}
+	if len(vals) > 1 {
+		r.p.errs = append(r.p.errs, &Error{File: r.p.file, Line: r.p.line(r.name, key, 1), Section: r.name, Key: key,
+			Msg: fmt.Sprintf("is given %d times; only headset_name, audio_in_device and audio_out_device are lists", len(vals))})
+		return "", false
+	}
+	return strings.TrimSpace(vals[0]), true
+}
+
+func (r *sectionReader) bad(key, v, want string) {
+	r.p.errs = append(r.p.errs, &Error{File: r.p.file, Line: r.p.line(r.name, key, 0), Section: r.name, Key: key,
+		Msg: fmt.Sprintf("%q is not %s", v, want)})
+}
+
+func (r *sectionReader) boolean(key string, dst *bool) {
+	v, ok := r.value(key)
+	if !ok {
+		return
+	}
+	switch lower(v) {
+	case "1", "true", "yes", "on":
+		*dst = true
+	case "0", "false", "no", "off", "":
+		*dst = false
+	default:
+		r.bad(key, v, "a boolean (1 or 0)")
+	}
+}
+
+func (r *sectionReader) integer(key string, dst *int, lo, hi int) {
+	v, ok := r.value(key)
+	if !ok || v == "" {
+		return
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		r.bad(key, v, fmt.Sprintf("a whole number from %d to %d", lo, hi))
+		return
+	}
+	*dst = n
+}
+
+// duration reads a Go duration ("250ms", "1s").
+func (r *sectionReader) duration(key string, dst *time.Duration, lo, hi time.Duration) {
+	v, ok := r.value(key)
+	if !ok || v == "" {
+		return
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		r.bad(key, v, fmt.Sprintf("a duration from %s to %s (such as 250ms)", lo, hi))
+		return
+	}
+	*dst = d
+}
+
+// seconds reads a number of seconds ("30"); a Go duration ("30s") is
+// accepted too. Empty is 0.
+func (r *sectionReader) seconds(key string, dst *time.Duration) {
+	v, ok := r.value(key)
+	if !ok {
+		return
+	}
+	if v == "" {
+		*dst = 0
+		return
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		*dst = time.Duration(n) * time.Second
+		return
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		*dst = d
+		return
+	}
+	r.bad(key, v, "a number of seconds")
+}
+
+func (r *sectionReader) str(key string, dst *string) {
+	if v, ok := r.value(key); ok {
+		*dst = v
+	}
+}
+
+func (r *sectionReader) host(key string, dst *string) {
+	v, ok := r.value(key)
+	if !ok {
+		return
+	}
+	if v != "" && net.ParseIP(v) == nil {
+		r.bad(key, v, "an IP address of this machine (empty = all interfaces)")
+		return
+	}
+	*dst = v
+}
+
+func (r *sectionReader) file(key string, dst *string) {
+	v, ok := r.value(key)
+	if !ok || v == "" {
+		return
+	}
+	if _, err := os.Stat(v); err != nil {
+		r.bad(key, v, "a readable file ("+err.Error()+")")
+		return
+	}
+	*dst = v
+}
+
+func (r *sectionReader) oneOf(key string, dst *string, allowed ...string) {
+	v, ok := r.value(key)
+	if !ok {
+		return
+	}
+	for _, a := range allowed {
+		if lower(v) == a {
+			*dst = a
+			return
+		}
+	}
+	r.bad(key, v, "one of "+strings.Join(allowed, ", "))
+}
+
+// list reads a repeatable key: each occurrence is one entry, first =
+// highest priority.
+func (r *sectionReader) list(key string, dst *[]string) {
+	r.known = append(r.known, key)
+	if !r.sec.HasKey(key) {
+		return
+	}
+	// The ini library drops empty values from a list: find them by line.
+	for _, n := range r.p.lines[r.name+"\x00"+key+"\x00empty"] {
+		r.p.warnings = append(r.p.warnings, (&Error{File: r.p.file, Line: n, Section: r.name, Key: key, Msg: "empty entry ignored"}).Error())
+	}
+	var out []string
+	for _, v := range r.sec.Key(key).ValueWithShadows() {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	*dst = out
+}
+
+// rejectCode reads sip_code_when_headset_na. As in the Genesys Softphone a
+// missing value or one outside 400–699 means 480; we say so in a warning
+// instead of refusing the file.
+func (r *sectionReader) rejectCode(key string, dst *int) {
+	v, ok := r.value(key)
+	if !ok {
+		return
+	}
+	n, err := strconv.Atoi(v)
+	switch {
+	case err != nil:
+		r.p.warnings = append(r.p.warnings, (&Error{File: r.p.file, Line: r.p.line(r.name, key, 0), Section: r.name, Key: key,
+			Msg: fmt.Sprintf("%q is not a number: %d is used", v, DefaultRejectCode)}).Error())
+		*dst = DefaultRejectCode
+	case n < 400 || n > 699:
+		r.p.warnings = append(r.p.warnings, (&Error{File: r.p.file, Line: r.p.line(r.name, key, 0), Section: r.name, Key: key,
+			Msg: fmt.Sprintf("%d is outside 400–699: %d is used", n, DefaultRejectCode)}).Error())
+		*dst = DefaultRejectCode
+	default:
+		*dst = n
+	}
+}
+
+// finish reports every key of the section that no reader asked for.
+func (r *sectionReader) finish() {
+	for _, k := range r.sec.Keys() {
+		name := k.Name()
+		if contains(r.known, name) {
+			continue
+		}
+		msg := "unknown key"
+		if s := nearest(name, r.known); s != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", s)
+		}
+		r.p.errs = append(r.p.errs, &Error{File: r.p.file, Line: r.p.line(r.name, name, 0), Section: r.name, Key: name, Msg: msg})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// nearest returns the candidate closest to s by edit distance, or "" when
+// none is close enough to be a likely typo.
+func nearest(s string, candidates []string) string {
+	best, bestD := "", 1<<30
+	for _, c := range candidates {
+		d := editDistance(s, c)
+		if d < bestD {
+			best, bestD = c, d
+		}
+	}
+	limit := len(s)/3 + 1
+	if limit < 2 {
+		limit = 2
+	}
+	if bestD > limit && !strings.Contains(best, s) && !strings.Contains(s, best) {
+		return ""
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

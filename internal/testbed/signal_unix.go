@@ -1,0 +1,5 @@
+package testbed
+
+import "syscall"
+
+var sigterm = syscall.SIGTERM
