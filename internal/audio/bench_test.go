@@ -1,0 +1,176 @@
+package audio
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// selfCPU returns this process's user+sys CPU time.
+func selfCPU(b *testing.B) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU returns another process's user+sys CPU time from /proc
+// (clock ticks of 10 ms).
+func procCPU(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("parse /proc/%d/stat: %q", pid, s)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// BenchmarkSnapshot measures one enumeration (playback + capture) on the
+// PulseAudio backend with two headsets: wall time per op, this process's
+// CPU per op (getrusage) and the sound server's CPU per op.
+func BenchmarkSnapshot(b *testing.B) {
+	p, _, _ := startHeadsets(b)
+	s, err := Open(Options{Backend: "pulseaudio"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Snapshot(); err != nil {
+		b.Fatal(err)
+	}
+	c0, p0 := selfCPU(b), procCPU(b, p.Pid())
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Snapshot(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(selfCPU(b)-c0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(procCPU(b, p.Pid())-p0)/float64(b.N), "server-cpu-ns/op")
+}
+
+// BenchmarkWatchPlugLatency plugs and unplugs a sink 20 times each while
+// Watch runs at the default interval, and reports the delay from just
+// before `pactl load-module`/`unload-module` starts to the snapshot that
+// shows the change (p50, p95, max over 40 changes).
+func BenchmarkWatchPlugLatency(b *testing.B) {
+	const plugs = 20
+	p, _, _ := startHeadsets(b)
+	s, err := Open(Options{Backend: "pulseaudio"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	type seen struct {
+		at   time.Time
+		snap Snapshot
+	}
+	snaps := make(chan seen, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Watch(ctx, func(sn Snapshot) { snaps <- seen{time.Now(), sn} })
+	}()
+	defer func() { cancel(); <-done }()
+	<-snaps
+	wait := func(cond func(Snapshot) bool) time.Time {
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case sn := <-snaps:
+				if cond(sn.snap) {
+					return sn.at
+				}
+			case <-timeout:
+				b.Fatal("change not seen within 10 s")
+			}
+		}
+	}
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := 0; j < plugs; j++ {
+			name := fmt.Sprintf("hotplug_%d_%d", i, j)
+			// Plug at a random phase of the poll cycle: right after a
+			// report the next poll is a full interval away, which would
+			// make every delay one interval long.
+			time.Sleep(time.Duration(rand.Int64N(int64(DefaultPollInterval))))
+			t0 := time.Now()
+			mod := p.AddSink(b, name, "Hotplug "+name)
+			at := wait(func(sn Snapshot) bool { return has(sn.Playback, name) })
+			lat = append(lat, at.Sub(t0))
+			time.Sleep(time.Duration(rand.Int64N(int64(DefaultPollInterval))))
+			t0 = time.Now()
+			p.UnloadModule(b, mod)
+			at = wait(func(sn Snapshot) bool { return !has(sn.Playback, name) })
+			lat = append(lat, at.Sub(t0))
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	pct := func(q float64) float64 {
+		return float64(lat[int(q*float64(len(lat)-1)+0.5)]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.95), "p95-ms")
+	b.ReportMetric(pct(1), "max-ms")
+	b.ReportMetric(float64(len(lat)), "changes")
+}
+
+// BenchmarkWatchIdleCPU watches an unchanging PulseAudio for 10 s at the
+// default interval and reports the CPU spent, as a percentage of one core,
+// by this process and by the sound server; the "net" figures subtract what
+// both spend in the same time without watching (the null sinks and the Go
+// runtime cost something on their own).
+func BenchmarkWatchIdleCPU(b *testing.B) {
+	const idle = 10 * time.Second
+	p, _, _ := startHeadsets(b)
+	s, err := Open(Options{Backend: "pulseaudio"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	c0, p0, t0 := selfCPU(b), procCPU(b, p.Pid()), time.Now()
+	time.Sleep(idle) // the baseline: nothing to wait for, only time to pass
+	baseWall := time.Since(t0)
+	baseSelf := float64(selfCPU(b)-c0) / float64(baseWall)
+	baseServer := float64(procCPU(b, p.Pid())-p0) / float64(baseWall)
+	b.ResetTimer()
+	var self, server, wall time.Duration
+	for i := 0; i < b.N; i++ {
+		polls := 0
+		ctx, cancel := context.WithTimeout(context.Background(), idle)
+		c0, p0, t0 := selfCPU(b), procCPU(b, p.Pid()), time.Now()
+		if err := s.Watch(ctx, func(Snapshot) { polls++ }); err != nil {
+			b.Fatal(err)
+		}
+		self += selfCPU(b) - c0
+		server += procCPU(b, p.Pid()) - p0
+		wall += time.Since(t0)
+		cancel()
+		if polls != 1 {
+			b.Fatalf("idle watch reported %d snapshots, want 1", polls)
+		}
+	}
+	b.ReportMetric(100*float64(self)/float64(wall), "cpu-%core")
+	b.ReportMetric(100*float64(server)/float64(wall), "server-cpu-%core")
+	b.ReportMetric(100*(float64(self)/float64(wall)-baseSelf), "net-cpu-%core")
+	b.ReportMetric(100*(float64(server)/float64(wall)-baseServer), "net-server-cpu-%core")
+}

@@ -1,0 +1,258 @@
+package audio
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/softphone/softphone/internal/testbed"
+)
+
+// startHeadsets starts a PulseAudio daemon with the two virtual headsets
+// of a typical agent desk, points this process at it, and returns it.
+func startHeadsets(t testing.TB) (*testbed.Pulse, *testbed.Headset, *testbed.Headset) {
+	t.Helper()
+	testbed.Require(t, "pulseaudio", "pactl")
+	p := testbed.StartPulse(t)
+	p.Setenv(t)
+	jabra := p.AddHeadset(t, "jabra_evolve2_65", "Jabra Evolve2 65")
+	plant := p.AddHeadset(t, "plantronics_bw3220", "Plantronics Blackwire 3220")
+	p.SetDefaultSink(t, jabra.SinkName)
+	p.SetDefaultSource(t, jabra.SourceName)
+	return p, jabra, plant
+}
+
+func find(list []Device, id string) (Device, bool) {
+	for _, d := range list {
+		if d.ID == id {
+			return d, true
+		}
+	}
+	return Device{}, false
+}
+
+func TestPulseEnumeratesTwoHeadsets(t *testing.T) {
+	startHeadsets(t)
+	for _, backendOpt := range []string{"pulseaudio", "auto"} {
+		s, err := Open(Options{Backend: backendOpt})
+		if err != nil {
+			t.Fatalf("Open(%s): %v", backendOpt, err)
+		}
+		snap, err := s.Snapshot()
+		if cerr := s.Close(); cerr != nil {
+			t.Errorf("Close: %v", cerr)
+		}
+		if err != nil {
+			t.Fatalf("Snapshot(%s): %v", backendOpt, err)
+		}
+		if snap.Backend != "pulseaudio" || snap.Null || s.Backend() != "pulseaudio" {
+			t.Fatalf("%s: backend %q null %v, want pulseaudio", backendOpt, snap.Backend, snap.Null)
+		}
+		wantPlay := []Device{
+			{Name: "Jabra Evolve2 65", ID: "jabra_evolve2_65", Default: true, Kind: KindPlayback},
+			{Name: "Plantronics Blackwire 3220", ID: "plantronics_bw3220", Kind: KindPlayback},
+		}
+		if !devicesEqual(snap.Playback, wantPlay) {
+			t.Errorf("%s: playback = %+v\nwant %+v", backendOpt, snap.Playback, wantPlay)
+		}
+		wantCapt := map[string]Device{
+			"jabra_evolve2_65.monitor":   {Name: "Monitor of Jabra Evolve2 65", ID: "jabra_evolve2_65.monitor", Monitor: true, Kind: KindCapture},
+			"jabra_evolve2_65_mic":       {Name: "Jabra Evolve2 65 Mic", ID: "jabra_evolve2_65_mic", Default: true, Kind: KindCapture},
+			"plantronics_bw3220.monitor": {Name: "Monitor of Plantronics Blackwire 3220", ID: "plantronics_bw3220.monitor", Monitor: true, Kind: KindCapture},
+			"plantronics_bw3220_mic":     {Name: "Plantronics Blackwire 3220 Mic", ID: "plantronics_bw3220_mic", Kind: KindCapture},
+		}
+		if len(snap.Capture) != len(wantCapt) {
+			t.Errorf("%s: %d capture devices, want %d: %+v", backendOpt, len(snap.Capture), len(wantCapt), snap.Capture)
+		}
+		for id, want := range wantCapt {
+			if got, ok := find(snap.Capture, id); !ok || got != want {
+				t.Errorf("%s: capture %s = %+v (found %v), want %+v", backendOpt, id, got, ok, want)
+			}
+		}
+	}
+}
+
+// watchCollector runs Watch on its own goroutine and hands the snapshots
+// over a channel.
+type watchCollector struct {
+	snaps  chan Snapshot
+	errs   chan error
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startWatch(t *testing.T, o Options) (*System, *watchCollector) {
+	t.Helper()
+	w := &watchCollector{snaps: make(chan Snapshot, 64), errs: make(chan error, 64), done: make(chan error, 1)}
+	o.OnError = func(err error) {
+		select {
+		case w.errs <- err:
+		default:
+		}
+	}
+	s, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	go func() { w.done <- s.Watch(ctx, func(sn Snapshot) { w.snaps <- sn }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-w.done; err != nil {
+			t.Errorf("Watch returned %v after cancel, want nil", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s, w
+}
+
+// until returns the first reported snapshot that satisfies cond.
+func (w *watchCollector) until(t *testing.T, what string, cond func(Snapshot) bool) Snapshot {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case s := <-w.snaps:
+			if cond(s) {
+				return s
+			}
+		case <-timeout:
+			t.Fatalf("watch did not report %s", what)
+		}
+	}
+}
+
+func has(list []Device, id string) bool { _, ok := find(list, id); return ok }
+
+func TestWatchSeesHotPlug(t *testing.T) {
+	_, jabra, plant := startHeadsets(t)
+	plant.Unplug(t)
+	_, w := startWatch(t, Options{Backend: "pulseaudio", PollInterval: 50 * time.Millisecond})
+
+	first := w.until(t, "the first snapshot", func(Snapshot) bool { return true })
+	if !has(first.Playback, jabra.SinkName) || has(first.Playback, plant.SinkName) {
+		t.Fatalf("first snapshot = %+v, want only the jabra", first.Playback)
+	}
+	for round := 0; round < 2; round++ {
+		plant.Plug(t)
+		w.until(t, "the plugged headset", func(s Snapshot) bool {
+			return has(s.Playback, plant.SinkName) && has(s.Capture, plant.SourceName)
+		})
+		plant.Unplug(t)
+		gone := w.until(t, "the unplugged headset gone", func(s Snapshot) bool {
+			return !has(s.Playback, plant.SinkName) && !has(s.Capture, plant.SourceName) &&
+				!has(s.Capture, plant.SinkName+".monitor")
+		})
+		if !has(gone.Playback, jabra.SinkName) {
+			t.Fatalf("round %d: jabra missing after unplugging the other headset: %+v", round, gone.Playback)
+		}
+	}
+	jabra.Unplug(t)
+	w.until(t, "no devices left", func(s Snapshot) bool { return s.empty() && s.Backend == "pulseaudio" })
+}
+
+func TestWatchSeesDefaultChange(t *testing.T) {
+	p, jabra, plant := startHeadsets(t)
+	_, w := startWatch(t, Options{Backend: "pulseaudio", PollInterval: 50 * time.Millisecond})
+	first := w.until(t, "the first snapshot", func(Snapshot) bool { return true })
+	if d, ok := first.Default(KindPlayback); !ok || d.ID != jabra.SinkName {
+		t.Fatalf("default playback = %+v, want %s", d, jabra.SinkName)
+	}
+	p.SetDefaultSink(t, plant.SinkName)
+	s := w.until(t, "the new default sink", func(s Snapshot) bool {
+		d, ok := s.Default(KindPlayback)
+		return ok && d.ID == plant.SinkName
+	})
+	if d, _ := find(s.Playback, jabra.SinkName); d.Default {
+		t.Errorf("two default sinks: %+v", s.Playback)
+	}
+	p.SetDefaultSource(t, plant.SourceName)
+	w.until(t, "the new default source", func(s Snapshot) bool {
+		d, ok := s.Default(KindCapture)
+		return ok && d.ID == plant.SourceName
+	})
+}
+
+func TestWatchSurvivesServerExit(t *testing.T) {
+	p, _, _ := startHeadsets(t)
+	_, w := startWatch(t, Options{Backend: "pulseaudio", PollInterval: 50 * time.Millisecond, CallTimeout: 2 * time.Second})
+	first := w.until(t, "the first snapshot", func(Snapshot) bool { return true })
+	if len(first.Playback) != 2 {
+		t.Fatalf("first snapshot = %+v", first.Playback)
+	}
+	p.Proc.Stop()
+	w.until(t, "an empty snapshot once the server is gone", func(s Snapshot) bool {
+		return s.empty() && s.Backend == "pulseaudio" && !s.Null
+	})
+	select {
+	case err := <-w.errs:
+		if err == nil {
+			t.Fatal("OnError called with nil")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnError not called while the server is gone")
+	}
+}
+
+func TestForcedNullBackend(t *testing.T) {
+	s, err := Open(Options{Backend: "null"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !snap.Null || snap.Backend != "null" || s.Backend() != "null" {
+		t.Fatalf("snapshot backend %q null %v, want null/true", snap.Backend, snap.Null)
+	}
+	for _, d := range append(snap.Capture, snap.Playback...) {
+		if d.Monitor || d.Kind == KindUnknown {
+			t.Errorf("null device %+v: want a kind and no monitor flag", d)
+		}
+	}
+}
+
+func TestAutoFallsBackWithoutServer(t *testing.T) {
+	dir := t.TempDir()
+	// A socket path where nothing listens.
+	t.Setenv("PULSE_SERVER", "unix:"+filepath.Join(dir, "nothing-here"))
+	t.Setenv("PULSE_RUNTIME_PATH", dir)
+	t.Setenv("XDG_RUNTIME_DIR", dir)
+
+	if _, err := Open(Options{Backend: "pulseaudio"}); !errors.Is(err, ErrNoBackend) {
+		t.Fatalf("Open(pulseaudio) without a server = %v, want ErrNoBackend", err)
+	}
+	card, err := hasSoundCard(defaultSoundDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "null"
+	if card {
+		want = "alsa"
+	}
+	var logBuf syncBuffer
+	s, err := Open(Options{Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
+	if err != nil {
+		t.Fatalf("Open(auto) = %v, want a fallback", err)
+	}
+	defer s.Close()
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Backend != want || snap.Null != (want == "null") {
+		t.Fatalf("auto without a server: backend %q null %v, want %s", snap.Backend, snap.Null, want)
+	}
+	if want == "null" && !strings.Contains(logBuf.String(), "using the null backend") {
+		t.Errorf("the fallback is not logged:\n%s", logBuf.String())
+	}
+}
