@@ -1,0 +1,245 @@
+package control
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/softphone/softphone/internal/phone"
+)
+
+// Client talks to a running daemon's API. Errors the server answers are
+// *APIError values (errors.As), which unwrap to the phone's sentinels.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// NewClient returns a client for the API at baseURL ("http://127.0.0.1:8743"
+// or just "127.0.0.1:8743") using token.
+func NewClient(baseURL, token string) *Client {
+	if !strings.Contains(baseURL, "://") {
+		baseURL = "http://" + baseURL
+	}
+	return &Client{
+		base:  strings.TrimRight(baseURL, "/"),
+		token: token,
+		http: &http.Client{
+			// One request per command: no idle connections left behind.
+			Transport: &http.Transport{
+				DisableKeepAlives:     true,
+				ResponseHeaderTimeout: 0, // dial may take a while; ctx bounds it
+				TLSHandshakeTimeout:   10 * time.Second,
+			},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+}
+
+// Status returns GET /v1/status.
+func (c *Client) Status(ctx context.Context) (phone.Status, error) {
+	var st phone.Status
+	err := c.do(ctx, http.MethodGet, "/v1/status", nil, http.StatusOK, &st)
+	return st, err
+}
+
+// Devices returns GET /v1/devices: the `softphone devices --json` object.
+func (c *Client) Devices(ctx context.Context) (json.RawMessage, error) {
+	var v json.RawMessage
+	err := c.do(ctx, http.MethodGet, "/v1/devices", nil, http.StatusOK, &v)
+	return v, err
+}
+
+// Calls returns GET /v1/calls.
+func (c *Client) Calls(ctx context.Context) ([]phone.CallInfo, error) {
+	var calls []phone.CallInfo
+	err := c.do(ctx, http.MethodGet, "/v1/calls", nil, http.StatusOK, &calls)
+	return calls, err
+}
+
+// Call returns GET /v1/calls/{id}.
+func (c *Client) Call(ctx context.Context, id string) (phone.CallInfo, error) {
+	var ci phone.CallInfo
+	err := c.do(ctx, http.MethodGet, "/v1/calls/"+url.PathEscape(id), nil, http.StatusOK, &ci)
+	return ci, err
+}
+
+// Dial places a call with POST /v1/calls; connection -1 is the default
+// connection.
+func (c *Client) Dial(ctx context.Context, uri string, connection int) (phone.CallInfo, error) {
+	var ci phone.CallInfo
+	err := c.do(ctx, http.MethodPost, "/v1/calls", DialRequest{URI: uri, Connection: &connection}, http.StatusCreated, &ci)
+	return ci, err
+}
+
+// Answer answers call id, or the only call when id is "".
+func (c *Client) Answer(ctx context.Context, id string) error {
+	return c.act(ctx, "answer", id, actionRequest{})
+}
+
+// Reject refuses call id (the only call when "") with code; 0 sends
+// DefaultRejectCode.
+func (c *Client) Reject(ctx context.Context, id string, code int) error {
+	return c.act(ctx, "reject", id, actionRequest{Code: code})
+}
+
+// Hangup ends call id, or the only call when id is "".
+func (c *Client) Hangup(ctx context.Context, id string) error {
+	return c.act(ctx, "hangup", id, actionRequest{})
+}
+
+// Hold puts call id (the only call when "") on hold.
+func (c *Client) Hold(ctx context.Context, id string) error {
+	return c.act(ctx, "hold", id, actionRequest{})
+}
+
+// Resume takes call id (the only call when "") off hold.
+func (c *Client) Resume(ctx context.Context, id string) error {
+	return c.act(ctx, "resume", id, actionRequest{})
+}
+
+// DTMF sends digits on call id (the only call when "").
+func (c *Client) DTMF(ctx context.Context, id, digits string) error {
+	return c.act(ctx, "dtmf", id, actionRequest{Digits: digits})
+}
+
+// Transfer sends call id (the only call when "") to target.
+func (c *Client) Transfer(ctx context.Context, id, target string) error {
+	return c.act(ctx, "transfer", id, actionRequest{Target: target})
+}
+
+// act posts a verb to /v1/calls/{id}/verb, or to /v1/verb when id is "".
+func (c *Client) act(ctx context.Context, verb, id string, body actionRequest) error {
+	path := "/v1/" + verb
+	if id != "" {
+		path = "/v1/calls/" + url.PathEscape(id) + "/" + verb
+	}
+	return c.do(ctx, http.MethodPost, path, body, http.StatusNoContent, nil)
+}
+
+// Events reads GET /v1/events and calls fn for each event, in order, until
+// ctx ends (it then returns nil) or the stream does (ErrStreamEnded).
+func (c *Client) Events(ctx context.Context, fn func(phone.Event)) error {
+	resp, err := c.send(ctx, http.MethodGet, "/v1/events", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return readAPIError(resp)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		return fmt.Errorf("control: events: content type %q, want text/event-stream", ct)
+	}
+	err = readEvents(resp.Body, fn)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// readEvents parses an event stream (WHATWG HTML, "Server-sent events":
+// lines of "field: value", blocks ended by a blank line, ":" comments) and
+// hands each block's data on as a phone.Event.
+func readEvents(r io.Reader, fn func(phone.Event)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	var data bytes.Buffer
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 {
+			if data.Len() > 0 {
+				var ev phone.Event
+				if err := json.Unmarshal(data.Bytes(), &ev); err != nil {
+					return fmt.Errorf("%w: %v", ErrBadEvent, err)
+				}
+				fn(ev)
+				data.Reset()
+			}
+			continue
+		}
+		if line[0] == ':' {
+			continue // comment: keep-alive
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		if string(field) == "data" {
+			if data.Len() > 0 {
+				data.WriteByte('\n')
+			}
+			data.Write(value)
+		}
+		// "id" and "event" repeat what the JSON carries; others are ignored.
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("control: events: %w", err)
+	}
+	return ErrStreamEnded
+}
+
+// do sends a JSON request and decodes the answer into out when the status
+// is want; any other status becomes an *APIError.
+func (c *Client) do(ctx context.Context, method, path string, in any, want int, out any) error {
+	resp, err := c.send(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		return readAPIError(resp)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("control: %s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("control: encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("control: is the daemon running? %w", err)
+	}
+	return resp, nil
+}
+
+// readAPIError turns an error answer into an *APIError, keeping the
+// server's message when the body is the API's JSON error.
+func readAPIError(resp *http.Response) error {
+	ae := &APIError{Status: resp.StatusCode}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes)) // a cut body still yields the status
+	var eb ErrorBody
+	if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
+		ae.Code, ae.Message = eb.Code, eb.Error
+	} else if msg := strings.TrimSpace(string(b)); msg != "" {
+		ae.Message = fmt.Sprintf("control: server answered %d: %s", resp.StatusCode, msg)
+	}
+	return ae
+}

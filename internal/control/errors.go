@@ -1,0 +1,28 @@
+package control
+
+import "errors"
+
+// Errors of the control package.
+var (
+	// ErrNoToken means the server was given no token: the API is never
+	// served without authentication.
+	ErrNoToken = errors.New("control: no api token configured")
+	// ErrNoPhone means the server was given no Phone to drive.
+	ErrNoPhone = errors.New("control: no phone to serve")
+	// ErrStarted means Start was called on a server that is already
+	// running.
+	ErrStarted = errors.New("control: server already started")
+	// ErrClosed means Start was called on a server that was closed.
+	ErrClosed = errors.New("control: server closed")
+	// ErrTokenPermissions means the token file can be read or written by
+	// its group or by others; it must be mode 0600 or stricter.
+	ErrTokenPermissions = errors.New("control: token file is accessible by group or others")
+	// ErrEmptyToken means the token file holds no token.
+	ErrEmptyToken = errors.New("control: token file is empty")
+	// ErrStreamEnded means the daemon ended the event stream (it is
+	// shutting down, or the stream stalled).
+	ErrStreamEnded = errors.New("control: event stream ended by the daemon")
+	// ErrBadEvent means the event stream carried an event that is not a
+	// phone.Event in JSON.
+	ErrBadEvent = errors.New("control: malformed event in stream")
+)

@@ -1,0 +1,487 @@
+package control
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/softphone/softphone/internal/phone"
+)
+
+// Phone is what the server drives: the daemon's phone. The daemon
+// implements it; every method must be safe for concurrent use.
+type Phone interface {
+	// Status is the daemon's overview.
+	Status() phone.Status
+	// Verdict is the `softphone devices --json` object from the daemon's
+	// device watcher.
+	Verdict() json.RawMessage
+	// Calls lists the current calls.
+	Calls() []phone.CallInfo
+	// Dial places a call; connection -1 picks the default connection.
+	Dial(ctx context.Context, uri string, connection int) (phone.CallInfo, error)
+	// Answer answers a ringing call; id "" names the only call.
+	Answer(id string) error
+	// Reject refuses a ringing call with a final response code in
+	// 400–699. The server always passes a code: DefaultRejectCode when the
+	// request names none.
+	Reject(id string, code int) error
+	// Hangup ends a call in any state (CANCEL or BYE).
+	Hangup(id string) error
+	// Hold puts an established call on hold.
+	Hold(id string) error
+	// Resume takes a held call off hold.
+	Resume(id string) error
+	// DTMF sends digits on an established call.
+	DTMF(id, digits string) error
+	// Transfer sends the call to target (blind transfer).
+	Transfer(id, target string) error
+	// Subscribe returns a channel of events and its cancel function. The
+	// channel is closed on cancel or at shutdown.
+	Subscribe() (<-chan phone.Event, func())
+}
+
+// Defaults of Options.
+const (
+	// DefaultListen is the address served when Options.Listen is empty.
+	DefaultListen = "127.0.0.1:8743"
+	// DefaultKeepAlive is how often an idle event stream gets a comment
+	// line, so proxies and clients see the connection alive.
+	DefaultKeepAlive = 15 * time.Second
+	// DefaultEventWriteTimeout is how long one write to an event stream
+	// may block before the client is considered gone.
+	DefaultEventWriteTimeout = 30 * time.Second
+	// DefaultRejectCode is the response a reject request without a code
+	// sends: 486 Busy Here (RFC 3261 §21.4.24), the answer of a person
+	// who declines the call.
+	DefaultRejectCode = 486
+	// MaxBodyBytes bounds every request body.
+	MaxBodyBytes = 64 << 10
+)
+
+// Options configure a Server.
+type Options struct {
+	// Listen is the TCP address served; DefaultListen when empty. Tests
+	// pass "127.0.0.1:0".
+	Listen string
+	// Token is the bearer token every /v1/ request must carry. Required.
+	Token string
+	// Logger receives request failures; nil discards them.
+	Logger *slog.Logger
+	// KeepAlive is the event stream's comment interval; DefaultKeepAlive
+	// when zero.
+	KeepAlive time.Duration
+	// EventWriteTimeout bounds one blocked write to an event stream; a
+	// client that takes nothing for this long is disconnected.
+	// DefaultEventWriteTimeout when zero.
+	EventWriteTimeout time.Duration
+}
+
+// Server serves the local API. Start it once and Close it once.
+type Server struct {
+	opts  Options
+	phone Phone
+	log   *slog.Logger
+	token [sha256.Size]byte
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	ln      net.Listener
+	http    *http.Server
+
+	done       chan struct{}      // closed by Close: event streams end
+	baseCancel context.CancelFunc // cancels request contexts when Close gives up waiting
+	wg         sync.WaitGroup     // the serve goroutine
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// NewServer returns a server for p; nothing is bound before Start.
+func NewServer(o Options, p Phone) *Server {
+	if o.Listen == "" {
+		o.Listen = DefaultListen
+	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = DefaultKeepAlive
+	}
+	if o.EventWriteTimeout <= 0 {
+		o.EventWriteTimeout = DefaultEventWriteTimeout
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		opts:  o,
+		phone: p,
+		log:   log,
+		token: sha256.Sum256([]byte(o.Token)),
+		done:  make(chan struct{}),
+	}
+}
+
+// Start binds the listen address and serves in the background until
+// Close. ctx bounds the bind only.
+func (s *Server) Start(ctx context.Context) error {
+	if s.opts.Token == "" {
+		return ErrNoToken
+	}
+	if s.phone == nil {
+		return ErrNoPhone
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.started {
+		return ErrStarted
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("control: listen %s: %w", s.opts.Listen, err)
+	}
+	if !isLoopback(ln.Addr()) {
+		s.log.Warn("control api listens beyond loopback; the token travels in clear", "addr", ln.Addr().String())
+	}
+	base, cancel := context.WithCancel(context.Background())
+	s.baseCancel = cancel
+	s.ln = ln
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.started = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("control api stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Addr is the bound address ("127.0.0.1:8743"), "" before Start.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Close ends every event stream, lets requests in flight finish until ctx
+// ends, then drops the rest, and waits for the server's goroutines. It is
+// idempotent; it does not touch the phone's calls.
+func (s *Server) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		srv := s.http
+		cancel := s.baseCancel
+		s.mu.Unlock()
+		close(s.done)
+		if srv == nil {
+			return
+		}
+		err := srv.Shutdown(ctx)
+		if err != nil {
+			cancel()
+			err = errors.Join(fmt.Errorf("control: shutdown: %w", err), srv.Close())
+		}
+		cancel()
+		s.wg.Wait()
+		s.closeErr = err
+	})
+	return s.closeErr
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// action is one call-control verb of the API.
+type action struct {
+	name string
+	do   func(p Phone, id string, r actionRequest) error
+}
+
+// actions are the verbs served at /v1/calls/{id}/<name> and /v1/<name>.
+var actions = []action{
+	{"answer", func(p Phone, id string, _ actionRequest) error { return p.Answer(id) }},
+	{"reject", func(p Phone, id string, r actionRequest) error {
+		code := r.Code
+		if code == 0 {
+			code = DefaultRejectCode
+		}
+		// A rejection is a final non-2xx response: 4xx, 5xx or 6xx
+		// (RFC 3261 §21.4–§21.6).
+		if code < 400 || code > 699 {
+			return fmt.Errorf("control: reject code %d is not in 400-699: %w", r.Code, phone.ErrInvalidArgument)
+		}
+		return p.Reject(id, code)
+	}},
+	{"hangup", func(p Phone, id string, _ actionRequest) error { return p.Hangup(id) }},
+	{"hold", func(p Phone, id string, _ actionRequest) error { return p.Hold(id) }},
+	{"resume", func(p Phone, id string, _ actionRequest) error { return p.Resume(id) }},
+	{"dtmf", func(p Phone, id string, r actionRequest) error {
+		if r.Digits == "" {
+			return fmt.Errorf("control: dtmf needs digits: %w", phone.ErrInvalidArgument)
+		}
+		return p.DTMF(id, r.Digits)
+	}},
+	{"transfer", func(p Phone, id string, r actionRequest) error {
+		if r.Target == "" {
+			return fmt.Errorf("control: transfer needs a target: %w", phone.ErrInvalidArgument)
+		}
+		return p.Transfer(id, r.Target)
+	}},
+}
+
+// actionRequest is the body of every action; each verb reads its fields.
+type actionRequest struct {
+	Call   string `json:"call,omitempty"`
+	Code   int    `json:"code,omitempty"`
+	Digits string `json:"digits,omitempty"`
+	Target string `json:"target,omitempty"`
+}
+
+// DialRequest is the body of POST /v1/calls.
+type DialRequest struct {
+	URI        string `json:"uri"`
+	Connection *int   `json:"connection,omitempty"` // nil = the default connection
+}
+
+// Handler returns the API's routes behind the token check; Start serves it.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", s.notFound)
+	v1 := http.NewServeMux()
+	v1.HandleFunc("/v1/", s.notFound)
+	route(v1, "/v1/status", methods{http.MethodGet: s.getStatus})
+	route(v1, "/v1/devices", methods{http.MethodGet: s.getDevices})
+	route(v1, "/v1/calls", methods{http.MethodGet: s.getCalls, http.MethodPost: s.dial})
+	route(v1, "/v1/calls/{id}", methods{http.MethodGet: s.getCall})
+	route(v1, "/v1/events", methods{http.MethodGet: s.events})
+	for _, a := range actions {
+		route(v1, "/v1/calls/{id}/"+a.name, methods{http.MethodPost: s.act(a, true)})
+		route(v1, "/v1/"+a.name, methods{http.MethodPost: s.act(a, false)})
+	}
+	mux.Handle("/v1/", s.authorize(v1))
+	return mux
+}
+
+// methods maps HTTP methods to the handlers of one path.
+type methods map[string]http.HandlerFunc
+
+// route serves path with one handler per method and answers any other
+// method 405 with an Allow header (RFC 9110 §15.5.6).
+func route(mux *http.ServeMux, path string, m methods) {
+	allow := make([]string, 0, len(m))
+	for _, verb := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if m[verb] != nil {
+			allow = append(allow, verb)
+		}
+	}
+	allowHeader := strings.Join(allow, ", ")
+	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		h := m[r.Method]
+		if h == nil {
+			w.Header().Set("Allow", allowHeader)
+			writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed,
+				fmt.Sprintf("control: %s %s not allowed (allow: %s)", r.Method, r.URL.Path, allowHeader))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// authorize checks "Authorization: Bearer <token>" (RFC 6750 §2.1; the
+// scheme is case-insensitive, RFC 9110 §11.1). Both sides are hashed
+// before the constant-time compare so neither length nor content leaks
+// through timing.
+func (s *Server) authorize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], s.token[:]) != 1 {
+			// RFC 6750 §3: a 401 names the scheme in WWW-Authenticate.
+			w.Header().Set("WWW-Authenticate", `Bearer realm="softphone"`)
+			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "control: missing or wrong bearer token")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, CodeNotFound, "control: no route "+r.URL.Path)
+}
+
+func (s *Server) getStatus(w http.ResponseWriter, _ *http.Request) {
+	st := s.phone.Status()
+	if st.Calls == nil {
+		st.Calls = []phone.CallInfo{}
+	}
+	if st.Registrations == nil {
+		st.Registrations = []phone.Registration{}
+	}
+	if st.SIPListen == nil {
+		st.SIPListen = []string{}
+	}
+	s.writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) getDevices(w http.ResponseWriter, _ *http.Request) {
+	v := s.phone.Verdict()
+	if len(v) == 0 {
+		v = json.RawMessage("null")
+	}
+	s.writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) getCalls(w http.ResponseWriter, _ *http.Request) {
+	calls := s.phone.Calls()
+	if calls == nil {
+		calls = []phone.CallInfo{}
+	}
+	s.writeJSON(w, http.StatusOK, calls)
+}
+
+func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	for _, c := range s.phone.Calls() {
+		if c.ID == id {
+			s.writeJSON(w, http.StatusOK, c)
+			return
+		}
+	}
+	s.fail(w, r, fmt.Errorf("control: call %q: %w", id, phone.ErrNoSuchCall))
+}
+
+func (s *Server) dial(w http.ResponseWriter, r *http.Request) {
+	var req DialRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	conn := -1
+	if req.Connection != nil {
+		conn = *req.Connection
+	}
+	switch {
+	case req.URI == "":
+		s.fail(w, r, fmt.Errorf("control: dial needs a uri: %w", phone.ErrInvalidArgument))
+		return
+	case conn < -1:
+		s.fail(w, r, fmt.Errorf("control: connection %d is not an index: %w", conn, phone.ErrInvalidArgument))
+		return
+	}
+	c, err := s.phone.Dial(r.Context(), req.URI, conn)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/calls/"+c.ID)
+	s.writeJSON(w, http.StatusCreated, c)
+}
+
+// act serves one verb; withID tells whether the call id comes from the
+// path (/v1/calls/{id}/verb) or from the body's "call" field (/v1/verb).
+func (s *Server) act(a action, withID bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req actionRequest
+		if !s.decode(w, r, &req) {
+			return
+		}
+		id := req.Call
+		if withID {
+			id = r.PathValue("id")
+			if req.Call != "" && req.Call != id {
+				s.fail(w, r, fmt.Errorf("control: body names call %q but the path names %q: %w", req.Call, id, phone.ErrInvalidArgument))
+				return
+			}
+		}
+		if err := a.do(s.phone, id, req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// decode reads a JSON body into v; an empty body leaves v at its zero
+// value. It answers the error itself and reports whether to go on.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		// One JSON value per body: anything after it is an error.
+		if _, extra := dec.Token(); extra != io.EOF {
+			err = errors.New("trailing data after the json object")
+		}
+	} else if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &tooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
+			fmt.Sprintf("control: request body over %d bytes", tooLarge.Limit))
+	default:
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "control: bad json body: "+err.Error())
+	}
+	return false
+}
+
+// fail answers err with the status its sentinel maps to.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, code := classify(err)
+	if status >= 500 {
+		s.log.Error("control request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	} else {
+		s.log.Debug("control request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+	writeError(w, status, code, err.Error())
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("control answer not encodable", "err", err)
+		writeError(w, http.StatusInternalServerError, CodeInternal, "control: encode answer: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, status int, code ErrorCode, msg string) {
+	b, _ := json.Marshal(ErrorBody{Error: msg, Code: code}) // two strings: cannot fail
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
