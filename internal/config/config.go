@@ -99,8 +99,17 @@ func (c Connectivity) Registers() bool { return c.RegTimeout > 0 }
 
 // Control is [control]: the local API.
 type Control struct {
+	// Listen is the TCP address of the local API; "none" serves only
+	// UnixSocket.
 	Listen    string
 	TokenFile string
+	// UnixSocket also serves the API on a unix socket (mode 0600).
+	UnixSocket string
+	// ConnectorWithoutToken opens the Connector-compatible routes to
+	// loopback clients that send no token.
+	ConnectorWithoutToken bool
+	// AllowedOrigins are the browser origins allowed to call the API (CORS).
+	AllowedOrigins []string
 }
 
 // Log is [system.log].

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -163,6 +164,9 @@ func (c *Config) readSection(r *sectionReader) bool {
 		p.checkConnection(name, &cn)
 		c.Connections = append(c.Connections, cn)
 	case name == "control":
+		r.str("unix_socket", &c.Control.UnixSocket)
+		r.boolean("connector_without_token", &c.Control.ConnectorWithoutToken)
+		r.commaList("allowed_origins", &c.Control.AllowedOrigins)
 		r.str("listen", &c.Control.Listen)
 		if v := c.Control.TokenFile; true {
 			r.str("token_file", &c.Control.TokenFile)
@@ -210,7 +214,15 @@ func (c *Config) validate(p *parser) {
 	if (e.TLSCertFile == "") != (e.TLSKeyFile == "") {
 		p.fail("policy.endpoint", "tls_key_file", "tls_cert_file and tls_key_file go together: set both or neither")
 	}
-	if c.Control.Listen != "" {
+	if c.Control.Listen == "none" && c.Control.UnixSocket == "" {
+		p.fail("control", "listen", "none needs unix_socket: the API would not be reachable")
+	}
+	for _, o := range c.Control.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			p.fail("control", "allowed_origins", fmt.Sprintf("%q is not an origin such as https://desktop.example.com", o))
+		}
+	}
+	if c.Control.Listen != "" && c.Control.Listen != "none" {
 		if _, _, err := net.SplitHostPort(c.Control.Listen); err != nil {
 			p.fail("control", "listen", fmt.Sprintf("%q is not host:port", c.Control.Listen))
 		}
@@ -459,6 +471,21 @@ func (r *sectionReader) oneOf(key string, dst *string, allowed ...string) {
 		}
 	}
 	r.bad(key, v, "one of "+strings.Join(allowed, ", "))
+}
+
+// commaList reads a comma-separated list.
+func (r *sectionReader) commaList(key string, dst *[]string) {
+	v, ok := r.value(key)
+	if !ok {
+		return
+	}
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	*dst = out
 }
 
 // list reads a repeatable key: each occurrence is one entry, first =

@@ -16,6 +16,7 @@ type ErrorCode string
 const (
 	CodeUnknown          ErrorCode = ""
 	CodeUnauthorized     ErrorCode = "unauthorized"       // 401: token missing or wrong
+	CodeForbidden        ErrorCode = "forbidden"          // 403: Host or Origin refused
 	CodeNotFound         ErrorCode = "not_found"          // 404: no such route
 	CodeMethodNotAllowed ErrorCode = "method_not_allowed" // 405: see the Allow header
 	CodeBadRequest       ErrorCode = "bad_request"        // 400: body is not the JSON expected

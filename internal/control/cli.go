@@ -43,6 +43,7 @@ var commands = []command{
 	{"dtmf", "[--call CALL]", "DIGITS", "send DTMF digits (0-9, *, #, A-D)", (*cli).dtmf},
 	{"transfer", "[--call CALL]", "URI", "transfer a call to URI (blind)", (*cli).transfer},
 	{"events", "", "", "print the daemon's events, one JSON object per line, until interrupted", (*cli).events},
+	{"reload", "[--json]", "", "read the configuration file again and apply what can be applied", (*cli).reload},
 }
 
 // IsCommand reports whether name is a client command RunCLI runs.
@@ -441,4 +442,36 @@ func (cl *cli) events(ctx context.Context, fs *flag.FlagSet, args []string) int 
 		return cl.fail("events", err)
 	}
 	return ExitOK
+}
+
+func (cl *cli) reload(ctx context.Context, fs *flag.FlagSet, args []string) int {
+	asJSON := fs.Bool("json", false, "print the raw JSON report")
+	if _, code, ok := cl.parse(fs, args, 0, 0); !ok {
+		return code
+	}
+	rep, err := cl.c.Reload(ctx)
+	if err != nil {
+		return cl.fail("reload", err)
+	}
+	if *asJSON {
+		return cl.printJSON(rep)
+	}
+	if len(rep.Applied) == 0 && len(rep.NotApplied) == 0 {
+		fmt.Fprintln(cl.out, "nothing changed")
+		return ExitOK
+	}
+	for _, a := range rep.Applied {
+		fmt.Fprintf(cl.out, "applied      %s\n", a)
+	}
+	for _, n := range rep.NotApplied {
+		fmt.Fprintf(cl.out, "not applied  %s\n", n)
+	}
+	return ExitOK
+}
+
+// PrintPage writes the status page's address for a daemon listening on
+// listen, with token in the fragment (see PageURL), for `softphone page`.
+func PrintPage(w io.Writer, listen, token string) error {
+	_, err := fmt.Fprintln(w, PageURL(listen, token))
+	return err
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,9 +24,26 @@ type Client struct {
 	http  *http.Client
 }
 
-// NewClient returns a client for the API at baseURL ("http://127.0.0.1:8743"
-// or just "127.0.0.1:8743") using token.
+// unixPrefix starts a baseURL that names a unix socket path.
+const unixPrefix = "unix:"
+
+// NewClient returns a client for the API at baseURL using token. baseURL
+// is "http://127.0.0.1:8743", just "127.0.0.1:8743", or "unix:/path" for
+// a daemon serving Options.UnixSocket.
 func NewClient(baseURL, token string) *Client {
+	tr := &http.Transport{
+		// One request per command: no idle connections left behind.
+		DisableKeepAlives:     true,
+		ResponseHeaderTimeout: 0, // dial may take a while; ctx bounds it
+		TLSHandshakeTimeout:   10 * time.Second,
+	}
+	if path, ok := strings.CutPrefix(baseURL, unixPrefix); ok {
+		var d net.Dialer
+		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", path)
+		}
+		baseURL = "http://localhost" // the socket is the address; Host is unchecked there
+	}
 	if !strings.Contains(baseURL, "://") {
 		baseURL = "http://" + baseURL
 	}
@@ -33,15 +51,53 @@ func NewClient(baseURL, token string) *Client {
 		base:  strings.TrimRight(baseURL, "/"),
 		token: token,
 		http: &http.Client{
-			// One request per command: no idle connections left behind.
-			Transport: &http.Transport{
-				DisableKeepAlives:     true,
-				ResponseHeaderTimeout: 0, // dial may take a while; ctx bounds it
-				TLSHandshakeTimeout:   10 * time.Second,
-			},
+			Transport:     tr,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
+}
+
+// Reload asks the daemon to read its configuration again (POST /v1/reload).
+func (c *Client) Reload(ctx context.Context) (phone.ReloadReport, error) {
+	var rep phone.ReloadReport
+	err := c.do(ctx, http.MethodPost, "/v1/reload", nil, http.StatusOK, &rep)
+	return rep, err
+}
+
+// Session returns GET /session.
+func (c *Client) Session(ctx context.Context) (Session, error) {
+	var s Session
+	err := c.do(ctx, http.MethodGet, "/session", nil, http.StatusOK, &s)
+	return s, err
+}
+
+// StartConnections (re)starts the registrations (POST /register).
+func (c *Client) StartConnections(ctx context.Context) (Session, error) {
+	var s Session
+	err := c.do(ctx, http.MethodPost, "/register", nil, http.StatusOK, &s)
+	return s, err
+}
+
+// StopConnections un-registers every connection (DELETE /register).
+func (c *Client) StopConnections(ctx context.Context) (Session, error) {
+	var s Session
+	err := c.do(ctx, http.MethodDelete, "/register", nil, http.StatusOK, &s)
+	return s, err
+}
+
+// SetAudio changes levels and mute (POST /audio) and returns the devices
+// after the change.
+func (c *Client) SetAudio(ctx context.Context, req AudioRequest) (phone.AudioState, error) {
+	var a phone.AudioState
+	err := c.do(ctx, http.MethodPost, "/audio", req, http.StatusOK, &a)
+	return a, err
+}
+
+// ReleaseAll ends every call (DELETE /calls).
+func (c *Client) ReleaseAll(ctx context.Context) (Released, error) {
+	var r Released
+	err := c.do(ctx, http.MethodDelete, "/calls", nil, http.StatusOK, &r)
+	return r, err
 }
 
 // Status returns GET /v1/status.
@@ -218,7 +274,9 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 	if err != nil {
 		return nil, fmt.Errorf("control: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	req.Header.Set("Accept", "application/json")
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")

@@ -14,6 +14,11 @@ var (
 	ErrStarted = errors.New("control: server already started")
 	// ErrClosed means Start was called on a server that was closed.
 	ErrClosed = errors.New("control: server closed")
+	// ErrNoListener means Options.Listen is ListenNone and no
+	// Options.UnixSocket is given: the server would serve nothing.
+	ErrNoListener = errors.New("control: neither a tcp address nor a unix socket to serve")
+	// ErrSocketInUse means another process serves on Options.UnixSocket.
+	ErrSocketInUse = errors.New("control: unix socket in use by another process")
 	// ErrTokenPermissions means the token file can be read or written by
 	// its group or by others; it must be mode 0600 or stricter.
 	ErrTokenPermissions = errors.New("control: token file is accessible by group or others")

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -22,7 +23,12 @@ type fakePhone struct {
 	calls   []phone.CallInfo
 	err     error    // returned by every action and Dial when set
 	actions []string // "verb id args..." in call order
+	audio   phone.AudioState
+	quality phone.Quality
+	reload  phone.ReloadReport
+	release int // what ReleaseAll reports
 
+	acted      chan string   // each recorded action, when there is room
 	subscribed chan *fakeSub // one value per Subscribe
 }
 
@@ -43,6 +49,15 @@ func newFakePhone() *fakePhone {
 		calls: []phone.CallInfo{
 			{ID: "c1", Direction: "incoming", State: "ringing", Remote: "sip:alice@example.com", RemoteName: "Alice", Local: "sip:agent1@pbx.example.com", Started: started.Add(59 * time.Minute)},
 		},
+		audio: phone.AudioState{
+			Speaker:     phone.AudioDevice{Name: "Jabra Out", Volume: 70},
+			Microphone:  phone.AudioDevice{Name: "Jabra Mic", Volume: 55, Muted: true},
+			HeadsetUsed: true,
+		},
+		quality:    phone.Quality{LocalMOS: 4.2, RTTMillis: 38},
+		reload:     phone.ReloadReport{Applied: []string{"policy.device"}, NotApplied: []string{"policy.endpoint.sip_port: needs a restart"}},
+		release:    1,
+		acted:      make(chan string, 64),
 		subscribed: make(chan *fakeSub, 16),
 	}
 }
@@ -50,8 +65,37 @@ func newFakePhone() *fakePhone {
 func (f *fakePhone) record(format string, a ...any) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.actions = append(f.actions, strings.TrimSpace(fmt.Sprintf(format, a...)))
+	act := strings.TrimSpace(fmt.Sprintf(format, a...))
+	f.actions = append(f.actions, act)
+	select {
+	case f.acted <- act:
+	default:
+	}
 	return f.err
+}
+
+// waitAction waits until the phone is asked want, failing t after a hang
+// guard.
+func waitAction(t *testing.T, f *fakePhone, want string) {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case got := <-f.acted:
+			if got == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("phone never asked %q; asked %q", want, f.recorded())
+		}
+	}
+}
+
+// setCalls replaces the calls the phone reports.
+func (f *fakePhone) setCalls(calls ...phone.CallInfo) {
+	f.mu.Lock()
+	f.calls = calls
+	f.mu.Unlock()
 }
 
 func (f *fakePhone) setErr(err error) {
@@ -97,6 +141,81 @@ func (f *fakePhone) Resume(id string) error           { return f.record("resume 
 func (f *fakePhone) DTMF(id, digits string) error     { return f.record("dtmf %s %s", id, digits) }
 func (f *fakePhone) Transfer(id, target string) error {
 	return f.record("transfer %s %s", id, target)
+}
+
+func (f *fakePhone) Audio() phone.AudioState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.audio
+}
+
+// SetAudio records the change as "audio speaker=V/M microphone=V/M" with
+// "-" for what is left as it is, and applies it.
+func (f *fakePhone) SetAudio(c phone.AudioChange) error {
+	show := func(v *int, m *bool) string {
+		vs, ms := "-", "-"
+		if v != nil {
+			vs = fmt.Sprint(*v)
+		}
+		if m != nil {
+			ms = fmt.Sprint(*m)
+		}
+		return vs + "/" + ms
+	}
+	if err := f.record("audio speaker=%s microphone=%s", show(c.SpeakerVolume, c.SpeakerMuted), show(c.MicrophoneVolume, c.MicrophoneMuted)); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c.SpeakerVolume != nil {
+		f.audio.Speaker.Volume = *c.SpeakerVolume
+	}
+	if c.SpeakerMuted != nil {
+		f.audio.Speaker.Muted = *c.SpeakerMuted
+	}
+	if c.MicrophoneVolume != nil {
+		f.audio.Microphone.Volume = *c.MicrophoneVolume
+	}
+	if c.MicrophoneMuted != nil {
+		f.audio.Microphone.Muted = *c.MicrophoneMuted
+	}
+	return nil
+}
+
+func (f *fakePhone) Quality() phone.Quality {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.quality
+}
+
+func (f *fakePhone) StartConnections(ctx context.Context) error {
+	if err := f.record("start-connections"); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func (f *fakePhone) StopConnections(ctx context.Context) error {
+	if err := f.record("stop-connections"); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func (f *fakePhone) ReleaseAll(ctx context.Context) (int, error) {
+	err := f.record("release-all")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.release, errors.Join(err, ctx.Err())
+}
+
+func (f *fakePhone) Reload() (phone.ReloadReport, error) {
+	if err := f.record("reload"); err != nil {
+		return phone.ReloadReport{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reload, nil
 }
 
 func (f *fakePhone) Subscribe() (<-chan phone.Event, func()) {

@@ -49,6 +49,23 @@ type Phone interface {
 	// Subscribe returns a channel of events and its cancel function. The
 	// channel is closed on cancel or at shutdown.
 	Subscribe() (<-chan phone.Event, func())
+
+	// Audio is the selected speaker and microphone with their levels.
+	Audio() phone.AudioState
+	// SetAudio changes levels and mute; errors wrap
+	// phone.ErrInvalidArgument for bad values.
+	SetAudio(c phone.AudioChange) error
+	// Quality is the voice quality of the current call.
+	Quality() phone.Quality
+	// StartConnections (re)starts the SIP registrations.
+	StartConnections(ctx context.Context) error
+	// StopConnections un-registers every connection; it drops the calls.
+	StopConnections(ctx context.Context) error
+	// ReleaseAll ends every call: a ringing incoming call is refused with
+	// 480, the others get BYE or CANCEL. It returns how many it ended.
+	ReleaseAll(ctx context.Context) (int, error)
+	// Reload reads the configuration file again and applies what it can.
+	Reload() (phone.ReloadReport, error)
 }
 
 // Defaults of Options.
@@ -67,6 +84,9 @@ const (
 	DefaultRejectCode = 486
 	// MaxBodyBytes bounds every request body.
 	MaxBodyBytes = 64 << 10
+	// ListenNone as Options.Listen serves no TCP address: the API is then
+	// reached through Options.UnixSocket only.
+	ListenNone = "none"
 )
 
 // Options configure a Server.
@@ -85,6 +105,18 @@ type Options struct {
 	// client that takes nothing for this long is disconnected.
 	// DefaultEventWriteTimeout when zero.
 	EventWriteTimeout time.Duration
+	// ConnectorWithoutToken opens the connector routes (/session,
+	// /register, /audio, /calls) to loopback and unix-socket clients that
+	// send no Authorization header. /v1/ always needs the token.
+	ConnectorWithoutToken bool
+	// AllowedOrigins are the browser origins ("https://desktop.example.com")
+	// that may call the API cross-origin (CORS). A request carrying any
+	// other Origin is refused with 403, except the status page's own.
+	AllowedOrigins []string
+	// UnixSocket, when set, is a path where the API is served on a unix
+	// socket (mode 0600) as well as, or with Listen = ListenNone instead
+	// of, TCP.
+	UnixSocket string
 }
 
 // Server serves the local API. Start it once and Close it once.
@@ -94,15 +126,18 @@ type Server struct {
 	log   *slog.Logger
 	token [sha256.Size]byte
 
+	origins map[string]bool // normalised AllowedOrigins
+
 	mu      sync.Mutex
 	started bool
 	closed  bool
-	ln      net.Listener
+	ln      net.Listener // TCP; nil with ListenNone
+	unixLn  net.Listener // nil without UnixSocket
 	http    *http.Server
 
 	done       chan struct{}      // closed by Close: event streams end
 	baseCancel context.CancelFunc // cancels request contexts when Close gives up waiting
-	wg         sync.WaitGroup     // the serve goroutine
+	wg         sync.WaitGroup     // the serve goroutines
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -122,12 +157,19 @@ func NewServer(o Options, p Phone) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	origins := make(map[string]bool, len(o.AllowedOrigins))
+	for _, org := range o.AllowedOrigins {
+		if n := normaliseOrigin(org); n != "" {
+			origins[n] = true
+		}
+	}
 	return &Server{
-		opts:  o,
-		phone: p,
-		log:   log,
-		token: sha256.Sum256([]byte(o.Token)),
-		done:  make(chan struct{}),
+		opts:    o,
+		phone:   p,
+		log:     log,
+		token:   sha256.Sum256([]byte(o.Token)),
+		origins: origins,
+		done:    make(chan struct{}),
 	}
 }
 
@@ -148,32 +190,55 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.started {
 		return ErrStarted
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.opts.Listen)
-	if err != nil {
-		return fmt.Errorf("control: listen %s: %w", s.opts.Listen, err)
+	if s.opts.Listen == ListenNone && s.opts.UnixSocket == "" {
+		return ErrNoListener
 	}
-	if !isLoopback(ln.Addr()) {
-		s.log.Warn("control api listens beyond loopback; the token travels in clear", "addr", ln.Addr().String())
+	var lns []net.Listener
+	if s.opts.Listen != ListenNone {
+		var lc net.ListenConfig
+		ln, err := lc.Listen(ctx, "tcp", s.opts.Listen)
+		if err != nil {
+			return fmt.Errorf("control: listen %s: %w", s.opts.Listen, err)
+		}
+		if !isLoopback(ln.Addr()) {
+			s.log.Warn("control api listens beyond loopback; the token travels in clear", "addr", ln.Addr().String())
+		}
+		lns = append(lns, ln)
+	}
+	if s.opts.UnixSocket != "" {
+		uln, err := listenUnix(ctx, s.opts.UnixSocket)
+		if err != nil {
+			for _, l := range lns {
+				_ = l.Close()
+			}
+			return err
+		}
+		s.unixLn = uln
+		lns = append(lns, uln)
+	}
+	if len(lns) > 0 && s.unixLn != lns[0] {
+		s.ln = lns[0]
 	}
 	base, cancel := context.WithCancel(context.Background())
 	s.baseCancel = cancel
-	s.ln = ln
 	s.http = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return base },
+		ConnContext:       markUnixConn,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.started = true
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("control api stopped", "err", err)
-		}
-	}()
+	for _, ln := range lns {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("control api stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		}()
+	}
 	return nil
 }
 
@@ -270,23 +335,89 @@ type DialRequest struct {
 	Connection *int   `json:"connection,omitempty"` // nil = the default connection
 }
 
-// Handler returns the API's routes behind the token check; Start serves it.
+// access says what a route asks of its client.
+type access int
+
+const (
+	accessUnknown   access = iota
+	accessPublic           // no token: the status page and the API description
+	accessToken            // the bearer token, always
+	accessConnector        // the token, or loopback with ConnectorWithoutToken
+)
+
+func (a access) String() string {
+	switch a {
+	case accessPublic:
+		return "public"
+	case accessToken:
+		return "token"
+	case accessConnector:
+		return "connector"
+	default:
+		return "unknown"
+	}
+}
+
+// routeSpec is one path the server serves: its OpenAPI path, handlers and
+// access rule. openapi.json describes exactly these.
+type routeSpec struct {
+	path    string
+	methods methods
+	access  access
+}
+
+// routes lists every path the server serves.
+func (s *Server) routes() []routeSpec {
+	rs := []routeSpec{
+		{"/", methods{http.MethodGet: s.page}, accessPublic},
+		{"/page/app.js", methods{http.MethodGet: s.pageFile("app.js", "text/javascript; charset=utf-8")}, accessPublic},
+		{"/page/style.css", methods{http.MethodGet: s.pageFile("style.css", "text/css; charset=utf-8")}, accessPublic},
+		{"/v1/openapi.json", methods{http.MethodGet: s.getOpenAPI}, accessPublic},
+
+		{"/session", methods{http.MethodGet: s.getSession, http.MethodDelete: s.stopConnections}, accessConnector},
+		{"/register", methods{http.MethodPost: s.startConnections, http.MethodDelete: s.stopConnections}, accessConnector},
+		{"/audio", methods{http.MethodPost: s.setAudio}, accessConnector},
+		{"/calls", methods{http.MethodDelete: s.releaseAll}, accessConnector},
+
+		{"/v1/status", methods{http.MethodGet: s.getStatus}, accessToken},
+		{"/v1/devices", methods{http.MethodGet: s.getDevices}, accessToken},
+		{"/v1/calls", methods{http.MethodGet: s.getCalls, http.MethodPost: s.dial}, accessToken},
+		{"/v1/calls/{id}", methods{http.MethodGet: s.getCall}, accessToken},
+		{"/v1/events", methods{http.MethodGet: s.events}, accessToken},
+		{"/v1/reload", methods{http.MethodPost: s.reload}, accessToken},
+	}
+	for _, a := range actions {
+		rs = append(rs,
+			routeSpec{"/v1/calls/{id}/" + a.name, methods{http.MethodPost: s.act(a, true)}, accessToken},
+			routeSpec{"/v1/" + a.name, methods{http.MethodPost: s.act(a, false)}, accessToken})
+	}
+	return rs
+}
+
+// Handler returns every route behind the Host, Origin and token checks;
+// Start serves it.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", s.notFound)
-	v1 := http.NewServeMux()
-	v1.HandleFunc("/v1/", s.notFound)
-	route(v1, "/v1/status", methods{http.MethodGet: s.getStatus})
-	route(v1, "/v1/devices", methods{http.MethodGet: s.getDevices})
-	route(v1, "/v1/calls", methods{http.MethodGet: s.getCalls, http.MethodPost: s.dial})
-	route(v1, "/v1/calls/{id}", methods{http.MethodGet: s.getCall})
-	route(v1, "/v1/events", methods{http.MethodGet: s.events})
-	for _, a := range actions {
-		route(v1, "/v1/calls/{id}/"+a.name, methods{http.MethodPost: s.act(a, true)})
-		route(v1, "/v1/"+a.name, methods{http.MethodPost: s.act(a, false)})
+	mux.Handle("/v1/", s.authorize(http.HandlerFunc(s.notFound)))
+	for _, rt := range s.routes() {
+		h := route(rt.path, rt.methods)
+		switch rt.access {
+		case accessToken:
+			h = s.authorize(h)
+		case accessConnector:
+			h = s.authorizeConnector(h)
+		case accessPublic:
+		default:
+			h = s.authorize(h) // fail closed
+		}
+		pattern := rt.path
+		if pattern == "/" {
+			pattern = "/{$}" // the page only; other paths stay 404
+		}
+		mux.Handle(pattern, h)
 	}
-	mux.Handle("/v1/", s.authorize(v1))
-	return mux
+	return s.guard(mux)
 }
 
 // methods maps HTTP methods to the handlers of one path.
@@ -294,7 +425,7 @@ type methods map[string]http.HandlerFunc
 
 // route serves path with one handler per method and answers any other
 // method 405 with an Allow header (RFC 9110 §15.5.6).
-func route(mux *http.ServeMux, path string, m methods) {
+func route(path string, m methods) http.Handler {
 	allow := make([]string, 0, len(m))
 	for _, verb := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		if m[verb] != nil {
@@ -302,7 +433,7 @@ func route(mux *http.ServeMux, path string, m methods) {
 		}
 	}
 	allowHeader := strings.Join(allow, ", ")
-	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := m[r.Method]
 		if h == nil {
 			w.Header().Set("Allow", allowHeader)

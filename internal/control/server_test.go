@@ -210,7 +210,7 @@ func TestRoutes(t *testing.T) {
 
 func TestNonAPIPathsAreReserved(t *testing.T) {
 	s, _ := startServer(t, newFakePhone(), Options{})
-	for _, path := range []string{"/", "/api", "/v2/status", "/status"} {
+	for _, path := range []string{"/api", "/v2/status", "/status", "/index.html", "/page/", "/page/nope.js"} {
 		for _, auth := range []string{"", "Bearer " + testToken} {
 			status, _, b := request(t, s, "GET", path, auth, "")
 			if status != 404 {
@@ -585,7 +585,7 @@ func TestEventsStalledClientIsCut(t *testing.T) {
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.SetReadBuffer(4096)
 	}
-	fmt.Fprintf(conn, "GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", testToken)
+	fmt.Fprintf(conn, "GET /v1/events HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", s.Addr(), testToken)
 	sub := waitSub(t, f)
 	data, _ := json.Marshal(struct{ P string }{strings.Repeat("y", 64<<10)})
 	sent := 0

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/softphone/softphone/internal/audio"
+	"github.com/softphone/softphone/internal/config"
+	"github.com/softphone/softphone/internal/control"
+	"github.com/softphone/softphone/internal/phone"
+	"github.com/softphone/softphone/internal/policy"
+)
+
+// newFlags makes a command's flag set with the common -c flag.
+func newFlags(name, args, help string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := fs.String("c", "", "configuration `FILE`")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: softphone %s [flags] %s\n\n%s\n\nflags:\n", name, args, help)
+		fs.PrintDefaults()
+	}
+	return fs, cfg
+}
+
+// parseFlags parses; it returns the exit code to use when the command must
+// stop (help asked for: 0, bad flags: 2), or -1 to go on.
+func parseFlags(fs *flag.FlagSet, args []string) int {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	return -1
+}
+
+// loadConfig finds and loads the configuration, printing warnings.
+func loadConfig(flagPath string, stderr io.Writer) (*config.Config, error) {
+	path, err := config.Locate(flagPath)
+	if err != nil {
+		return nil, err
+	}
+	cfg, warns, err := config.Load(path)
+	for _, w := range warns {
+		fmt.Fprintln(stderr, "warning: "+w)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func devicesCommand(args []string, stdout, stderr io.Writer) int {
+	fs, cfgPath := newFlags("devices", "", "Lists the audio devices and what the device policy would do with a call arriving now, and why.\nIt reads the devices itself: no daemon is needed.", stderr)
+	asJSON := fs.Bool("json", false, "print the verdict as JSON (the stable contract)")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	cfg, err := loadConfig(*cfgPath, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "softphone: "+err.Error())
+		return 1
+	}
+	sys, err := audio.Open(audio.Options{Backend: cfg.Audio.Backend})
+	if err != nil {
+		fmt.Fprintln(stderr, "softphone: "+err.Error())
+		return 1
+	}
+	defer sys.Close()
+	snap, err := sys.Snapshot()
+	if err != nil {
+		fmt.Fprintln(stderr, "softphone: "+err.Error())
+		return 1
+	}
+	pol, warns := policy.New(phone.PolicySettings(cfg))
+	for _, w := range warns {
+		fmt.Fprintln(stderr, "warning: "+w)
+	}
+	dec := pol.Evaluate(phone.PolicySnapshot(snap))
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(policy.NewVerdict(phone.PolicySnapshot(snap), dec)); err != nil {
+			fmt.Fprintln(stderr, "softphone: "+err.Error())
+			return 1
+		}
+		return 0
+	}
+	phone.WriteDevices(stdout, snap, dec)
+	return 0
+}
+
+func checkConfigCommand(args []string, stdout, stderr io.Writer) int {
+	fs, cfgPath := newFlags("check-config", "", "Checks a configuration file: exit 0 with a one-line summary, or non-zero listing every problem.", stderr)
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	path, err := config.Locate(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	cfg, warns, err := config.Load(path)
+	for _, w := range warns {
+		fmt.Fprintln(stderr, "warning: "+w)
+	}
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(stderr, "error: "+line)
+		}
+		return 1
+	}
+	_, pwarns := policy.New(phone.PolicySettings(cfg))
+	for _, w := range pwarns {
+		fmt.Fprintln(stderr, "warning: "+w)
+	}
+	fmt.Fprintln(stdout, "ok: "+cfg.Summary())
+	return 0
+}
+
+func runCommand(args []string, stderr io.Writer) int {
+	fs, cfgPath := newFlags("run", "", "Starts the daemon: selects devices, registers, takes and places calls, serves the local API.\nSIGINT/SIGTERM stops it cleanly (a second one at once); SIGHUP reloads the configuration.", stderr)
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	cfg, err := loadConfig(*cfgPath, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "softphone: "+err.Error())
+		return 1
+	}
+	log, closeLog, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "softphone: "+err.Error())
+		return 1
+	}
+	defer closeLog()
+	ctx, stop := signalContext()
+	defer stop()
+	if err := runDaemon(ctx, cfg, log); err != nil {
+		log.Error("softphone stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// runDaemon wires the daemon and runs it until ctx ends; teardown runs in
+// reverse order of construction.
+func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	log.Info("softphone starting", "version", version, "config", cfg.Summary())
+	unlock, err := lockInstance(cfg.Control.TokenFile)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if w := passwordFileWarning(cfg); w != "" {
+		log.Warn(w)
+	}
+	sys, err := audio.Open(audio.Options{Backend: cfg.Audio.Backend, PollInterval: cfg.Device.PollInterval, Logger: log.With("component", "audio")})
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	ph, err := phone.New(phone.Options{Config: cfg, Logger: log.With("component", "phone"), Version: version, Audio: sys})
+	if err != nil {
+		return err
+	}
+	token, err := control.LoadOrCreateToken(cfg.Control.TokenFile)
+	if err != nil {
+		return err
+	}
+	srv := control.NewServer(controlOptions(cfg, token, log), ph)
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("control API listening", "addr", srv.Addr(), "token_file", cfg.Control.TokenFile)
+	stopHUP := onSIGHUP(func() {
+		if _, err := ph.Reload(); err != nil {
+			log.Error("reload failed: the configuration in force is kept", "err", err)
+		}
+	})
+	defer stopHUP()
+	runErr := ph.Run(ctx)
+	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return errors.Join(runErr, srv.Close(sctx))
+}
+
+// newLogger makes the daemon's one logger from [system.log].
+func newLogger(c config.Log, stderr io.Writer) (*slog.Logger, func(), error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		return nil, nil, fmt.Errorf("[system.log] level: %w", err)
+	}
+	w, closeFn := stderr, func() {}
+	if c.File != "" {
+		f, err := os.OpenFile(c.File, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return nil, nil, fmt.Errorf("[system.log] file: %w", err)
+		}
+		w, closeFn = f, func() { f.Close() }
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), closeFn, nil
+}
+
+// clientCommand runs a command against the running daemon through its
+// local API, found through the same configuration file.
+func clientCommand(cmd string, args []string, stdout, stderr io.Writer) int {
+	cfgPath := ""
+	for len(args) > 0 {
+		switch {
+		case args[0] == "-c" || args[0] == "--c":
+			if len(args) < 2 {
+				fmt.Fprintln(stderr, "softphone: -c needs a FILE")
+				return 2
+			}
+			cfgPath, args = args[1], args[2:]
+			continue
+		case strings.HasPrefix(args[0], "-c="), strings.HasPrefix(args[0], "--c="):
+			cfgPath, args = args[0][strings.Index(args[0], "=")+1:], args[1:]
+			continue
+		}
+		break
+	}
+	if cmd == "page" {
+		return pageCommand(cfgPath, args, stdout, stderr)
+	}
+	if !control.IsCommand(cmd) {
+		fmt.Fprintf(stderr, "softphone: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	cfg, err := loadConfig(cfgPath, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "softphone: "+err.Error())
+		return 1
+	}
+	token, err := control.ReadToken(cfg.Control.TokenFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "softphone: cannot read the daemon's token (is it running with this config?): %v\n", err)
+		return 1
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	return control.RunCLI(ctx, cmd, args, newClient(cfg, token), stdout, stderr)
+}
+
+// controlOptions maps [control] onto the API server's options.
+func controlOptions(cfg *config.Config, token string, log *slog.Logger) control.Options {
+	o := control.Options{
+		Listen: cfg.Control.Listen, Token: token, Logger: log.With("component", "control"),
+		UnixSocket: cfg.Control.UnixSocket, ConnectorWithoutToken: cfg.Control.ConnectorWithoutToken,
+		AllowedOrigins: cfg.Control.AllowedOrigins,
+	}
+	if cfg.Control.Listen == "none" {
+		o.Listen = control.ListenNone
+	}
+	return o
+}
+
+// newClient reaches the daemon on TCP, or on its unix socket when it has no
+// TCP listener.
+func newClient(cfg *config.Config, token string) *control.Client {
+	if cfg.Control.Listen == "none" {
+		return control.NewClient("unix:"+cfg.Control.UnixSocket, token)
+	}
+	return control.NewClient("http://"+cfg.Control.Listen, token)
+}
+
+// pageCommand prints the status page's address with the token in the
+// fragment (never sent to the server in a request line).
+func pageCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintln(stderr, "usage: softphone page [-c FILE]\n\nPrints the address of the daemon's status page, with its token.")
+		if args[0] == "-h" || args[0] == "--help" {
+			return 0
+		}
+		return 2
+	}
+	cfg, err := loadConfig(cfgPath, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "softphone: "+err.Error())
+		return 1
+	}
+	if cfg.Control.Listen == "none" {
+		fmt.Fprintln(stderr, "softphone: the API has no TCP listener ([control] listen = none): no page for a browser")
+		return 1
+	}
+	token, err := control.ReadToken(cfg.Control.TokenFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "softphone: cannot read the daemon's token: %v\n", err)
+		return 1
+	}
+	control.PrintPage(stdout, cfg.Control.Listen, token)
+	return 0
+}

@@ -1,0 +1,205 @@
+package phone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+
+	"github.com/softphone/softphone/internal/config"
+	"github.com/softphone/softphone/internal/policy"
+	"github.com/softphone/softphone/internal/sip"
+)
+
+// Audio returns the selected devices with the levels the agent desktop set.
+func (p *Phone) Audio() AudioState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.levels
+	if p.dec.Output != nil {
+		st.Speaker.Name = p.dec.Output.Device.Name
+	}
+	if p.dec.Input != nil {
+		st.Microphone.Name = p.dec.Input.Device.Name
+	}
+	st.HeadsetUsed = p.dec.HeadsetAvailable && p.pol.Settings().UseHeadset
+	return st
+}
+
+// SetAudio changes volumes (0–100) and mute; it applies to every call's
+// audio path at once.
+func (p *Phone) SetAudio(c AudioChange) error {
+	for _, v := range []*int{c.SpeakerVolume, c.MicrophoneVolume} {
+		if v != nil && (*v < 0 || *v > 100) {
+			return fmt.Errorf("%w: volume %d is not 0-100", ErrInvalidArgument, *v)
+		}
+	}
+	p.mu.Lock()
+	if c.SpeakerVolume != nil {
+		p.levels.Speaker.Volume = *c.SpeakerVolume
+	}
+	if c.SpeakerMuted != nil {
+		p.levels.Speaker.Muted = *c.SpeakerMuted
+	}
+	if c.MicrophoneVolume != nil {
+		p.levels.Microphone.Volume = *c.MicrophoneVolume
+	}
+	if c.MicrophoneMuted != nil {
+		p.levels.Microphone.Muted = *c.MicrophoneMuted
+	}
+	p.mu.Unlock()
+	st := p.Audio()
+	p.events.publish("audio", st)
+	return nil
+}
+
+// Quality returns the voice quality of the current call, zero without one.
+func (p *Phone) Quality() Quality { return Quality{} }
+
+// ReleaseAll ends every call: a ringing incoming call is rejected with 480,
+// an outgoing one not yet answered is cancelled, the others get BYE. It
+// returns how many calls it released.
+func (p *Phone) ReleaseAll(ctx context.Context) (int, error) {
+	s := p.sipSide()
+	if s == nil {
+		return 0, nil
+	}
+	s.mu.Lock()
+	var calls []*callEntry
+	for _, e := range s.calls {
+		calls = append(calls, e)
+	}
+	s.mu.Unlock()
+	n := 0
+	var errs []error
+	for _, e := range calls {
+		var err error
+		if e.call.Direction() == sip.Incoming && e.call.State() == sip.CallStateRinging {
+			err = e.call.Reject(480, "released by the agent desktop")
+		} else {
+			err = e.call.Hangup()
+		}
+		if err == nil {
+			n++
+		} else if !errors.Is(err, sip.ErrInvalidState) {
+			errs = append(errs, err)
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// StartConnections (re)starts the SIP registrations.
+func (p *Phone) StartConnections(ctx context.Context) error {
+	s := p.sipSide()
+	if s == nil {
+		return fmt.Errorf("%w: sip is not running", ErrInvalidState)
+	}
+	return s.ua.StartRegistrations(ctx)
+}
+
+// StopConnections un-registers every connection and drops the calls (the
+// agent logs out).
+func (p *Phone) StopConnections(ctx context.Context) error {
+	s := p.sipSide()
+	if s == nil {
+		return nil
+	}
+	_, err := p.ReleaseAll(ctx)
+	return errors.Join(err, s.ua.StopRegistrations(ctx))
+}
+
+// Reload re-reads the configuration file and applies what can change
+// without dropping calls: the device policy and session settings at once
+// (with a new verdict), changed connections by re-registering them. Other
+// changes (where SIP listens, the RTP range, the control API, logging) need
+// a restart and are reported as not applied.
+func (p *Phone) Reload() (ReloadReport, error) {
+	old := p.config()
+	if old.File == "" {
+		return ReloadReport{}, fmt.Errorf("%w: the daemon runs on built-in defaults: no file to reload", ErrInvalidState)
+	}
+	next, warns, err := config.Load(old.File)
+	for _, w := range warns {
+		p.log.Warn("reload: " + w)
+	}
+	if err != nil {
+		return ReloadReport{}, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
+	rep := ReloadReport{Applied: []string{}, NotApplied: []string{}}
+	restart := func(name string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			rep.NotApplied = append(rep.NotApplied, name+": needs a restart")
+		}
+	}
+	restart("policy.endpoint", old.Endpoint, next.Endpoint)
+	restart("control", old.Control, next.Control)
+	restart("system.log", old.Log, next.Log)
+	restart("system.audio", old.Audio, next.Audio)
+	if old.Device.PollInterval != next.Device.PollInterval {
+		rep.NotApplied = append(rep.NotApplied, "policy.device.device_poll_interval: needs a restart")
+	}
+	// What cannot be applied keeps its old value, so the daemon's view stays
+	// what it runs with.
+	next.Endpoint, next.Control, next.Log, next.Audio = old.Endpoint, old.Control, old.Log, old.Audio
+	next.Device.PollInterval = old.Device.PollInterval
+
+	if !reflect.DeepEqual(PolicySettings(old), PolicySettings(next)) {
+		pol, pw := policy.New(PolicySettings(next))
+		for _, w := range pw {
+			p.log.Warn("device policy: " + w)
+		}
+		p.mu.Lock()
+		p.pol = pol
+		p.dec = pol.Evaluate(PolicySnapshot(p.snap))
+		dec := p.dec
+		p.mu.Unlock()
+		rep.Applied = append(rep.Applied, "policy.device", "policy.session (device policy)")
+		p.log.Info("reload: device policy applied", "verdict", dec.Summary(), "reason", dec.Reason)
+		p.events.publish("devices", p.Verdict())
+		p.onVerdict(dec)
+	}
+	if !reflect.DeepEqual(old.Session, next.Session) {
+		rep.Applied = append(rep.Applied, "policy.session")
+	}
+	changed := changedConnections(old.Connections, next.Connections)
+	p.cfg.Store(next)
+	if len(changed) > 0 {
+		if s := p.sipSide(); s != nil {
+			if err := s.ua.UpdateAccounts(context.Background(), sipAccounts(next)); err != nil {
+				rep.NotApplied = append(rep.NotApplied, "connectivity: "+err.Error())
+			} else {
+				rep.Applied = append(rep.Applied, changed...)
+			}
+		}
+	}
+	rep.Verdict = p.Verdict()
+	p.log.Info("configuration reloaded", "applied", rep.Applied, "not_applied", rep.NotApplied)
+	return rep, nil
+}
+
+// changedConnections names the [connectivity.N] sections added, removed or
+// changed.
+func changedConnections(a, b []config.Connectivity) []string {
+	idx := func(list []config.Connectivity) map[int]config.Connectivity {
+		m := map[int]config.Connectivity{}
+		for _, c := range list {
+			m[c.Index] = c
+		}
+		return m
+	}
+	ma, mb := idx(a), idx(b)
+	var out []string
+	for i, c := range ma {
+		if d, ok := mb[i]; !ok || !reflect.DeepEqual(c, d) {
+			out = append(out, fmt.Sprintf("connectivity.%d", i))
+		}
+	}
+	for i := range mb {
+		if _, ok := ma[i]; !ok {
+			out = append(out, fmt.Sprintf("connectivity.%d", i))
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,112 @@
+package phone
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Errors the phone returns to front ends; the control API maps them to HTTP
+// statuses with errors.Is.
+var (
+	// ErrNoSuchCall means no call has the given id (or there is no call
+	// when the id was left out).
+	ErrNoSuchCall = errors.New("phone: no such call")
+	// ErrAmbiguousCall means the id was left out while several calls exist.
+	ErrAmbiguousCall = errors.New("phone: several calls: name one")
+	// ErrOutgoingBlocked means the policy refuses outgoing calls now
+	// (use_headset=1, reject_session_when_headset_na=1 and no headset).
+	ErrOutgoingBlocked = errors.New("phone: outgoing calls are blocked")
+	// ErrInvalidState means the action does not fit the call's state
+	// (answering an established call, holding a ringing one, ...).
+	ErrInvalidState = errors.New("phone: action not allowed in the call's state")
+	// ErrInvalidArgument means a parameter is malformed (a URI, a code,
+	// DTMF digits).
+	ErrInvalidArgument = errors.New("phone: invalid argument")
+)
+
+// CallInfo is one call as front ends see it.
+type CallInfo struct {
+	ID         string    `json:"id"`
+	Direction  string    `json:"direction"` // "incoming" | "outgoing"
+	State      string    `json:"state"`     // see sip call states: ringing, early, active, held, ended, ...
+	Remote     string    `json:"remote"`    // the peer's URI
+	RemoteName string    `json:"remote_name,omitempty"`
+	Local      string    `json:"local"`
+	Connection int       `json:"connection"` // connectivity index, -1 for standalone
+	Started    time.Time `json:"started"`
+	Answered   time.Time `json:"answered,omitzero"`
+	Held       bool      `json:"held"`
+	Reason     string    `json:"reason,omitempty"` // why it ended or was refused
+}
+
+// Registration is the state of one [connectivity.N].
+type Registration struct {
+	Connection int       `json:"connection"`
+	User       string    `json:"user"`
+	Server     string    `json:"server"`
+	Protocol   string    `json:"protocol"`
+	State      string    `json:"state"`            // unregistered, registering, registered, failed, standalone
+	Detail     string    `json:"detail,omitempty"` // the server's last answer, e.g. "403 Forbidden"
+	Expires    time.Time `json:"expires,omitzero"`
+}
+
+// Status is the daemon's overview.
+type Status struct {
+	Version       string          `json:"version"`
+	Started       time.Time       `json:"started"`
+	Standalone    bool            `json:"standalone"`
+	SIPListen     []string        `json:"sip_listen"`
+	Registrations []Registration  `json:"registrations"`
+	Verdict       json.RawMessage `json:"verdict"` // the `softphone devices --json` object
+	Calls         []CallInfo      `json:"calls"`
+}
+
+// Event is one item of the event stream. Type is one of "registration",
+// "devices", "call", "dtmf". Call-state events are never dropped for a
+// connected subscriber.
+type Event struct {
+	Seq  uint64          `json:"seq"`
+	Time time.Time       `json:"time"`
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+// DialResult is what Dial returns once the INVITE is sent.
+type DialResult = CallInfo
+
+// AudioDevice is one side of the agent's audio as the Connector reports it.
+type AudioDevice struct {
+	Name   string `json:"name"`
+	Volume int    `json:"volume"` // 0-100
+	Muted  bool   `json:"muted"`
+}
+
+// AudioState is the selected devices with their levels.
+type AudioState struct {
+	Speaker     AudioDevice `json:"speaker"`
+	Microphone  AudioDevice `json:"microphone"`
+	HeadsetUsed bool        `json:"headset_used"`
+}
+
+// AudioChange sets levels and mute; nil fields are left as they are.
+type AudioChange struct {
+	SpeakerVolume    *int  `json:"-"`
+	SpeakerMuted     *bool `json:"-"`
+	MicrophoneVolume *int  `json:"-"`
+	MicrophoneMuted  *bool `json:"-"`
+}
+
+// Quality is the voice quality of the current call (zero without one).
+type Quality struct {
+	LocalMOS  float64 `json:"local_mos"`
+	RTTMillis int     `json:"rtt_ms"`
+	VQAlarmOn bool    `json:"vq_alarm_on"`
+}
+
+// ReloadReport says what a configuration reload applied.
+type ReloadReport struct {
+	Applied    []string        `json:"applied"`     // e.g. "policy.device", "connectivity.0"
+	NotApplied []string        `json:"not_applied"` // with the reason, e.g. "policy.endpoint.sip_port: needs a restart"
+	Verdict    json.RawMessage `json:"verdict"`
+}

@@ -1,0 +1,268 @@
+package sip
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// UA is the softphone's SIP user agent.
+type UA struct {
+	o     Options
+	h     Handler
+	log   *slog.Logger
+	clock Clock
+
+	sua    *sipgo.UserAgent
+	client *sipgo.Client
+	server *sipgo.Server
+
+	ctx    context.Context // cancelled by Close: the stop signal of every goroutine
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // joins every goroutine the UA owns
+	lwg    sync.WaitGroup // joins the listeners' serve loops
+
+	mu        sync.Mutex
+	started   bool
+	closed    bool
+	listeners []closer
+	listen    map[string]string // transport → actual host:port
+	host      string            // advertised host for Contact/Via
+	calls     map[string]*Call  // key: Call-ID "|" local tag
+	regs      []*registration
+
+	pendingServe []func()
+	closing      atomic.Bool  // set first thing in Close: new requests are dropped
+	lastRequest  atomic.Int64 // unix nanoseconds of the last request read
+}
+
+// readFilter runs in sipgo's socket readers. Once Close has begun it drops
+// requests (responses still complete our own hang-up transactions), so no
+// late request makes the transport open a new socket while it shuts down.
+func (u *UA) readFilter(_ sip.TransportReadProps, data []byte) ([]byte, error) {
+	if bytes.HasPrefix(data, []byte("SIP/2.0 ")) {
+		return data, nil
+	}
+	if u.closing.Load() {
+		return nil, nil
+	}
+	u.lastRequest.Store(time.Now().UnixNano())
+	return data, nil
+}
+
+type closer interface{ Close() error }
+
+// New checks the options and builds a UA; Start makes it listen.
+func New(o Options, h Handler) (*UA, error) {
+	if h == nil {
+		return nil, fmt.Errorf("%w: nil handler", ErrInvalidOptions)
+	}
+	// Own copies: the caller's slices are not touched.
+	o.Transports = append([]string(nil), o.Transports...)
+	o.Accounts = append([]Account(nil), o.Accounts...)
+	if len(o.Transports) == 0 {
+		o.Transports = []string{"udp", "tcp"}
+	}
+	for i, t := range o.Transports {
+		t = strings.ToLower(t)
+		o.Transports[i] = t
+		if t != "udp" && t != "tcp" && t != "tls" {
+			return nil, fmt.Errorf("%w: transport %q", ErrInvalidOptions, t)
+		}
+		if t == "tls" && (o.TLSCertFile == "" || o.TLSKeyFile == "") {
+			return nil, fmt.Errorf("%w: tls listening needs a certificate and key file", ErrInvalidOptions)
+		}
+	}
+	if o.Port < 0 || o.Port > 65535 {
+		return nil, fmt.Errorf("%w: port %d", ErrInvalidOptions, o.Port)
+	}
+	if err := checkAccounts(o.Accounts); err != nil {
+		return nil, err
+	}
+	for _, a := range o.Accounts {
+		if o.DSCP == 0 {
+			o.DSCP = a.DSCP
+		}
+	}
+	if o.DSCP < 0 || o.DSCP > 63 {
+		return nil, fmt.Errorf("%w: dscp %d not in 0-63", ErrInvalidOptions, o.DSCP)
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = "softphone"
+	}
+	if o.HangupTimeout <= 0 {
+		o.HangupTimeout = 5 * time.Second
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	clock := o.Clock
+	if clock == nil {
+		clock = realClock{}
+	}
+	u := &UA{o: o, h: h, log: log, clock: clock, calls: map[string]*Call{}, listen: map[string]string{}}
+	return u, nil
+}
+
+// dscpControl marks a socket with IP_TOS = dscp<<2 (RFC 2474 §3).
+func dscpControl(dscp int) func(network, address string, c syscall.RawConn) error {
+	if dscp == 0 {
+		return nil
+	}
+	return func(network, address string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			if strings.HasSuffix(network, "6") {
+				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IPV6, syscall.IPV6_TCLASS, dscp<<2)
+				return
+			}
+			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, syscall.IP_TOS, dscp<<2)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}
+}
+
+func (u *UA) tlsClientConfig() (*tls.Config, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	for _, a := range u.o.Accounts {
+		if a.CAFile == "" {
+			continue
+		}
+		pem, err := os.ReadFile(a.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("sip: account %d ca file: %w", a.ID, err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("sip: account %d ca file %s: no certificates", a.ID, a.CAFile)
+		}
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// checkAccounts validates accounts and normalises their protocol in place.
+func checkAccounts(accts []Account) error {
+	seen := map[int]bool{}
+	for i, a := range accts {
+		if seen[a.ID] {
+			return fmt.Errorf("%w: duplicate account id %d", ErrInvalidOptions, a.ID)
+		}
+		seen[a.ID] = true
+		p := strings.ToLower(a.Protocol)
+		if p == "" {
+			p = "udp"
+		}
+		if p != "udp" && p != "tcp" && p != "tls" {
+			return fmt.Errorf("%w: account %d protocol %q", ErrInvalidOptions, a.ID, a.Protocol)
+		}
+		accts[i].Protocol = p
+		if a.RegTimeout > 0 && (a.Server == "" || a.User == "") {
+			return fmt.Errorf("%w: account %d registers but has no server or user", ErrInvalidOptions, a.ID)
+		}
+		if a.DSCP < 0 || a.DSCP > 63 {
+			return fmt.Errorf("%w: account %d dscp %d not in 0-63", ErrInvalidOptions, a.ID, a.DSCP)
+		}
+	}
+	return nil
+}
+
+// Start listens on the configured transports and starts the registrations.
+func (u *UA) Start(ctx context.Context) error {
+	u.mu.Lock()
+	if u.closed {
+		u.mu.Unlock()
+		return ErrClosed
+	}
+	if u.started {
+		u.mu.Unlock()
+		return fmt.Errorf("sip: user agent already started")
+	}
+	u.started = true
+	u.mu.Unlock()
+
+	tlsConf, err := u.tlsClientConfig()
+	if err != nil {
+		return err
+	}
+	dialer := func(laddr net.Addr) net.Dialer {
+		return net.Dialer{Timeout: 10 * time.Second, LocalAddr: laddr, Control: dscpControl(u.o.DSCP)}
+	}
+	tps := sip.TransportsConfig{
+		TCP: &sip.TransportTCP{DialerCreate: dialer},
+		TLS: &sip.TransportTLS{TransportTCP: &sip.TransportTCP{DialerCreate: dialer}},
+	}
+	sipLog := u.log.With("layer", "sipgo")
+	resolver := u.o.Resolver
+	if resolver == nil {
+		resolver = net.DefaultResolver
+	}
+	u.sua, err = sipgo.NewUA(
+		sipgo.WithUserAgent(u.o.UserAgent),
+		sipgo.WithUserAgenTLSConfig(tlsConf),
+		sipgo.WithUserAgentDNSResolver(resolver),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog), sip.WithTransportLayerReadFilter(u.readFilter), sip.WithTransportLayerTransports(tps)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog)),
+	)
+	if err != nil {
+		return fmt.Errorf("sip: user agent: %w", err)
+	}
+	u.ctx, u.cancel = context.WithCancel(context.Background())
+
+	if err := u.listenAll(ctx); err != nil {
+		u.shutdownTransport()
+		return err
+	}
+	u.host = u.advertisedHost()
+	u.client, err = sipgo.NewClient(u.sua, sipgo.WithClientHostname(u.host), sipgo.WithClientNAT(), sipgo.WithClientLogger(sipLog))
+	if err != nil {
+		u.shutdownTransport()
+		return fmt.Errorf("sip: client: %w", err)
+	}
+	u.server, err = sipgo.NewServer(u.sua, sipgo.WithServerLogger(sipLog))
+	if err != nil {
+		u.shutdownTransport()
+		return fmt.Errorf("sip: server: %w", err)
+	}
+	u.routes()
+	for _, l := range u.pendingServe {
+		l()
+	}
+	u.pendingServe = nil
+	if la, ok := u.listen["udp"]; ok {
+		// Requests are sent from the UDP listener (see prepare); wait until
+		// sipgo has it in its connection pool, or it would bind a second
+		// socket to the same address.
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			if c, err := u.sua.TransportLayer().GetConnection("udp", la); err == nil && c != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				u.shutdownTransport()
+				return fmt.Errorf("sip: udp listener %s did not start", la)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	return u.StartRegistrations(ctx)
+}
