@@ -34,3 +34,18 @@ var ErrSessionClosed = errors.New("media: session closed")
 
 // ErrSessionStarted is returned by Session.Start when called twice.
 var ErrSessionStarted = errors.New("media: session already started")
+
+// ErrSRTP reports unusable SRTP parameters: an a=crypto line we cannot use,
+// or keys pion's SRTP contexts refuse.
+var ErrSRTP = errors.New("media: srtp")
+
+// ErrInvalidSRTPMode is returned by ParseSRTPMode for an unknown name.
+var ErrInvalidSRTPMode = errors.New("media: invalid srtp mode")
+
+// ErrInvalidDTMF reports a character SendDTMF cannot send (RFC 4733 §3.2
+// events are 0-9, *, #, A-D).
+var ErrInvalidDTMF = errors.New("media: invalid dtmf digit")
+
+// ErrNoDTMF is returned by SendDTMF when no telephone-event format was
+// negotiated.
+var ErrNoDTMF = errors.New("media: telephone-event not negotiated")

@@ -41,6 +41,9 @@ type Local struct {
 	DTMF bool
 	// SessionName is written in s=; empty means "softphone".
 	SessionName string
+	// SRTP says whether to offer and accept SRTP with SDES keys
+	// (RFC 4568); see SRTPMode for what each mode offers and accepts.
+	SRTP SRTPMode
 }
 
 // Negotiated is the outcome of one offer/answer exchange.
@@ -66,6 +69,9 @@ type Negotiated struct {
 	// PTime is the packet time in ms to send with: the peer's a=ptime, or
 	// ours when it gave none.
 	PTime int
+	// SRTP holds the agreed SDES crypto-suite and keys; nil means plain
+	// RTP.
+	SRTP *SRTPKeys
 }
 
 // Negotiator runs RFC 3264 offer/answer for one call. It keeps the o= line's
@@ -81,6 +87,10 @@ type Negotiator struct {
 	last    []byte // last description we produced
 	sent    bool
 	pending *Direction // direction of our outstanding offer
+	// srtpKeys are our master key||salt per crypto-suite, made once per
+	// call so that re-offers keep the keys (RFC 4568 §7.1.4 allows
+	// either; keeping them keeps the peer's replay state valid).
+	srtpKeys map[SRTPSuite][]byte
 }
 
 // NewNegotiator checks l and returns a Negotiator for one call.
@@ -109,7 +119,20 @@ func NewNegotiator(l Local) (*Negotiator, error) {
 	if len(l.Codecs) == 0 {
 		return nil, fmt.Errorf("%w: no codecs", ErrInvalidConfig)
 	}
+	if l.SRTP < SRTPOff || l.SRTP > SRTPMandatory {
+		return nil, fmt.Errorf("%w: srtp mode %d", ErrInvalidConfig, int(l.SRTP))
+	}
 	n := &Negotiator{local: l}
+	if l.SRTP != SRTPOff {
+		n.srtpKeys = map[SRTPSuite][]byte{}
+		for _, suite := range srtpSuites {
+			k, err := newSRTPKey()
+			if err != nil {
+				return nil, err
+			}
+			n.srtpKeys[suite] = k
+		}
+	}
 	seen := map[string]bool{}
 	need8k, need48k := false, false
 	for _, name := range l.Codecs {
@@ -153,7 +176,7 @@ func (n *Negotiator) Offer(dir Direction) ([]byte, error) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	md := n.mediaLine(append(append([]codecSpec(nil), n.codecs...), n.events...), dir)
+	md := n.mediaLine(append(append([]codecSpec(nil), n.codecs...), n.events...), dir, n.offerProfile(), n.offerCrypto())
 	b, err := n.marshal([]*sdp.MediaDescription{md})
 	if err != nil {
 		return nil, err
@@ -171,10 +194,12 @@ func (n *Negotiator) Offer(dir Direction) ([]byte, error) {
 // telephone-event at the same clock rate), with the payload type numbers
 // the offerer used, so both ends send the same numbers.
 //
-// The first audio m-line over RTP/AVP with a common codec is accepted; every
-// other m-line is refused with port 0, keeping the m-line count (RFC 3264
-// §6). Secure profiles (RTP/SAVP, RTP/SAVPF, UDP/TLS/RTP/SAVPF) are not
-// supported yet and are refused. The direction mirrors the offer's and is
+// The first audio m-line over RTP/AVP (or RTP/SAVP, with SRTP on) with a
+// common codec and acceptable keys is accepted; every other m-line is
+// refused with port 0, keeping the m-line count (RFC 3264 §6). SRTP: see
+// SRTPMode; the answer echoes the tag and suite of the first offered
+// a=crypto line we support, with a key of ours (RFC 4568 §7.1.2). RTP/SAVPF
+// and UDP/TLS/RTP/SAVPF (WebRTC) are refused. The direction mirrors the offer's and is
 // limited by dir. An offer with c=0.0.0.0 (the RFC 2543 hold, RFC 3264
 // §8.4) is taken as sendonly (or inactive when it said recvonly).
 //
@@ -202,6 +227,11 @@ func (n *Negotiator) Answer(offer []byte, dir Direction) ([]byte, Negotiated, er
 			reasons = append(reasons, fmt.Sprintf("m-line %d: %s", i+1, why))
 			continue
 		}
+		keys, why := n.answerCrypto(md)
+		if why != "" {
+			reasons = append(reasons, fmt.Sprintf("m-line %d: %s", i+1, why))
+			continue
+		}
 		formats := mediaFormats(md)
 		var ok bool
 		neg, ok = n.pickByLocal(formats)
@@ -209,6 +239,7 @@ func (n *Negotiator) Answer(offer []byte, dir Direction) ([]byte, Negotiated, er
 			reasons = append(reasons, fmt.Sprintf("m-line %d: no common codec", i+1))
 			continue
 		}
+		neg.SRTP = keys
 		if err := remoteTransport(sd, md, &neg); err != nil {
 			return nil, Negotiated{}, err
 		}
@@ -240,7 +271,11 @@ func (n *Negotiator) Answer(offer []byte, dir Direction) ([]byte, Negotiated, er
 			ev.pt = neg.DTMF.PayloadType
 			specs = append(specs, ev)
 		}
-		media[i] = n.mediaLine(specs, neg.LocalDirection)
+		var crypto []cryptoLine
+		if neg.SRTP != nil {
+			crypto = []cryptoLine{{tag: neg.SRTP.Tag, suite: neg.SRTP.Suite, key: neg.SRTP.LocalKey}}
+		}
+		media[i] = n.mediaLine(specs, neg.LocalDirection, md.MediaName.Protos, crypto)
 	}
 	b, err := n.marshal(media)
 	if err != nil {
@@ -285,6 +320,11 @@ func (n *Negotiator) SetAnswer(answer []byte) (Negotiated, error) {
 	if err := remoteTransport(sd, md, &neg); err != nil {
 		return Negotiated{}, err
 	}
+	keys, err := n.answeredCrypto(md)
+	if err != nil {
+		return Negotiated{}, err
+	}
+	neg.SRTP = keys
 	neg.RemoteDirection = holdDirection(sd, md)
 	neg.LocalDirection = offered.Intersect(neg.RemoteDirection.Reverse())
 	if neg.PTime == 0 {
@@ -310,10 +350,93 @@ func (n *Negotiator) usable(md *sdp.MediaDescription) string {
 	if md.MediaName.Port.Value == 0 {
 		return "stream refused (port 0)"
 	}
-	if p := strings.Join(md.MediaName.Protos, "/"); p != "RTP/AVP" {
+	switch p := strings.Join(md.MediaName.Protos, "/"); {
+	case p == "RTP/AVP":
+	case p == "RTP/SAVP" && n.local.SRTP != SRTPOff:
+	default:
 		return fmt.Sprintf("profile %s not supported", p)
 	}
 	return ""
+}
+
+// isSAVP reports whether md uses the RTP/SAVP profile (RFC 3711 §12).
+func isSAVP(md *sdp.MediaDescription) bool {
+	return strings.Join(md.MediaName.Protos, "/") == "RTP/SAVP"
+}
+
+// offerProfile is the transport of our offers: RTP/SAVP when SRTP is
+// mandatory, else RTP/AVP (see SRTPMode).
+func (n *Negotiator) offerProfile() []string {
+	if n.local.SRTP == SRTPMandatory {
+		return []string{"RTP", "SAVP"}
+	}
+	return []string{"RTP", "AVP"}
+}
+
+// offerCrypto returns our a=crypto lines, tags 1, 2, … in srtpSuites order.
+func (n *Negotiator) offerCrypto() []cryptoLine {
+	if n.local.SRTP == SRTPOff {
+		return nil
+	}
+	out := make([]cryptoLine, 0, len(srtpSuites))
+	for i, suite := range srtpSuites {
+		out = append(out, cryptoLine{tag: i + 1, suite: suite, key: n.srtpKeys[suite]})
+	}
+	return out
+}
+
+// cryptoLines returns md's a=crypto lines we can use, in offer order
+// (RFC 4568 §7.1.1: the offerer's preference).
+func cryptoLines(md *sdp.MediaDescription) (usable []cryptoLine, found bool) {
+	for _, a := range md.Attributes {
+		if a.Key != "crypto" {
+			continue
+		}
+		found = true
+		if c, err := parseCrypto(a.Value); err == nil {
+			usable = append(usable, c)
+		}
+	}
+	return usable, found
+}
+
+// answerCrypto picks the SRTP keys for answering md, or says why md must
+// be refused. It returns nil keys for plain RTP.
+func (n *Negotiator) answerCrypto(md *sdp.MediaDescription) (*SRTPKeys, string) {
+	if n.local.SRTP == SRTPOff {
+		// usable has refused RTP/SAVP; a=crypto in RTP/AVP is ignored.
+		return nil, ""
+	}
+	lines, _ := cryptoLines(md)
+	if len(lines) == 0 {
+		if isSAVP(md) || n.local.SRTP == SRTPMandatory {
+			return nil, "no usable a=crypto (srtp required)"
+		}
+		return nil, ""
+	}
+	c := lines[0]
+	return &SRTPKeys{Suite: c.suite, Tag: c.tag, LocalKey: n.srtpKeys[c.suite], RemoteKey: c.key}, ""
+}
+
+// answeredCrypto reads the keys from an answer to our offer (RFC 4568
+// §7.1.3): one a=crypto line whose tag and suite are one we offered.
+func (n *Negotiator) answeredCrypto(md *sdp.MediaDescription) (*SRTPKeys, error) {
+	if n.local.SRTP == SRTPOff {
+		return nil, nil
+	}
+	lines, found := cryptoLines(md)
+	if len(lines) == 0 {
+		if found || isSAVP(md) || n.local.SRTP == SRTPMandatory {
+			return nil, fmt.Errorf("%w: answer has no usable a=crypto (srtp %s)", ErrNotAcceptable, n.local.SRTP)
+		}
+		return nil, nil // best-effort offer answered by a plain RTP peer
+	}
+	c := lines[0]
+	offered := n.offerCrypto()
+	if c.tag < 1 || c.tag > len(offered) || offered[c.tag-1].suite != c.suite {
+		return nil, fmt.Errorf("%w: answer a=crypto tag %d %s was not offered", ErrNotAcceptable, c.tag, c.suite)
+	}
+	return &SRTPKeys{Suite: c.suite, Tag: c.tag, LocalKey: n.srtpKeys[c.suite], RemoteKey: c.key}, nil
 }
 
 // format is one payload format of an m-line with its rtpmap and fmtp.
@@ -521,11 +644,11 @@ func rejectedLine(md *sdp.MediaDescription) *sdp.MediaDescription {
 }
 
 // mediaLine builds our audio m-line for specs.
-func (n *Negotiator) mediaLine(specs []codecSpec, dir Direction) *sdp.MediaDescription {
+func (n *Negotiator) mediaLine(specs []codecSpec, dir Direction, protos []string, crypto []cryptoLine) *sdp.MediaDescription {
 	md := &sdp.MediaDescription{MediaName: sdp.MediaName{
 		Media:  "audio",
 		Port:   sdp.RangedPort{Value: n.local.Port},
-		Protos: []string{"RTP", "AVP"},
+		Protos: append([]string(nil), protos...),
 	}}
 	for _, s := range specs {
 		md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(int(s.pt)))
@@ -543,6 +666,9 @@ func (n *Negotiator) mediaLine(specs []codecSpec, dir Direction) *sdp.MediaDescr
 	md.Attributes = append(md.Attributes,
 		sdp.NewAttribute("ptime", strconv.Itoa(n.local.PTime)),
 		sdp.NewPropertyAttribute(dir.String()))
+	for _, c := range crypto {
+		md.Attributes = append(md.Attributes, sdp.NewAttribute("crypto", c.String()))
+	}
 	return md
 }
 

@@ -1,10 +1,13 @@
 package media
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -411,6 +414,8 @@ func TestNewNegotiator(t *testing.T) {
 		{"ptime too small", func(l *Local) { l.PTime = 5 }, ErrInvalidConfig},
 		{"bad maxplaybackrate", func(l *Local) { l.Opus.MaxPlaybackRate = 96000 }, ErrInvalidConfig},
 		{"session name with newline", func(l *Local) { l.SessionName = "a\r\nb=x" }, ErrInvalidConfig},
+		{"srtp mandatory", func(l *Local) { l.SRTP = SRTPMandatory }, nil},
+		{"unknown srtp mode", func(l *Local) { l.SRTP = SRTPMode(7) }, ErrInvalidConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -486,5 +491,203 @@ func BenchmarkAnswerLinphone(b *testing.B) {
 		if _, _, err := n.Answer(offer, SendRecv); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// cryptoAttrs returns the a=crypto values of the first m-line of body.
+func cryptoAttrs(t *testing.T, body []byte) (proto string, lines []string) {
+	t.Helper()
+	var sd sdp.SessionDescription
+	if err := sd.Unmarshal(body); err != nil {
+		t.Fatalf("our sdp does not parse: %v\n%s", err, body)
+	}
+	md := sd.MediaDescriptions[0]
+	for _, a := range md.Attributes {
+		if a.Key == "crypto" {
+			lines = append(lines, a.Value)
+		}
+	}
+	return strings.Join(md.MediaName.Protos, "/"), lines
+}
+
+func TestSRTPOffer(t *testing.T) {
+	tests := []struct {
+		mode      SRTPMode
+		wantProto string
+		wantLines int
+	}{
+		{SRTPOff, "RTP/AVP", 0},
+		{SRTPOptional, "RTP/AVP", 2},
+		{SRTPMandatory, "RTP/SAVP", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode.String(), func(t *testing.T) {
+			l := testLocal()
+			l.SRTP = tt.mode
+			n, err := NewNegotiator(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			offer, err := n.Offer(SendRecv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			proto, lines := cryptoAttrs(t, offer)
+			if proto != tt.wantProto || len(lines) != tt.wantLines {
+				t.Fatalf("offer %s with %d crypto lines, want %s with %d:\n%s", proto, len(lines), tt.wantProto, tt.wantLines, offer)
+			}
+			for i, v := range lines {
+				c, err := parseCrypto(v)
+				if err != nil || c.tag != i+1 || c.suite != srtpSuites[i] {
+					t.Errorf("crypto line %d %q: %+v %v", i, v, c, err)
+				}
+			}
+			// A re-offer keeps the keys and so the o= version.
+			again, err := n.Offer(SendRecv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(again) != string(offer) {
+				t.Errorf("re-offer changed:\n%s\n%s", offer, again)
+			}
+		})
+	}
+}
+
+func TestSRTPAnswer(t *testing.T) {
+	const head = "v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n"
+	key := testKey(9)
+	inline := base64.StdEncoding.EncodeToString(key)
+	savp := head + "m=audio 5000 RTP/SAVP 0\r\na=crypto:5 AES_CM_128_HMAC_SHA1_32 inline:" + inline + "\r\n"
+	savpTwo := head + "m=audio 5000 RTP/SAVP 0\r\na=crypto:1 AEAD_AES_256_GCM inline:" + inline + "\r\n" +
+		"a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:" + inline + "|2^31\r\n"
+	avpCrypto := head + "m=audio 5000 RTP/AVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + inline + "\r\n"
+	avpPlain := head + "m=audio 5000 RTP/AVP 0\r\n"
+	savpNone := head + "m=audio 5000 RTP/SAVP 0\r\n"
+	savpUnusable := head + "m=audio 5000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + inline + "|2^20|1:4\r\n"
+	savpf := head + "m=audio 5000 RTP/SAVPF 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + inline + "\r\n"
+	tests := []struct {
+		name      string
+		mode      SRTPMode
+		offer     string
+		wantProto string
+		wantSuite SRTPSuite // SRTPSuiteUnknown: plain RTP
+		wantTag   int
+		wantErr   error
+	}{
+		{"off refuses savp", SRTPOff, savp, "", 0, 0, ErrNotAcceptable},
+		{"off ignores crypto in avp", SRTPOff, avpCrypto, "RTP/AVP", SRTPSuiteUnknown, 0, nil},
+		{"off takes plain avp", SRTPOff, avpPlain, "RTP/AVP", SRTPSuiteUnknown, 0, nil},
+		{"optional takes savp", SRTPOptional, savp, "RTP/SAVP", AESCM128HMACSHA132, 5, nil},
+		{"optional skips a suite it lacks", SRTPOptional, savpTwo, "RTP/SAVP", AESCM128HMACSHA180, 2, nil},
+		{"optional takes best-effort avp", SRTPOptional, avpCrypto, "RTP/AVP", AESCM128HMACSHA180, 1, nil},
+		{"optional takes plain avp", SRTPOptional, avpPlain, "RTP/AVP", SRTPSuiteUnknown, 0, nil},
+		{"optional refuses savp without crypto", SRTPOptional, savpNone, "", 0, 0, ErrNotAcceptable},
+		{"optional refuses unusable crypto", SRTPOptional, savpUnusable, "", 0, 0, ErrNotAcceptable},
+		{"savpf refused", SRTPMandatory, savpf, "", 0, 0, ErrNotAcceptable},
+		{"mandatory takes savp", SRTPMandatory, savp, "RTP/SAVP", AESCM128HMACSHA132, 5, nil},
+		{"mandatory takes best-effort avp", SRTPMandatory, avpCrypto, "RTP/AVP", AESCM128HMACSHA180, 1, nil},
+		{"mandatory refuses plain avp", SRTPMandatory, avpPlain, "", 0, 0, ErrNotAcceptable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := testLocal()
+			l.SRTP = tt.mode
+			n, err := NewNegotiator(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			answer, neg, err := n.Answer([]byte(tt.offer), SendRecv)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			proto, lines := cryptoAttrs(t, answer)
+			if proto != tt.wantProto {
+				t.Errorf("answer profile %s, want %s", proto, tt.wantProto)
+			}
+			if tt.wantSuite == SRTPSuiteUnknown {
+				if neg.SRTP != nil || len(lines) != 0 {
+					t.Errorf("plain rtp wanted, got keys %+v and lines %v", neg.SRTP, lines)
+				}
+				return
+			}
+			if neg.SRTP == nil || neg.SRTP.Suite != tt.wantSuite || neg.SRTP.Tag != tt.wantTag || !bytes.Equal(neg.SRTP.RemoteKey, key) {
+				t.Fatalf("keys %+v, want suite %v tag %d with the offer's key", neg.SRTP, tt.wantSuite, tt.wantTag)
+			}
+			if len(lines) != 1 {
+				t.Fatalf("answer has %d crypto lines, want 1", len(lines))
+			}
+			c, err := parseCrypto(lines[0])
+			if err != nil || c.tag != tt.wantTag || c.suite != tt.wantSuite || !bytes.Equal(c.key, neg.SRTP.LocalKey) || bytes.Equal(c.key, key) {
+				t.Errorf("answer crypto %q: %+v %v", lines[0], c, err)
+			}
+		})
+	}
+}
+
+func TestSRTPSetAnswer(t *testing.T) {
+	const head = "v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n"
+	key := testKey(4)
+	inline := base64.StdEncoding.EncodeToString(key)
+	crypto := func(tag int, suite string) string {
+		return "a=crypto:" + strconv.Itoa(tag) + " " + suite + " inline:" + inline + "\r\n"
+	}
+	tests := []struct {
+		name      string
+		mode      SRTPMode
+		answer    string
+		wantSuite SRTPSuite
+		wantErr   error
+	}{
+		{"mandatory, 80 chosen", SRTPMandatory, head + "m=audio 5000 RTP/SAVP 0\r\n" + crypto(1, "AES_CM_128_HMAC_SHA1_80"), AESCM128HMACSHA180, nil},
+		{"mandatory, 32 chosen", SRTPMandatory, head + "m=audio 5000 RTP/SAVP 0\r\n" + crypto(2, "AES_CM_128_HMAC_SHA1_32"), AESCM128HMACSHA132, nil},
+		{"mandatory, no crypto", SRTPMandatory, head + "m=audio 5000 RTP/SAVP 0\r\n", 0, ErrNotAcceptable},
+		{"mandatory, plain avp", SRTPMandatory, head + "m=audio 5000 RTP/AVP 0\r\n", 0, ErrNotAcceptable},
+		{"tag and suite mismatch", SRTPMandatory, head + "m=audio 5000 RTP/SAVP 0\r\n" + crypto(2, "AES_CM_128_HMAC_SHA1_80"), 0, ErrNotAcceptable},
+		{"tag never offered", SRTPMandatory, head + "m=audio 5000 RTP/SAVP 0\r\n" + crypto(3, "AES_CM_128_HMAC_SHA1_80"), 0, ErrNotAcceptable},
+		{"optional, plain peer", SRTPOptional, head + "m=audio 5000 RTP/AVP 0\r\n", SRTPSuiteUnknown, nil},
+		{"optional, sdes peer", SRTPOptional, head + "m=audio 5000 RTP/AVP 0\r\n" + crypto(2, "AES_CM_128_HMAC_SHA1_32"), AESCM128HMACSHA132, nil},
+		{"optional, unusable crypto", SRTPOptional, head + "m=audio 5000 RTP/AVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:short\r\n", 0, ErrNotAcceptable},
+		{"off, savp answer", SRTPOff, head + "m=audio 5000 RTP/SAVP 0\r\n" + crypto(1, "AES_CM_128_HMAC_SHA1_80"), 0, ErrNotAcceptable},
+		{"off, crypto ignored", SRTPOff, head + "m=audio 5000 RTP/AVP 0\r\n" + crypto(1, "AES_CM_128_HMAC_SHA1_80"), SRTPSuiteUnknown, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := testLocal()
+			l.SRTP = tt.mode
+			n, err := NewNegotiator(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			offer, err := n.Offer(SendRecv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			neg, err := n.SetAnswer([]byte(tt.answer))
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if tt.wantSuite == SRTPSuiteUnknown {
+				if neg.SRTP != nil {
+					t.Errorf("keys %+v, want plain rtp", neg.SRTP)
+				}
+				return
+			}
+			if neg.SRTP == nil || neg.SRTP.Suite != tt.wantSuite || !bytes.Equal(neg.SRTP.RemoteKey, key) {
+				t.Fatalf("keys %+v, want %v with the answer's key", neg.SRTP, tt.wantSuite)
+			}
+			// Our key is the one our offer gave for that suite.
+			_, lines := cryptoAttrs(t, offer)
+			c, err := parseCrypto(lines[neg.SRTP.Tag-1])
+			if err != nil || !bytes.Equal(c.key, neg.SRTP.LocalKey) {
+				t.Errorf("local key is not the offered one: %v", err)
+			}
+		})
 	}
 }

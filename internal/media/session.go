@@ -11,45 +11,116 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
-// frameQueue is how many decoded frames wait for ReadFrame (1 s at 20 ms);
-// beyond that the newest are dropped and counted. A jitter buffer will
-// take this place.
-const frameQueue = 50
-
 // maxPacket is the largest UDP datagram the reader takes.
 const maxPacket = 1500
+
+// srtpOverhead is room for the SRTP/SRTCP authentication tag and index.
+const srtpOverhead = 32
+
+// Ticker is what a Session needs of time.Ticker. Tests inject their own to
+// drive playout, RTCP and DTMF pacing without waiting.
+type Ticker interface {
+	C() <-chan time.Time
+	Reset(d time.Duration)
+	Stop()
+}
+
+// TickerFunc makes a Ticker firing every d.
+type TickerFunc func(d time.Duration) Ticker
+
+// NewTimeTicker is the TickerFunc of the real clock (time.NewTicker).
+func NewTimeTicker(d time.Duration) Ticker { return timeTicker{time.NewTicker(d)} }
+
+type timeTicker struct{ t *time.Ticker }
+
+func (t timeTicker) C() <-chan time.Time   { return t.t.C }
+func (t timeTicker) Reset(d time.Duration) { t.t.Reset(d) }
+func (t timeTicker) Stop()                 { t.t.Stop() }
 
 // SessionOptions configure a Session.
 type SessionOptions struct {
 	// RTP and RTCP are the bound sockets (see PortRange.Listen). The
 	// Session owns them from now on and closes them in Close. RTCP may be
-	// nil.
+	// nil: then no reports are sent or read.
 	RTP, RTCP *net.UDPConn
-	// Negotiated is the offer/answer outcome to run with.
+	// Negotiated is the offer/answer outcome to run with. With
+	// Negotiated.SRTP set, RTP and RTCP are protected (RFC 3711).
 	Negotiated Negotiated
 	// Logger receives debug records; nil discards them.
 	Logger *slog.Logger
-	// Now is the clock for the stats' times; nil means time.Now.
+	// Now is the session's clock: arrival times, playout, reports and
+	// stats; nil means time.Now.
 	Now func() time.Time
+	// PlayoutTicker paces ReadFrame, one tick per ptime; nil means the
+	// real clock.
+	PlayoutTicker TickerFunc
+	// RTCPTicker paces RTCP reports every RTCPInterval; nil means the
+	// real clock.
+	RTCPTicker TickerFunc
+	// RTCPInterval is the report interval; 0 means DefaultRTCPInterval.
+	RTCPInterval time.Duration
+	// DTMFTicker paces SendDTMF's packets, one per ptime; nil means the
+	// real clock.
+	DTMFTicker TickerFunc
+	// OnDTMF is called once for every telephone event received
+	// (RFC 4733), with its digit (0-9, *, #, A-D). It runs on the RTP
+	// reader goroutine and must not block.
+	OnDTMF func(digit rune)
 }
 
-// Stats are a Session's counters. Bytes count RTP payload octets, as the
-// RTCP sender report does (RFC 3550 §6.4.1).
+// Stats are a Session's counters and quality figures. Bytes count RTP
+// payload octets, as the RTCP sender report does (RFC 3550 §6.4.1).
 type Stats struct {
 	PacketsSent, BytesSent         uint64
 	PacketsReceived, BytesReceived uint64
-	// PacketsIgnored counts packets that were not RTP, or carried a
-	// payload type other than the negotiated ones.
+	// PacketsIgnored counts packets that were not RTP, carried a payload
+	// type other than the negotiated ones, or failed SRTP for another
+	// reason than those below.
 	PacketsIgnored uint64
-	// FramesDropped counts decoded frames dropped because ReadFrame was
-	// not called fast enough.
+	// PacketsLost is the cumulative number lost (RFC 3550 §6.4.1:
+	// expected − received, so duplicates can make it negative).
+	PacketsLost int64
+	// FractionLost is the fraction lost in the last report interval,
+	// 0-1 (RFC 3550 §6.4.1).
+	FractionLost float64
+	// PacketsLate counts packets that arrived after their playout time;
+	// PacketsDuplicate those received twice. Both are discarded.
+	PacketsLate, PacketsDuplicate uint64
+	// Jitter is the interarrival jitter (RFC 3550 §6.4.1, A.8).
+	Jitter time.Duration
+	// PlayoutDelay is how long the last played packet waited in the
+	// jitter buffer; PlayoutTarget is the delay the buffer aims at now.
+	PlayoutDelay, PlayoutTarget time.Duration
+	// FramesDecoded, FramesConcealed and FramesSilent count what
+	// ReadFrame returned: received audio, loss concealment, and comfort
+	// silence while nothing was playing.
+	FramesDecoded, FramesConcealed, FramesSilent uint64
+	// FramesDropped counts buffered frames discarded to keep the delay
+	// down or the buffer bounded.
 	FramesDropped uint64
-	// RTCPReceived counts RTCP compound packets received.
-	RTCPReceived uint64
+	// RTT is the round-trip time from the peer's last report about us
+	// (RFC 3550 §6.4.1); 0 until one arrived.
+	RTT time.Duration
+	// RemoteFractionLost, RemotePacketsLost and RemoteJitter are what
+	// the peer last reported about our stream.
+	RemoteFractionLost float64
+	RemotePacketsLost  int64
+	RemoteJitter       time.Duration
+	// RFactor and MOS are the E-model estimate (ITU-T G.107) from the
+	// loss we see (lost and late), the jitter buffer delay, half the RTT
+	// and the codec; see CodecImpairment.
+	RFactor, MOS float64
+	// SRTPAuthFailed counts SRTP/SRTCP packets whose authentication
+	// failed (tampered or wrongly keyed); SRTPReplayed those dropped by
+	// replay protection (RFC 3711 §3.3.2).
+	SRTPAuthFailed, SRTPReplayed uint64
+	// RTCPSent and RTCPReceived count RTCP compound packets.
+	RTCPSent, RTCPReceived uint64
+	// DTMFReceived counts telephone events reported to OnDTMF.
+	DTMFReceived uint64
 	// LastSent and LastReceived are the times of the last RTP packet each
 	// way; zero before the first.
 	LastSent, LastReceived time.Time
@@ -60,36 +131,62 @@ type Stats struct {
 // Receiving is symmetric (RFC 4961): once a packet of the negotiated codec
 // arrives, we send to the address it came from instead of the SDP address,
 // which gets media through NATs that rewrote the peer's port. The latch is
-// set by the first such packet and reset by Update.
+// set by the first such packet and reset by Update. RTCP latches likewise.
 //
-// One frame written is one RTP packet; callers pass ptime's worth of
-// samples at Codec.SampleRate.
+// Received audio goes through an adaptive jitter buffer (see jitter.go);
+// ReadFrame hands out one frame per ptime from the playout ticker. One frame
+// written is one RTP packet; callers pass ptime's worth of samples at
+// Codec.SampleRate.
+//
+//	reader goroutine: UDP ─► SRTP unprotect ─► rtp.Packet ─► stats ─► jitter buffer
+//	                                                      └► telephone-event ─► OnDTMF
+//	ReadFrame (per tick): jitter buffer ─► Decode / Conceal / silence ─► PCM
+//	WriteFrame: PCM ─► Encode ─► rtp.Packet ─► SRTP protect ─► UDP
+//	RTCP goroutine (per RTCPInterval): SR/RR + SDES ─► SRTCP ─► UDP
 type Session struct {
-	log *slog.Logger
-	now func() time.Time
-	rtp *net.UDPConn
-	rtc *net.UDPConn
+	log      *slog.Logger
+	now      func() time.Time
+	rtp      *net.UDPConn
+	rtc      *net.UDPConn
+	opts     SessionOptions
+	interval time.Duration
+	cname    string
 
-	mu       sync.Mutex
-	neg      Negotiated
-	coder    frameCoder
-	dest     netip.AddrPort // where RTP goes
-	latched  bool
-	ssrc     uint32
-	seq      uint16
-	ts       uint32
-	marker   bool
-	sendBuf  []byte
-	payload  []byte
-	started  bool
-	closed   bool
-	stats    Stats
-	closeErr error
+	mu          sync.Mutex
+	neg         Negotiated
+	coder       frameCoder
+	sec         *srtpContexts
+	dest        netip.AddrPort // where RTP goes
+	latched     bool
+	rtcpDest    netip.AddrPort
+	rtcpLatched bool
+	ssrc        uint32
+	seq         uint16
+	ts          uint32
+	marker      bool
+	sendBuf     []byte
+	encBuf      []byte
+	payload     []byte
+	started     bool
+	closed      bool
+	dtmfActive  bool
+	startedAt   time.Time
+	lastSentTS  uint32
+	recv        recvStats
+	sentAt      [2]uint64 // PacketsSent at the last two reports
+	stats       Stats
+	closeErr    error
+	playout     Ticker
 
-	frames chan []int16
-	done   chan struct{} // closed by Close: the readers' stop signal
-	wg     sync.WaitGroup
-	once   sync.Once
+	jbMu    sync.Mutex // the jitter buffer and the decoding coder
+	jb      *jitterBuffer
+	rxCoder frameCoder
+
+	dtmfRx dtmfReceiver // RTP reader only
+
+	done chan struct{} // closed by Close: the goroutines' stop signal
+	wg   sync.WaitGroup
+	once sync.Once
 }
 
 // NewSession returns a Session ready to Start. It fails with
@@ -103,32 +200,71 @@ func NewSession(o SessionOptions) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media: session: %w", err)
 	}
+	var sec *srtpContexts
+	if o.Negotiated.SRTP != nil {
+		if sec, err = newSRTPContexts(o.Negotiated.SRTP); err != nil {
+			return nil, fmt.Errorf("media: session: %w", err)
+		}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	for _, f := range []*TickerFunc{&o.PlayoutTicker, &o.RTCPTicker, &o.DTMFTicker} {
+		if *f == nil {
+			*f = NewTimeTicker
+		}
+	}
+	if o.RTCPInterval <= 0 {
+		o.RTCPInterval = DefaultRTCPInterval
+	}
+	cname := make([]byte, rtcpCNAMELen)
+	for i := range cname {
+		cname[i] = "0123456789abcdef"[rand.IntN(16)]
+	}
 	s := &Session{
-		log:     o.Logger,
-		now:     o.Now,
-		rtp:     o.RTP,
-		rtc:     o.RTCP,
-		neg:     o.Negotiated,
-		coder:   coder,
-		dest:    o.Negotiated.Remote,
-		ssrc:    rand.Uint32(),         // RFC 3550 §8.1
-		seq:     uint16(rand.Uint32()), // RFC 3550 §5.1: random start
-		ts:      rand.Uint32(),         // RFC 3550 §5.1: random start
-		marker:  true,                  // RFC 3551 §4.1: first packet of a talkspurt
-		sendBuf: make([]byte, maxPacket),
-		frames:  make(chan []int16, frameQueue),
-		done:    make(chan struct{}),
+		log:      o.Logger,
+		now:      o.Now,
+		rtp:      o.RTP,
+		rtc:      o.RTCP,
+		opts:     o,
+		interval: o.RTCPInterval,
+		cname:    string(cname), // RFC 7022 §4.2: a random CNAME per session
+		neg:      o.Negotiated,
+		coder:    coder,
+		rxCoder:  coder,
+		sec:      sec,
+		dest:     o.Negotiated.Remote,
+		rtcpDest: o.Negotiated.RemoteRTCP,
+		ssrc:     rand.Uint32(),         // RFC 3550 §8.1
+		seq:      uint16(rand.Uint32()), // RFC 3550 §5.1: random start
+		ts:       rand.Uint32(),         // RFC 3550 §5.1: random start
+		marker:   true,                  // RFC 3551 §4.1: first packet of a talkspurt
+		sendBuf:  make([]byte, maxPacket),
+		encBuf:   make([]byte, maxPacket+srtpOverhead),
+		jb:       newJitterBufferFor(o.Negotiated),
+		done:     make(chan struct{}),
 	}
 	return s, nil
 }
 
-// Start starts the reader goroutines. They run until Close.
+// newJitterBufferFor sizes a jitter buffer for n's codec and ptime.
+func newJitterBufferFor(n Negotiated) *jitterBuffer {
+	return newJitterBuffer(int(n.Codec.ClockRate), n.Codec.SampleRate, n.Codec.Channels, ptimeOf(n))
+}
+
+// ptimeOf is n's packet time; 20 ms when unset.
+func ptimeOf(n Negotiated) time.Duration {
+	if n.PTime <= 0 {
+		return 20 * time.Millisecond
+	}
+	return time.Duration(n.PTime) * time.Millisecond
+}
+
+// Start starts the reader goroutines, the playout ticker and the RTCP
+// reports. They run until Close.
 func (s *Session) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -139,18 +275,23 @@ func (s *Session) Start() error {
 		return ErrSessionStarted
 	}
 	s.started = true
+	s.startedAt = s.now()
+	s.playout = s.opts.PlayoutTicker(ptimeOf(s.neg))
 	s.wg.Add(1)
 	go s.readRTP()
 	if s.rtc != nil {
-		s.wg.Add(1)
+		s.wg.Add(2)
 		go s.readRTCP()
+		go s.reportLoop(s.opts.RTCPTicker(s.interval))
 	}
 	return nil
 }
 
-// Update switches to a new negotiation (a re-INVITE): codec, addresses and
-// directions. The symmetric-RTP latch is reset and the next packet carries
-// the marker bit.
+// Update switches to a new negotiation (a re-INVITE): codec, addresses,
+// directions and SRTP keys. The symmetric-RTP latch is reset and the next
+// packet carries the marker bit. The jitter buffer starts afresh when the
+// codec or ptime changed; SRTP contexts are kept when the keys did not
+// change, so their replay state goes on.
 func (s *Session) Update(n Negotiated) error {
 	coder, err := newCoder(n.Codec)
 	if err != nil {
@@ -161,9 +302,30 @@ func (s *Session) Update(n Negotiated) error {
 	if s.closed {
 		return ErrSessionClosed
 	}
-	s.neg, s.coder = n, coder
+	sec := s.sec
+	if !n.SRTP.Equal(s.neg.SRTP) {
+		sec = nil
+		if n.SRTP != nil {
+			if sec, err = newSRTPContexts(n.SRTP); err != nil {
+				return fmt.Errorf("media: session update: %w", err)
+			}
+		}
+	}
+	old := s.neg
+	s.neg, s.coder, s.sec = n, coder, sec
 	s.dest, s.latched = n.Remote, false
+	s.rtcpDest, s.rtcpLatched = n.RemoteRTCP, false
 	s.marker = true
+	s.jbMu.Lock()
+	s.rxCoder = coder
+	if old.Codec.ClockRate != n.Codec.ClockRate || old.Codec.SampleRate != n.Codec.SampleRate ||
+		old.Codec.Channels != n.Codec.Channels || ptimeOf(old) != ptimeOf(n) {
+		s.jb = newJitterBufferFor(n)
+	}
+	s.jbMu.Unlock()
+	if s.playout != nil && ptimeOf(old) != ptimeOf(n) {
+		s.playout.Reset(ptimeOf(n))
+	}
 	return nil
 }
 
@@ -182,16 +344,57 @@ func (s *Session) Destination() netip.AddrPort {
 	return s.dest
 }
 
-// Stats returns a copy of the counters.
+// Stats returns a copy of the counters with the current quality figures.
 func (s *Session) Stats() Stats {
+	s.jbMu.Lock()
+	js := s.jb.snapshot()
+	s.jbMu.Unlock()
+	s.mu.Lock()
+	st := s.stats
+	st.PacketsLost = s.recv.lost()
+	st.FractionLost = float64(s.recv.fraction) / 256
+	expected := s.recv.expected()
+	name, ptime := s.neg.Codec.Name, ptimeOf(s.neg)
+	s.mu.Unlock()
+
+	st.PacketsLate, st.PacketsDuplicate = js.late, js.duplicate
+	st.Jitter, st.PlayoutDelay, st.PlayoutTarget = js.jitter, js.lastHeld, js.target
+	st.FramesDecoded, st.FramesConcealed, st.FramesSilent = js.decoded, js.concealed, js.silence
+	st.FramesDropped = js.dropped
+	var loss float64
+	if expected > 0 {
+		// What the listener misses: lost in the network or too late.
+		loss = 100 * float64(max(st.PacketsLost, 0)+int64(js.late)) / float64(expected)
+	}
+	// One-way mouth-to-ear delay: network (half the RTT), jitter buffer
+	// and one packet time of packetisation.
+	delay := st.RTT/2 + max(js.lastHeld, js.target) + ptime
+	// Every frameCoder conceals loss (Conceal), so the PLC values apply.
+	st.RFactor = RFactor(delay, loss, CodecImpairment(name, true))
+	st.MOS = MOSFromR(st.RFactor)
+	return st
+}
+
+// Idle returns how long no RTP has arrived at now: since the last packet,
+// or since Start when none came yet; 0 before Start. The phone layer ends
+// calls on an RTP timeout with it.
+func (s *Session) Idle(now time.Time) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stats
+	last := s.stats.LastReceived
+	if last.IsZero() {
+		last = s.startedAt
+	}
+	if last.IsZero() {
+		return 0
+	}
+	return now.Sub(last)
 }
 
 // WriteFrame encodes samples with the negotiated codec and sends them as one
 // RTP packet. Nothing is sent, and nil returned, when our direction does not
-// send (recvonly, inactive) or the peer gave no address (hold).
+// send (recvonly, inactive), the peer gave no address (hold) or a DTMF
+// event is being sent (RFC 4733 §2.5.1.1: the event replaces the audio).
 func (s *Session) WriteFrame(samples []int16) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -207,35 +410,55 @@ func (s *Session) WriteFrame(samples []int16) error {
 	if s.neg.Codec.SampleRate > 0 && uint32(s.neg.Codec.SampleRate) != s.neg.Codec.ClockRate {
 		n = uint32(uint64(n) * uint64(s.neg.Codec.ClockRate) / uint64(s.neg.Codec.SampleRate))
 	}
-	if !s.neg.LocalDirection.Sends() || !s.dest.IsValid() {
+	if !s.neg.LocalDirection.Sends() || !s.dest.IsValid() || s.dtmfActive {
 		s.ts += n
 		s.marker = true
 		return nil
 	}
 	s.payload = s.coder.Encode(s.payload[:0], samples)
+	if len(s.payload) == 0 {
+		s.ts += n
+		return nil
+	}
+	if err := s.sendRTP(s.neg.Codec.PayloadType, s.marker, s.ts, s.payload); err != nil {
+		return err
+	}
+	s.ts += n
+	s.marker = false
+	return nil
+}
+
+// sendRTP sends one packet with the next sequence number; s.mu is held.
+func (s *Session) sendRTP(pt uint8, marker bool, ts uint32, payload []byte) error {
 	pkt := rtp.Packet{
 		Header: rtp.Header{
 			Version:        2,
-			Marker:         s.marker,
-			PayloadType:    s.neg.Codec.PayloadType,
+			Marker:         marker,
+			PayloadType:    pt,
 			SequenceNumber: s.seq,
-			Timestamp:      s.ts,
+			Timestamp:      ts,
 			SSRC:           s.ssrc,
 		},
-		Payload: s.payload,
+		Payload: payload,
 	}
 	size, err := pkt.MarshalTo(s.sendBuf)
 	if err != nil {
 		return fmt.Errorf("media: rtp marshal: %w", err)
 	}
-	if _, err := s.rtp.WriteToUDPAddrPort(s.sendBuf[:size], s.dest); err != nil {
+	out := s.sendBuf[:size]
+	if s.sec != nil {
+		// RFC 3711 §3.3: protect, then send.
+		if out, err = s.sec.enc.EncryptRTP(s.encBuf[:0], out, &pkt.Header); err != nil {
+			return fmt.Errorf("media: srtp protect: %w", err)
+		}
+	}
+	if _, err := s.rtp.WriteToUDPAddrPort(out, s.dest); err != nil {
 		return fmt.Errorf("media: rtp send to %s: %w", s.dest, err)
 	}
 	s.seq++
-	s.ts += n
-	s.marker = false
+	s.lastSentTS = ts
 	s.stats.PacketsSent++
-	s.stats.BytesSent += uint64(len(s.payload))
+	s.stats.BytesSent += uint64(len(payload))
 	s.stats.LastSent = s.now()
 	return nil
 }
@@ -258,41 +481,54 @@ func (s *Session) WriteSilence(samples int) error {
 	return nil
 }
 
-// ReadFrame returns the next decoded frame, waiting until one arrives, ctx
-// ends (its cause is returned), or the session closes (ErrSessionClosed).
-// Frames are delivered only while our direction receives (sendrecv,
-// recvonly). Frames come in arrival order; reordering and loss concealment
-// are left to the jitter buffer that will sit on top.
+// ReadFrame returns the next frame of received audio, one per ptime as the
+// playout ticker fires: decoded audio from the jitter buffer, loss
+// concealment for a missing packet, or comfort silence when nothing is
+// playing (nothing arrived, or our direction does not receive). It waits
+// for the tick, ctx (its cause is returned) or Close (ErrSessionClosed).
+// A tick already due is served even when ctx has ended.
 func (s *Session) ReadFrame(ctx context.Context) ([]int16, error) {
-	// A queued frame is returned even when ctx has ended, so draining a
-	// session gives a deterministic result.
+	s.mu.Lock()
+	closed, tk := s.closed, s.playout
+	s.mu.Unlock()
+	if closed {
+		return nil, ErrSessionClosed
+	}
+	var tick <-chan time.Time
+	if tk != nil {
+		tick = tk.C()
+	}
 	select {
-	case f, ok := <-s.frames:
-		if !ok {
-			return nil, ErrSessionClosed
-		}
-		return f, nil
+	case <-tick:
+		return s.playFrame(), nil
 	default:
 	}
 	select {
-	case f, ok := <-s.frames:
-		if !ok {
-			return nil, ErrSessionClosed
-		}
-		return f, nil
+	case <-tick:
+		return s.playFrame(), nil
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
+	case <-s.done:
+		return nil, ErrSessionClosed
 	}
 }
 
-// Close stops the readers, waits for them and closes the sockets. It does
-// not signal anything to the peer. It is safe to call more than once; later
-// calls return the first call's result.
+// playFrame pops one frame from the jitter buffer.
+func (s *Session) playFrame() []int16 {
+	now := s.now()
+	s.jbMu.Lock()
+	defer s.jbMu.Unlock()
+	f, _ := s.jb.pop(now, s.rxCoder, make([]int16, 0, s.jb.samples*s.jb.channels))
+	return f
+}
+
+// Close stops the goroutines, waits for them and closes the sockets. It
+// does not signal anything to the peer. It is safe to call more than once;
+// later calls return the first call's result.
 func (s *Session) Close() error {
 	s.once.Do(func() {
 		s.mu.Lock()
 		s.closed = true
-		started := s.started
 		s.mu.Unlock()
 		close(s.done)
 		var errs []error
@@ -305,9 +541,11 @@ func (s *Session) Close() error {
 			}
 		}
 		s.wg.Wait()
-		if !started {
-			close(s.frames) // the RTP reader closes it when it ran
+		s.mu.Lock()
+		if s.playout != nil {
+			s.playout.Stop()
 		}
+		s.mu.Unlock()
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
@@ -324,11 +562,11 @@ func (s *Session) stopping() bool {
 }
 
 // readRTP is the RTP reader goroutine, owned by the Session: it ends when
-// Close closes the socket, and closes frames on the way out.
+// Close closes the socket.
 func (s *Session) readRTP() {
 	defer s.wg.Done()
-	defer close(s.frames)
 	buf := make([]byte, maxPacket)
+	plain := make([]byte, maxPacket)
 	var pkt rtp.Packet
 	for {
 		n, from, err := s.rtp.ReadFromUDPAddrPort(buf)
@@ -339,7 +577,20 @@ func (s *Session) readRTP() {
 			s.log.Debug("rtp read failed", "err", err)
 			continue
 		}
-		if err := pkt.Unmarshal(buf[:n]); err != nil || pkt.Version != 2 {
+		data := buf[:n]
+		s.mu.Lock()
+		sec := s.sec
+		s.mu.Unlock()
+		if sec != nil {
+			// RFC 3711 §3.3: authenticate, check replay, decrypt.
+			out, err := sec.decRTP.DecryptRTP(plain[:0], data, nil)
+			if err != nil {
+				s.srtpFailed(err)
+				continue
+			}
+			data = out
+		}
+		if err := pkt.Unmarshal(data); err != nil || pkt.Version != 2 {
 			s.count(func(st *Stats) { st.PacketsIgnored++ })
 			continue
 		}
@@ -347,10 +598,26 @@ func (s *Session) readRTP() {
 	}
 }
 
+// srtpFailed counts a packet SRTP refused.
+func (s *Session) srtpFailed(err error) {
+	s.count(func(st *Stats) {
+		switch classifySRTPError(err) {
+		case srtpAuthFailure:
+			st.SRTPAuthFailed++
+		case srtpReplay:
+			st.SRTPReplayed++
+		default:
+			st.PacketsIgnored++
+		}
+	})
+	s.log.Debug("srtp packet dropped", "reason", classifySRTPError(err), "err", err)
+}
+
 // receive handles one RTP packet from the network.
 func (s *Session) receive(pkt *rtp.Packet, from netip.AddrPort) {
+	now := s.now()
 	s.mu.Lock()
-	neg, coder := s.neg, s.coder
+	neg := s.neg
 	isAudio := pkt.PayloadType == neg.RecvPayloadType || pkt.PayloadType == neg.Codec.PayloadType
 	isEvent := neg.DTMF != nil && pkt.PayloadType == neg.DTMF.PayloadType
 	if !isAudio && !isEvent {
@@ -366,48 +633,33 @@ func (s *Session) receive(pkt *rtp.Packet, from netip.AddrPort) {
 		}
 		s.dest, s.latched = from, true
 	}
+	// Audio and telephone events share the sequence space (RFC 4733
+	// §2.1), so both count for loss.
+	s.recv.update(pkt.SSRC, pkt.SequenceNumber)
+	s.stats.PacketsReceived++
+	s.stats.BytesReceived += uint64(len(pkt.Payload))
+	s.stats.LastReceived = now
 	s.mu.Unlock()
 
-	// Telephone events are counted here; their decoding comes with DTMF.
-	if isAudio && neg.LocalDirection.Receives() {
-		frame := coder.Decode(make([]int16, 0, len(pkt.Payload)), pkt.Payload)
-		select {
-		case s.frames <- frame:
-		default:
-			s.count(func(st *Stats) { st.FramesDropped++ })
+	if !neg.LocalDirection.Receives() {
+		return
+	}
+	if isAudio {
+		s.jbMu.Lock()
+		s.jb.push(pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, now)
+		s.jbMu.Unlock()
+		return
+	}
+	if d := s.dtmfRx.receive(pkt.SSRC, pkt.Timestamp, pkt.Payload); d != 0 {
+		s.count(func(st *Stats) { st.DTMFReceived++ })
+		if s.opts.OnDTMF != nil {
+			s.opts.OnDTMF(d)
 		}
 	}
-	s.count(func(st *Stats) {
-		st.PacketsReceived++
-		st.BytesReceived += uint64(len(pkt.Payload))
-		st.LastReceived = s.now()
-	})
 }
 
 func (s *Session) count(f func(*Stats)) {
 	s.mu.Lock()
 	f(&s.stats)
 	s.mu.Unlock()
-}
-
-// readRTCP is the RTCP reader goroutine, owned by the Session; it ends when
-// Close closes the socket. Reports are only counted for now.
-func (s *Session) readRTCP() {
-	defer s.wg.Done()
-	buf := make([]byte, maxPacket)
-	for {
-		n, _, err := s.rtc.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if s.stopping() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.log.Debug("rtcp read failed", "err", err)
-			continue
-		}
-		if _, err := rtcp.Unmarshal(buf[:n]); err != nil {
-			s.log.Debug("rtcp packet ignored", "err", err)
-			continue
-		}
-		s.count(func(st *Stats) { st.RTCPReceived++ })
-	}
 }

@@ -6,6 +6,8 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,6 +67,94 @@ func startSession(t *testing.T, rtpConn, rtcpConn *net.UDPConn, n Negotiated) *S
 	return s
 }
 
+func startSessionWith(t *testing.T, o SessionOptions) *Session {
+	t.Helper()
+	s, err := NewSession(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+// fakeClock is a settable clock for SessionOptions.Now.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+func (c *fakeClock) Add(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	return c.now
+}
+
+// manualTicker fires when the test calls Tick.
+type manualTicker struct {
+	c      chan time.Time
+	period time.Duration
+}
+
+func newManualTicker() *manualTicker { return &manualTicker{c: make(chan time.Time, 1)} }
+
+func (m *manualTicker) C() <-chan time.Time   { return m.c }
+func (m *manualTicker) Reset(d time.Duration) { m.period = d }
+func (m *manualTicker) Stop()                 {}
+func (m *manualTicker) Tick()                 { m.c <- time.Time{} }
+
+// factory returns a TickerFunc handing out m, remembering the period.
+func (m *manualTicker) factory() TickerFunc {
+	return func(d time.Duration) Ticker { m.period = d; return m }
+}
+
+// instantTicker is always due: pacing without waiting.
+type instantTicker struct{ c chan time.Time }
+
+func newInstantTicker(time.Duration) Ticker {
+	c := make(chan time.Time)
+	close(c)
+	return instantTicker{c}
+}
+
+func (i instantTicker) C() <-chan time.Time { return i.c }
+func (instantTicker) Reset(time.Duration)   {}
+func (instantTicker) Stop()                 {}
+
+// readTick makes s's manual playout ticker fire and reads the frame.
+func readTick(t *testing.T, s *Session, tk *manualTicker) []int16 {
+	t.Helper()
+	tk.Tick()
+	ctx, cancel := context.WithTimeout(context.Background(), hardTimeout)
+	defer cancel()
+	f, err := s.ReadFrame(ctx)
+	if err != nil {
+		t.Fatalf("read frame: %v", err)
+	}
+	return f
+}
+
 // rawPeer is a plain UDP socket standing in for a remote RTP endpoint.
 func rawPeer(t *testing.T) *net.UDPConn {
 	t.Helper()
@@ -104,61 +194,98 @@ func sendPacket(t *testing.T, c *net.UDPConn, to netip.AddrPort, pt uint8, seq u
 	}
 }
 
-// TestLoopbackTone sends a 1 kHz tone both ways between two Sessions and
-// finds it in what each side decodes.
+// TestLoopbackTone sends a 1 kHz tone both ways between two Sessions in
+// step with a fake clock and manual playout ticks, and finds it, sample
+// exact after the playout delay, in what each side plays.
 func TestLoopbackTone(t *testing.T) {
 	for _, codec := range []string{"PCMU", "PCMA"} {
 		t.Run(codec, func(t *testing.T) {
+			clock := newFakeClock()
 			aRTP, aRTCP := pair(t)
 			bRTP, bRTCP := pair(t)
-			a := startSession(t, aRTP, aRTCP, g711(codec, addrOf(bRTP), SendRecv))
-			b := startSession(t, bRTP, bRTCP, g711(codec, addrOf(aRTP), SendRecv))
-
-			const frames, frameLen = 50, 160 // 1 s of 20 ms frames
-			signal := tone(frames*frameLen, 8000, 1000, 0.5)
-			ctx, cancel := context.WithTimeout(context.Background(), hardTimeout)
-			defer cancel()
-			for _, dir := range []struct {
-				name     string
-				from, to *Session
-			}{{"a to b", a, b}, {"b to a", b, a}} {
-				var got []int16
-				for i := range frames {
-					if err := dir.from.WriteFrame(signal[i*frameLen : (i+1)*frameLen]); err != nil {
-						t.Fatal(err)
-					}
-					f, err := dir.to.ReadFrame(ctx)
-					if err != nil {
-						t.Fatalf("%s: frame %d: %v", dir.name, i, err)
-					}
-					got = append(got, f...)
-				}
-				if len(got) != len(signal) {
-					t.Fatalf("%s: got %d samples, want %d", dir.name, len(got), len(signal))
-				}
-				if lvl := ToneLevel(got, 8000, 1000); lvl < 0.45 || lvl > 0.55 {
-					t.Errorf("%s: 1 kHz level %.3f, want about 0.5", dir.name, lvl)
-				}
-				if lvl := ToneLevel(got, 8000, 2000); lvl > 0.02 {
-					t.Errorf("%s: 2 kHz level %.3f, want about 0", dir.name, lvl)
-				}
-				var noise float64
-				for i, s := range got {
-					d := float64(s) - float64(signal[i])
-					noise += d * d
-				}
-				if snr := 10 * math.Log10(ToneLevel(signal, 8000, 1000)*ToneLevel(signal, 8000, 1000)/2/(noise/float64(len(got))/32768/32768)); snr < 30 {
-					t.Errorf("%s: snr %.1f dB, want > 30 dB (G.711 gives about 38)", dir.name, snr)
-				}
+			aTick, bTick := newManualTicker(), newManualTicker()
+			a := startSessionWith(t, SessionOptions{RTP: aRTP, RTCP: aRTCP, Negotiated: g711(codec, addrOf(bRTP), SendRecv),
+				Now: clock.Now, PlayoutTicker: aTick.factory()})
+			b := startSessionWith(t, SessionOptions{RTP: bRTP, RTCP: bRTCP, Negotiated: g711(codec, addrOf(aRTP), SendRecv),
+				Now: clock.Now, PlayoutTicker: bTick.factory()})
+			if aTick.period != 20*time.Millisecond {
+				t.Errorf("playout period %v, want the 20 ms ptime", aTick.period)
 			}
+			checkToneExchange(t, clock, a, b, aTick, bTick)
 			sa, sb := a.Stats(), b.Stats()
-			if sa.PacketsSent != frames || sa.BytesSent != frames*frameLen || sb.PacketsReceived != frames || sb.BytesReceived != frames*frameLen {
-				t.Errorf("stats a %+v b %+v", sa, sb)
-			}
 			if sa.LastSent.IsZero() || sb.LastReceived.IsZero() {
 				t.Errorf("last packet times not set: a %+v b %+v", sa, sb)
 			}
 		})
+	}
+}
+
+// checkToneExchange sends 1 s of a 1 kHz tone each way, one frame per
+// 20 ms of the fake clock, reading a frame after each, and checks what
+// each side played: silence for the playout delay (at most three frames),
+// then the tone sample for sample as G.711 codes it.
+func checkToneExchange(t *testing.T, clock *fakeClock, a, b *Session, aTick, bTick *manualTicker) {
+	t.Helper()
+	const frames, frameLen = 50, 160
+	signal := tone(frames*frameLen, 8000, 1000, 0.5)
+	for _, dir := range []struct {
+		name     string
+		from, to *Session
+		tick     *manualTicker
+	}{{"a to b", a, b, bTick}, {"b to a", b, a, aTick}} {
+		before := dir.to.Stats()
+		var got []int16
+		for i := range frames + 5 {
+			if i < frames {
+				if err := dir.from.WriteFrame(signal[i*frameLen : (i+1)*frameLen]); err != nil {
+					t.Fatal(err)
+				}
+				want := before.PacketsReceived + uint64(i) + 1
+				if !testbed.WaitFor(hardTimeout, func() bool { return dir.to.Stats().PacketsReceived >= want }) {
+					t.Fatalf("%s: packet %d not received", dir.name, i)
+				}
+			}
+			got = append(got, readTick(t, dir.to, dir.tick)...)
+			clock.Add(20 * time.Millisecond)
+		}
+		lead := 0
+		for lead < len(got) && got[lead] == 0 {
+			lead++
+		}
+		lead -= lead % frameLen
+		if lead > 3*frameLen {
+			t.Errorf("%s: %d ms of silence before the tone, want at most 60 ms", dir.name, lead/8)
+		}
+		if len(got) < lead+len(signal) {
+			t.Fatalf("%s: got %d samples, want %d after %d of silence", dir.name, len(got), len(signal), lead)
+		}
+		got = got[lead : lead+len(signal)]
+		if lvl := ToneLevel(got, 8000, 1000); lvl < 0.45 || lvl > 0.55 {
+			t.Errorf("%s: 1 kHz level %.3f, want about 0.5", dir.name, lvl)
+		}
+		if lvl := ToneLevel(got, 8000, 2000); lvl > 0.02 {
+			t.Errorf("%s: 2 kHz level %.3f, want about 0", dir.name, lvl)
+		}
+		var noise float64
+		for i, s := range got {
+			d := float64(s) - float64(signal[i])
+			noise += d * d
+		}
+		if snr := 10 * math.Log10(ToneLevel(signal, 8000, 1000)*ToneLevel(signal, 8000, 1000)/2/(noise/float64(len(got))/32768/32768)); snr < 30 {
+			t.Errorf("%s: snr %.1f dB, want > 30 dB (G.711 gives about 38)", dir.name, snr)
+		}
+		st := dir.to.Stats()
+		if st.FramesDecoded-before.FramesDecoded != frames || st.PacketsLost != 0 || st.PacketsLate != 0 {
+			t.Errorf("%s: decoded %d lost %d late %d, want %d 0 0", dir.name,
+				st.FramesDecoded-before.FramesDecoded, st.PacketsLost, st.PacketsLate, frames)
+		}
+		if st.Jitter != 0 {
+			t.Errorf("%s: jitter %v with a fake clock in step, want 0", dir.name, st.Jitter)
+		}
+	}
+	sa, sb := a.Stats(), b.Stats()
+	if sa.PacketsSent != frames || sa.BytesSent != frames*frameLen || sb.PacketsReceived != frames || sb.BytesReceived != frames*frameLen {
+		t.Errorf("stats a %+v b %+v", sa, sb)
 	}
 }
 
@@ -223,10 +350,8 @@ func TestSymmetricRTP(t *testing.T) {
 		t.Fatalf("latched on a foreign payload type: %v", s.Destination())
 	}
 	sendPacket(t, natted, addrOf(sRTP), ptPCMU, 2, make([]byte, 160))
-	ctx, cancel := context.WithTimeout(context.Background(), hardTimeout)
-	defer cancel()
-	if _, err := s.ReadFrame(ctx); err != nil {
-		t.Fatal(err)
+	if !testbed.WaitFor(hardTimeout, func() bool { return s.Stats().PacketsReceived == 1 }) {
+		t.Fatal("packet of the codec not received")
 	}
 	if s.Destination() != addrOf(natted) {
 		t.Fatalf("destination %v, want the source %v", s.Destination(), addrOf(natted))
@@ -252,7 +377,7 @@ func TestSymmetricRTP(t *testing.T) {
 }
 
 // TestDirections: recvonly and inactive send nothing; sendonly and inactive
-// deliver nothing though packets arrive.
+// play nothing though packets arrive.
 func TestDirections(t *testing.T) {
 	tests := []struct {
 		dir        Direction
@@ -266,25 +391,30 @@ func TestDirections(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.dir.String(), func(t *testing.T) {
+			clock := newFakeClock()
+			tick := newManualTicker()
 			peer := rawPeer(t)
 			sRTP, sRTCP := pair(t)
-			s := startSession(t, sRTP, sRTCP, g711("PCMU", addrOf(peer), tt.dir))
+			s := startSessionWith(t, SessionOptions{RTP: sRTP, RTCP: sRTCP, Negotiated: g711("PCMU", addrOf(peer), tt.dir),
+				Now: clock.Now, PlayoutTicker: tick.factory()})
 			if err := s.WriteFrame(make([]int16, 160)); err != nil {
 				t.Fatal(err)
 			}
 			if got := s.Stats().PacketsSent; got != tt.wantSent {
 				t.Errorf("packets sent %d, want %d", got, tt.wantSent)
 			}
-			sendPacket(t, peer, addrOf(sRTP), ptPCMU, 1, make([]byte, 160))
+			sendPacket(t, peer, addrOf(sRTP), ptPCMU, 1, markerPayload(2))
 			if !testbed.WaitFor(hardTimeout, func() bool { return s.Stats().PacketsReceived == 1 }) {
 				t.Fatal("packet not received")
 			}
-			// The frame, if any, is queued before the counter moves.
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel()
-			_, err := s.ReadFrame(ctx)
-			if gotFrame := err == nil; gotFrame != tt.wantFrames {
-				t.Errorf("frame delivered = %v (err %v), want %v", gotFrame, err, tt.wantFrames)
+			clock.Add(time.Second)
+			f := readTick(t, s, tick)
+			played := frameIndex(f, playoutDecoded) == "2"
+			if played != tt.wantFrames {
+				t.Errorf("packet played = %v, want %v", played, tt.wantFrames)
+			}
+			if st := s.Stats(); (st.FramesDecoded == 1) != tt.wantFrames || (st.FramesSilent == 1) == tt.wantFrames {
+				t.Errorf("decoded %d silent %d", st.FramesDecoded, st.FramesSilent)
 			}
 		})
 	}
@@ -375,15 +505,16 @@ func TestNewSessionErrors(t *testing.T) {
 	sRTP, sRTCP := pair(t)
 	defer sRTP.Close()
 	defer sRTCP.Close()
-	opus := Negotiated{Codec: Codec{Name: "opus", PayloadType: 111, ClockRate: 48000, SampleRate: 48000, Channels: 1}}
-	g722 := Negotiated{Codec: Codec{Name: "G722", PayloadType: 9, ClockRate: 8000, SampleRate: 16000, Channels: 1}}
+	g729 := Negotiated{Codec: Codec{Name: "G729", PayloadType: 18, ClockRate: 8000, SampleRate: 8000, Channels: 1}}
+	badKey := g711("PCMU", addrOf(sRTP), SendRecv)
+	badKey.SRTP = &SRTPKeys{Suite: AESCM128HMACSHA180, Tag: 1, LocalKey: make([]byte, 30), RemoteKey: make([]byte, 12)}
 	tests := []struct {
 		name    string
 		o       SessionOptions
 		wantErr error
 	}{
-		{"opus not coded yet", SessionOptions{RTP: sRTP, Negotiated: opus}, ErrCodecUnsupported},
-		{"g722 not coded yet", SessionOptions{RTP: sRTP, Negotiated: g722}, ErrCodecUnsupported},
+		{"codec not coded", SessionOptions{RTP: sRTP, Negotiated: g729}, ErrCodecUnsupported},
+		{"bad srtp key", SessionOptions{RTP: sRTP, Negotiated: badKey}, ErrSRTP},
 		{"no socket", SessionOptions{Negotiated: g711("PCMU", addrOf(sRTP), SendRecv)}, nil},
 	}
 	for _, tt := range tests {
@@ -421,5 +552,141 @@ func BenchmarkWriteFrame(b *testing.B) {
 		if err := s.WriteFrame(frame); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestSessionReorders: packets that arrive out of order are played in
+// order, a duplicate once, and a missing one is concealed.
+func TestSessionReorders(t *testing.T) {
+	clock := newFakeClock()
+	tick := newManualTicker()
+	peer := rawPeer(t)
+	sRTP, sRTCP := pair(t)
+	s := startSessionWith(t, SessionOptions{RTP: sRTP, RTCP: sRTCP, Negotiated: g711("PCMU", addrOf(peer), SendRecv),
+		Now: clock.Now, PlayoutTicker: tick.factory()})
+	send := func(idx int) {
+		t.Helper()
+		b, err := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: ptPCMU, SequenceNumber: uint16(100 + idx),
+			Timestamp: uint32(8000 + 160*idx), SSRC: 3}, Payload: markerPayload(idx)}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := peer.WriteToUDPAddrPort(b, addrOf(sRTP)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t0 := clock.Now()
+	arrivals := []arrival{{0, 0}, {2, 40}, {1, 45}, {1, 46}, {4, 80}, {5, 100}}
+	var got []string
+	next := 0
+	for p := range 8 {
+		for next < len(arrivals) && arrivals[next].ms <= p*20 {
+			clock.Set(t0.Add(time.Duration(arrivals[next].ms) * time.Millisecond))
+			send(arrivals[next].idx)
+			next++
+			if !waitStats(s, func(st Stats) bool { return st.PacketsReceived == uint64(next) }) {
+				t.Fatalf("packet %d not received", next)
+			}
+		}
+		clock.Set(t0.Add(time.Duration(p*20) * time.Millisecond))
+		before := s.Stats()
+		f := readTick(t, s, tick)
+		after := s.Stats()
+		kind := playoutDecoded
+		switch {
+		case after.FramesSilent > before.FramesSilent:
+			kind = playoutSilence
+		case after.FramesConcealed > before.FramesConcealed:
+			kind = playoutConcealed
+		}
+		got = append(got, frameIndex(f, kind))
+	}
+	if want := []string{"s", "s", "0", "1", "2", "c", "4", "5"}; !slices.Equal(got, want) {
+		t.Errorf("played %v, want %v", got, want)
+	}
+	st := s.Stats()
+	if st.PacketsDuplicate != 1 || st.FramesConcealed != 1 || st.FramesDecoded != 5 || st.PacketsLost != 0 {
+		t.Errorf("duplicate %d concealed %d decoded %d lost %d, want 1 1 5 0 (a duplicate offsets the loss, RFC 3550 §6.4.1)",
+			st.PacketsDuplicate, st.FramesConcealed, st.FramesDecoded, st.PacketsLost)
+	}
+}
+
+// TestIdle: the RTP timeout clock runs from Start, and from each packet.
+func TestIdle(t *testing.T) {
+	clock := newFakeClock()
+	peer := rawPeer(t)
+	sRTP, sRTCP := pair(t)
+	s, err := NewSession(SessionOptions{RTP: sRTP, RTCP: sRTCP, Negotiated: g711("PCMU", addrOf(peer), SendRecv), Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.Idle(clock.Now().Add(time.Hour)); got != 0 {
+		t.Errorf("idle before start %v, want 0", got)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	start := clock.Now()
+	if got := s.Idle(start.Add(3 * time.Second)); got != 3*time.Second {
+		t.Errorf("idle without packets %v, want 3s", got)
+	}
+	arrived := clock.Add(5 * time.Second)
+	sendPacket(t, peer, addrOf(sRTP), ptPCMU, 1, make([]byte, 160))
+	if !waitStats(s, func(st Stats) bool { return st.PacketsReceived == 1 }) {
+		t.Fatal("packet not received")
+	}
+	if got := s.Idle(arrived.Add(1500 * time.Millisecond)); got != 1500*time.Millisecond {
+		t.Errorf("idle after a packet %v, want 1.5s", got)
+	}
+	if st := s.Stats(); !st.LastReceived.Equal(arrived) {
+		t.Errorf("last received %v, want %v", st.LastReceived, arrived)
+	}
+}
+
+// TestLoopbackWideband runs G.722 (16 kHz PCM on an 8 kHz RTP clock) and
+// Opus (48 kHz) through the jitter buffer: the frame size follows the PCM
+// rate and the tone comes through.
+func TestLoopbackWideband(t *testing.T) {
+	for _, c := range []Codec{
+		{Name: "G722", PayloadType: ptG722, ClockRate: 8000, SampleRate: 16000, Channels: 1},
+		{Name: "opus", PayloadType: ptOpus, ClockRate: 48000, SampleRate: 48000, Channels: 1},
+	} {
+		t.Run(c.Name, func(t *testing.T) {
+			clock := newFakeClock()
+			aRTP, aRTCP := pair(t)
+			bRTP, bRTCP := pair(t)
+			na := g711("PCMU", addrOf(bRTP), SendRecv)
+			na.Codec, na.RecvPayloadType = c, c.PayloadType
+			nb := na
+			nb.Remote = addrOf(aRTP)
+			tick := newManualTicker()
+			a := startSessionWith(t, SessionOptions{RTP: aRTP, RTCP: aRTCP, Negotiated: na, Now: clock.Now})
+			b := startSessionWith(t, SessionOptions{RTP: bRTP, RTCP: bRTCP, Negotiated: nb, Now: clock.Now, PlayoutTicker: tick.factory()})
+			const frames = 60
+			n := c.SampleRate / 50
+			signal := tone(frames*n, float64(c.SampleRate), 1000, 0.5)
+			var got []int16
+			for i := range frames {
+				if err := a.WriteFrame(signal[i*n : (i+1)*n]); err != nil {
+					t.Fatal(err)
+				}
+				if !waitStats(b, func(st Stats) bool { return st.PacketsReceived == uint64(i+1) }) {
+					t.Fatalf("packet %d not received", i)
+				}
+				f := readTick(t, b, tick)
+				if len(f) != n {
+					t.Fatalf("frame of %d samples, want %d", len(f), n)
+				}
+				got = append(got, f...)
+				clock.Add(20 * time.Millisecond)
+			}
+			if lvl := ToneLevel(got[10*n:], float64(c.SampleRate), 1000); lvl < 0.4 || lvl > 0.6 {
+				t.Errorf("1 kHz level %.3f, want about 0.5", lvl)
+			}
+			if st := b.Stats(); st.FramesConcealed != 0 || st.FramesDecoded+st.FramesSilent != frames {
+				t.Errorf("decoded %d silent %d concealed %d", st.FramesDecoded, st.FramesSilent, st.FramesConcealed)
+			}
+		})
 	}
 }
