@@ -215,6 +215,20 @@ func TestIncomingCallsFollowTheSeed(t *testing.T) {
 		}
 	})
 
+	t.Run("rtp_timeout ends a call whose media stopped", func(t *testing.T) {
+		cd := startCallDaemon(t, "auto_answer=1\nrtp_timeout=2\n", true)
+		if _, err := cd.sipp(t, "invite_wait_bye.xml", nil); err != nil {
+			t.Fatal(err)
+		}
+		ci := cd.callEvent(t, "ended")
+		if !strings.Contains(ci.Reason, "rtp timeout") {
+			t.Errorf("ended reason %q", ci.Reason)
+		}
+		if _, err := cd.proc.WaitLine("mos=", 5*time.Second); err != nil {
+			t.Errorf("no quality line at hang-up: %v", err)
+		}
+	})
+
 	t.Run("late offer: our offer in the 200, the answer in the ACK", func(t *testing.T) {
 		cd := startCallDaemon(t, "auto_answer=1\n", true)
 		if _, err := cd.sipp(t, "invite_late_offer.xml", nil); err != nil {
@@ -317,6 +331,21 @@ reg_timeout = 60
 			var ci phone.CallInfo
 			return json.Unmarshal(data, &ci) == nil && ci.State == state
 		})
+	}
+	// The call's media flows: baresip's tone arrives as RTP, with figures.
+	var mi *phone.MediaInfo
+	if !testbed.WaitFor(10*time.Second, func() bool {
+		calls, err := d.client.Calls(context.Background())
+		if err == nil && len(calls) == 1 && calls[0].Media != nil && calls[0].Media.PacketsReceived > 20 {
+			mi = calls[0].Media
+			return true
+		}
+		return false
+	}) {
+		t.Fatal("no RTP received from baresip")
+	}
+	if mi.Codec != "PCMU" || mi.MOS < 3.5 {
+		t.Errorf("media figures: %+v", mi)
 	}
 	// Hold and resume with re-INVITEs (sendonly, then sendrecv), and DTMF.
 	for _, step := range []struct{ cmd, state string }{{"hold", "held"}, {"resume", "active"}} {

@@ -32,6 +32,7 @@ type Config struct {
 	Session     Session        // [policy.session]
 	Endpoint    Endpoint       // [policy.endpoint]
 	Connections []Connectivity // [connectivity.N], ordered by N
+	Codecs      Codecs         // [codecs], [codecs.opus]
 	Control     Control        // [control]
 	Log         Log            // [system.log]
 	Audio       Audio          // [system.audio]
@@ -45,6 +46,9 @@ type Device struct {
 	AudioOutDevice []string
 	// PollInterval is how often the device list is read.
 	PollInterval time.Duration
+	// RingingDevice lists extra output devices that ring too (agents take
+	// the headset off between calls), matched like the other lists.
+	RingingDevice []string
 }
 
 // Session is [policy.session]: what incoming calls get.
@@ -63,6 +67,24 @@ type Session struct {
 	// CallWaiting lets a second call ring while one is active; off, it
 	// gets 486 Busy Here.
 	CallWaiting bool
+	// RTPTimeout ends a call whose media stopped for this long; 0 = never.
+	RTPTimeout time.Duration
+	// ZipTone plays a short tone in the agent's ear on auto-answer.
+	ZipTone bool
+	// DTMFMethod is rfc4733, info or inband.
+	DTMFMethod string
+}
+
+// Codecs is [codecs] and [codecs.opus].
+type Codecs struct {
+	// Enabled lists opus, g722, pcmu, pcma in preference order.
+	Enabled []string
+	// PTime is the packet time in milliseconds.
+	PTime int
+	// OpusStereo, OpusFEC and OpusMaxPlaybackRate are [codecs.opus].
+	OpusStereo          bool
+	OpusFEC             bool
+	OpusMaxPlaybackRate int
 }
 
 // Endpoint is [policy.endpoint]: where the softphone listens.
@@ -74,6 +96,11 @@ type Endpoint struct {
 	RTPPortMax    int
 	TLSCertFile   string
 	TLSKeyFile    string
+	// SRTP is off, optional or mandatory (SDES, RFC 4568).
+	SRTP string
+	// SRTPOverInsecureSignalling allows SDES keys in SDP carried over UDP or
+	// TCP (anyone on the path can read them).
+	SRTPOverInsecureSignalling bool
 }
 
 // Connectivity is one [connectivity.N]: a SIP server account.
@@ -140,8 +167,12 @@ func Default() *Config {
 			SIPCodeWhenHeadsetNA: DefaultRejectCode,
 			AutoAnswerByHeader:   true,
 			CallWaiting:          true,
+			RTPTimeout:           30 * time.Second,
+			ZipTone:              true,
+			DTMFMethod:           "rfc4733",
 		},
-		Endpoint: Endpoint{SIPPort: 5060, RTPPortMin: 10000, RTPPortMax: 20000},
+		Endpoint: Endpoint{SIPPort: 5060, RTPPortMin: 10000, RTPPortMax: 20000, SRTP: "off"},
+		Codecs:   Codecs{Enabled: []string{"opus", "g722", "pcmu", "pcma"}, PTime: 20, OpusFEC: true},
 		Control:  Control{Listen: DefaultControlListen, TokenFile: defaultTokenFile()},
 		Log:      Log{Level: "info"},
 		Audio:    Audio{Backend: "auto"},

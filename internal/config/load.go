@@ -78,7 +78,7 @@ var iniOptions = ini.LoadOptions{
 }
 
 // sectionNames are the sections a file may hold, besides connectivity.N.
-var sectionNames = []string{"policy.device", "policy.session", "policy.endpoint", "control", "system.log", "system.audio", "connectivity.0"}
+var sectionNames = []string{"policy.device", "policy.session", "policy.endpoint", "codecs", "codecs.opus", "control", "system.log", "system.audio", "connectivity.0"}
 
 var connectivityRe = regexp.MustCompile(`^connectivity\.([0-9]+)$`)
 
@@ -124,6 +124,7 @@ func (c *Config) readSection(r *sectionReader) bool {
 		r.list("audio_in_device", &d.AudioInDevice)
 		r.list("audio_out_device", &d.AudioOutDevice)
 		r.duration("device_poll_interval", &d.PollInterval, 10*time.Millisecond, time.Minute)
+		r.list("ringing_device", &d.RingingDevice)
 	case name == "policy.session":
 		s := &c.Session
 		r.boolean("auto_answer", &s.AutoAnswer)
@@ -132,6 +133,9 @@ func (c *Config) readSection(r *sectionReader) bool {
 		r.seconds("no_answer_timeout", &s.NoAnswerTimeout)
 		r.boolean("auto_answer_by_header", &s.AutoAnswerByHeader)
 		r.boolean("call_waiting", &s.CallWaiting)
+		r.seconds("rtp_timeout", &s.RTPTimeout)
+		r.boolean("zip_tone", &s.ZipTone)
+		r.oneOf("dtmf_method", &s.DTMFMethod, "rfc4733", "info", "inband")
 	case name == "policy.endpoint":
 		e := &c.Endpoint
 		r.host("sip_address", &e.SIPAddress)
@@ -141,6 +145,8 @@ func (c *Config) readSection(r *sectionReader) bool {
 		r.integer("rtp_port_max", &e.RTPPortMax, 0, 65535)
 		r.file("tls_cert_file", &e.TLSCertFile)
 		r.file("tls_key_file", &e.TLSKeyFile)
+		r.oneOf("srtp", &e.SRTP, "off", "optional", "mandatory")
+		r.boolean("srtp_over_insecure_signalling", &e.SRTPOverInsecureSignalling)
 	case connectivityRe.MatchString(name):
 		n, err := strconv.Atoi(connectivityRe.FindStringSubmatch(name)[1])
 		if err != nil || n > 99 {
@@ -163,6 +169,13 @@ func (c *Config) readSection(r *sectionReader) bool {
 		r.integer("dscp", &cn.DSCP, 0, 63)
 		p.checkConnection(name, &cn)
 		c.Connections = append(c.Connections, cn)
+	case name == "codecs":
+		r.codecList("enabled", &c.Codecs.Enabled)
+		r.integer("ptime", &c.Codecs.PTime, 10, 60)
+	case name == "codecs.opus":
+		r.boolean("stereo", &c.Codecs.OpusStereo)
+		r.boolean("fec", &c.Codecs.OpusFEC)
+		r.integer("max_playback_rate", &c.Codecs.OpusMaxPlaybackRate, 0, 48000)
 	case name == "control":
 		r.str("unix_socket", &c.Control.UnixSocket)
 		r.boolean("connector_without_token", &c.Control.ConnectorWithoutToken)
@@ -226,6 +239,12 @@ func (c *Config) validate(p *parser) {
 		if _, _, err := net.SplitHostPort(c.Control.Listen); err != nil {
 			p.fail("control", "listen", fmt.Sprintf("%q is not host:port", c.Control.Listen))
 		}
+	}
+	if r := c.Codecs.OpusMaxPlaybackRate; r != 0 && r < 8000 {
+		p.fail("codecs.opus", "max_playback_rate", fmt.Sprintf("%d is not 0 or 8000 to 48000", r))
+	}
+	if c.Endpoint.SRTP != "off" && c.Endpoint.SRTPOverInsecureSignalling {
+		p.warn("policy.endpoint", "srtp_over_insecure_signalling", "SRTP keys may travel in clear-text SIP (UDP/TCP): anyone on the path can read them")
 	}
 	if c.Device.UseHeadset && c.Session.RejectSessionWhenHeadsetNA && len(c.Device.HeadsetName) == 0 {
 		p.warn("policy.device", "headset_name", "use_headset=1 and reject_session_when_headset_na=1 with no headset_name: every call will be rejected")
@@ -471,6 +490,38 @@ func (r *sectionReader) oneOf(key string, dst *string, allowed ...string) {
 		}
 	}
 	r.bad(key, v, "one of "+strings.Join(allowed, ", "))
+}
+
+// codecList reads the enabled codecs: a comma-separated list of known
+// codec names, each once.
+func (r *sectionReader) codecList(key string, dst *[]string) {
+	var list []string
+	r.commaList(key, &list)
+	if !r.sec.HasKey(key) {
+		return
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range list {
+		c = lower(c)
+		switch c {
+		case "opus", "g722", "pcmu", "pcma":
+		default:
+			r.bad(key, c, "a codec (opus, g722, pcmu, pcma)")
+			return
+		}
+		if seen[c] {
+			r.bad(key, c, "listed once")
+			return
+		}
+		seen[c] = true
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		r.bad(key, "", "a list of at least one codec")
+		return
+	}
+	*dst = out
 }
 
 // commaList reads a comma-separated list.

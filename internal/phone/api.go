@@ -27,17 +27,18 @@ var (
 
 // CallInfo is one call as front ends see it.
 type CallInfo struct {
-	ID         string    `json:"id"`
-	Direction  string    `json:"direction"` // "incoming" | "outgoing"
-	State      string    `json:"state"`     // see sip call states: ringing, early, active, held, ended, ...
-	Remote     string    `json:"remote"`    // the peer's URI
-	RemoteName string    `json:"remote_name,omitempty"`
-	Local      string    `json:"local"`
-	Connection int       `json:"connection"` // connectivity index, -1 for standalone
-	Started    time.Time `json:"started"`
-	Answered   time.Time `json:"answered,omitzero"`
-	Held       bool      `json:"held"`
-	Reason     string    `json:"reason,omitempty"` // why it ended or was refused
+	ID         string     `json:"id"`
+	Direction  string     `json:"direction"` // "incoming" | "outgoing"
+	State      string     `json:"state"`     // see sip call states: ringing, early, active, held, ended, ...
+	Remote     string     `json:"remote"`    // the peer's URI
+	RemoteName string     `json:"remote_name,omitempty"`
+	Local      string     `json:"local"`
+	Connection int        `json:"connection"` // connectivity index, -1 for standalone
+	Started    time.Time  `json:"started"`
+	Answered   time.Time  `json:"answered,omitzero"`
+	Held       bool       `json:"held"`
+	Reason     string     `json:"reason,omitempty"` // why it ended or was refused
+	Media      *MediaInfo `json:"media,omitempty"`  // codec and quality, once the media is agreed
 }
 
 // Registration is the state of one [connectivity.N].

@@ -34,7 +34,10 @@ type callEntry struct {
 	start time.Time
 	ans   time.Time
 	why   string
-	stop  chan struct{} // closed when the call ends: stops its timers
+	// endReason, when set, is why the phone ended the call (it names the
+	// cause better than the SIP layer's "local hangup").
+	endReason string
+	stop      chan struct{} // closed when the call ends: stops its timers
 }
 
 // startSIP builds and starts the user agent from the configuration.
@@ -175,12 +178,16 @@ func (p *Phone) decideIncoming(c *sip.Call) sip.Decision {
 	if busy && !p.config().Session.CallWaiting {
 		return sip.Decision{Action: sip.ActionReject, Code: 486, Reason: "call waiting is off and a call is in progress"}
 	}
-	m, err := p.newCallMedia()
+	m, err := p.newCallMedia(c.Transport())
+	if errors.Is(err, errInsecureSRTP) {
+		return sip.Decision{Action: sip.ActionReject, Code: 488, Reason: "srtp is mandatory and keys are sent only over tls"}
+	}
 	if err != nil {
 		p.log.Error("incoming call refused", "err", err)
 		return sip.Decision{Action: sip.ActionReject, Code: 503, Reason: "no media port available"}
 	}
 	e := &callEntry{call: c, media: m, state: sip.CallStateRinging, start: p.now(), stop: make(chan struct{})}
+	p.attachMedia(e)
 	s.mu.Lock()
 	s.calls[c.ID()] = e
 	s.mu.Unlock()
@@ -287,10 +294,15 @@ func (h *handler) CallState(c *sip.Call, st sip.CallState, reason string) {
 	}
 	e.state = st
 	e.why = reason
+	if st == sip.CallStateEnded && e.endReason != "" {
+		e.why = e.endReason
+		reason = e.endReason
+	}
 	switch st {
 	case sip.CallStateActive:
 		if e.ans.IsZero() {
 			e.ans = p.now()
+			s.watchRTP(p, e)
 		}
 		e.held = false
 	case sip.CallStateHeld:
@@ -302,7 +314,14 @@ func (h *handler) CallState(c *sip.Call, st sip.CallState, reason string) {
 		e.endTimers()
 	}
 	s.mu.Unlock()
-	p.log.Info("call "+st.String(), "call", c.ID(), "remote", c.Remote(), "reason", reason)
+	if st == sip.CallStateEnded && info.Media != nil {
+		mi := info.Media
+		p.log.Info("call ended", "call", c.ID(), "remote", c.Remote(), "reason", reason, "codec", mi.Codec, "srtp", mi.SRTP,
+			"packets_sent", mi.PacketsSent, "packets_received", mi.PacketsReceived, "packets_lost", mi.PacketsLost,
+			"jitter_ms", mi.JitterMillis, "rtt_ms", mi.RTTMillis, "mos", mi.MOS)
+	} else {
+		p.log.Info("call "+st.String(), "call", c.ID(), "remote", c.Remote(), "reason", reason)
+	}
 	p.events.publish("call", info)
 }
 
@@ -384,7 +403,7 @@ func (e *callEntry) info() CallInfo {
 	return CallInfo{
 		ID: c.ID(), Direction: c.Direction().String(), State: e.state.String(), Remote: c.Remote(),
 		RemoteName: c.RemoteName(), Local: c.Local(), Connection: c.Account(), Started: e.start,
-		Answered: e.ans, Held: e.held, Reason: e.why,
+		Answered: e.ans, Held: e.held, Reason: e.why, Media: e.media.info(),
 	}
 }
 
@@ -520,7 +539,7 @@ func (p *Phone) DTMF(id, digits string) error {
 	if err != nil {
 		return err
 	}
-	if err := mapErr(e.call.SendDTMF(digits)); err != nil {
+	if err := p.sendDTMF(e, digits); err != nil {
 		return err
 	}
 	p.events.publish("dtmf", map[string]string{"call": e.call.ID(), "digits": digits, "direction": "sent"})
@@ -561,7 +580,10 @@ func (p *Phone) dial(ctx context.Context, uri string, connection int) (CallInfo,
 	if connection < 0 && len(p.config().Connections) > 0 {
 		connection = p.config().Connections[0].Index
 	}
-	m, err := p.newCallMedia()
+	m, err := p.newCallMedia(p.dialTransport(target, connection))
+	if errors.Is(err, errInsecureSRTP) {
+		return CallInfo{}, fmt.Errorf("%w: %w", ErrInvalidState, err)
+	}
 	if err != nil {
 		return CallInfo{}, err
 	}
@@ -577,6 +599,7 @@ func (p *Phone) dial(ctx context.Context, uri string, connection int) (CallInfo,
 		s.calls[c.ID()] = e
 	}
 	e.media = m
+	p.attachMedia(e)
 	info := e.info()
 	s.mu.Unlock()
 	p.log.Info("outgoing call", "call", c.ID(), "to", target, "connection", connection)

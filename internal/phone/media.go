@@ -3,8 +3,11 @@ package phone
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 
 	"github.com/softphone/softphone/internal/media"
@@ -12,43 +15,64 @@ import (
 )
 
 // callMedia adapts one call's media to the SIP layer's Media interface: it
-// owns the RTP/RTCP sockets (so the port in our SDP is really ours) and the
-// offer/answer state.
+// owns the RTP/RTCP sockets (so the port in our SDP is really ours), the
+// offer/answer state, and the RTP session once a codec is agreed.
 type callMedia struct {
 	rtp, rtcp *net.UDPConn
 	neg       *media.Negotiator
+	log       *slog.Logger
+	onDTMF    func(rune)
+	// onSession is told when the RTP session starts or is renegotiated.
+	onSession func(*media.Session)
 
 	mu     sync.Mutex
-	neg0   media.Negotiated
+	sess   *media.Session
+	last   media.Negotiated
 	closed bool
 }
 
-// codecs are the codecs offered and accepted, in preference order.
-var codecs = []string{"pcmu", "pcma"}
-
 // newCallMedia takes an RTP/RTCP port pair from the configured range on the
-// media address.
-func (p *Phone) newCallMedia() (*callMedia, error) {
+// media address. transport is the call's signalling transport: SDES keys go
+// into the SDP only over TLS, unless the administrator allowed otherwise.
+func (p *Phone) newCallMedia(transport string) (*callMedia, error) {
+	cfg := p.config()
 	addr := p.mediaAddr()
-	pr := media.PortRange{Min: p.config().Endpoint.RTPPortMin, Max: p.config().Endpoint.RTPPortMax}
+	pr := media.PortRange{Min: cfg.Endpoint.RTPPortMin, Max: cfg.Endpoint.RTPPortMax}
 	rtp, rtcp, err := pr.Listen(addr)
 	if err != nil {
 		return nil, fmt.Errorf("phone: rtp ports: %w", err)
 	}
 	sdpAddr := addr
-	if pub, err := netip.ParseAddr(p.config().Endpoint.PublicAddress); err == nil {
+	if pub, err := netip.ParseAddr(cfg.Endpoint.PublicAddress); err == nil {
 		sdpAddr = pub
 	}
+	srtp, err := media.ParseSRTPMode(cfg.Endpoint.SRTP)
+	if err != nil {
+		srtp = media.SRTPOff
+	}
+	if srtp != media.SRTPOff && transport != "tls" && !cfg.Endpoint.SRTPOverInsecureSignalling {
+		if srtp == media.SRTPMandatory {
+			rtp.Close()
+			rtcp.Close()
+			return nil, fmt.Errorf("%w: srtp is mandatory but the call's signalling (%s) is not encrypted", errInsecureSRTP, transport)
+		}
+		srtp = media.SRTPOff
+	}
 	neg, err := media.NewNegotiator(media.Local{
-		Addr: sdpAddr, Port: rtp.LocalAddr().(*net.UDPAddr).Port, Codecs: codecs, DTMF: true,
+		Addr: sdpAddr, Port: rtp.LocalAddr().(*net.UDPAddr).Port, Codecs: cfg.Codecs.Enabled, PTime: cfg.Codecs.PTime,
+		Opus: media.OpusParams{Stereo: cfg.Codecs.OpusStereo, FEC: cfg.Codecs.OpusFEC, MaxPlaybackRate: cfg.Codecs.OpusMaxPlaybackRate},
+		DTMF: true, SRTP: srtp,
 	})
 	if err != nil {
 		rtp.Close()
 		rtcp.Close()
 		return nil, fmt.Errorf("phone: %w", err)
 	}
-	return &callMedia{rtp: rtp, rtcp: rtcp, neg: neg}, nil
+	return &callMedia{rtp: rtp, rtcp: rtcp, neg: neg, log: p.log.With("component", "media")}, nil
 }
+
+// errInsecureSRTP refuses a call whose keys would travel in clear text.
+var errInsecureSRTP = errors.New("phone: srtp keys need tls signalling")
 
 // mediaAddr is the address RTP binds to and SDP names: sip_address when
 // set, else the address of the interface that routes outwards, else
@@ -96,9 +120,9 @@ func (m *callMedia) Answer(offer []byte) ([]byte, error) {
 		}
 		return nil, err
 	}
-	m.mu.Lock()
-	m.neg0 = neg
-	m.mu.Unlock()
+	if err := m.agreed(neg); err != nil {
+		return nil, fmt.Errorf("%w: %w", sip.ErrNotAcceptable, err)
+	}
 	return ans, nil
 }
 
@@ -108,20 +132,57 @@ func (m *callMedia) SetAnswer(answer []byte) error {
 	if err != nil {
 		return err
 	}
+	return m.agreed(neg)
+}
+
+// agreed starts the RTP session on the first agreement and updates it on
+// every later one (hold, resume, codec change); the sockets stay the same.
+func (m *callMedia) agreed(n media.Negotiated) error {
 	m.mu.Lock()
-	m.neg0 = neg
+	if m.closed {
+		m.mu.Unlock()
+		return errors.New("phone: call media closed")
+	}
+	m.last = n
+	sess := m.sess
+	if sess != nil {
+		m.mu.Unlock()
+		if err := sess.Update(n); err != nil {
+			return err
+		}
+		if m.onSession != nil {
+			m.onSession(sess)
+		}
+		return nil
+	}
+	s, err := media.NewSession(media.SessionOptions{RTP: m.rtp, RTCP: m.rtcp, Negotiated: n, Logger: m.log, OnDTMF: m.onDTMF})
+	if err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	if err := s.Start(); err != nil {
+		m.mu.Unlock()
+		s.Close()
+		return err
+	}
+	m.sess = s
 	m.mu.Unlock()
+	m.log.Debug("rtp session started", "codec", n.Codec.String(), "remote", n.Remote.String(), "srtp", n.SRTP != nil)
+	if m.onSession != nil {
+		m.onSession(s)
+	}
 	return nil
 }
 
-// Negotiated returns the last agreed media.
-func (m *callMedia) Negotiated() media.Negotiated {
+// session returns the RTP session, nil before the media is agreed.
+func (m *callMedia) session() *media.Session {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.neg0
+	return m.sess
 }
 
-// Close implements sip.Media: it frees the ports. It is idempotent.
+// Close implements sip.Media: it ends the RTP session and frees the ports.
+// It is idempotent.
 func (m *callMedia) Close() error {
 	m.mu.Lock()
 	if m.closed {
@@ -129,6 +190,44 @@ func (m *callMedia) Close() error {
 		return nil
 	}
 	m.closed = true
+	sess := m.sess
 	m.mu.Unlock()
+	if sess != nil {
+		return sess.Close() // the session owns the sockets
+	}
 	return errors.Join(m.rtp.Close(), m.rtcp.Close())
 }
+
+// MediaInfo is a call's media and its quality figures.
+type MediaInfo struct {
+	Codec           string  `json:"codec"`
+	SRTP            bool    `json:"srtp"`
+	Remote          string  `json:"remote"`
+	PacketsSent     uint64  `json:"packets_sent"`
+	PacketsReceived uint64  `json:"packets_received"`
+	PacketsLost     int64   `json:"packets_lost"`
+	FractionLost    float64 `json:"fraction_lost"`
+	JitterMillis    float64 `json:"jitter_ms"`
+	RTTMillis       float64 `json:"rtt_ms"`
+	MOS             float64 `json:"mos"`
+}
+
+// info returns the session's figures, nil before the media is agreed.
+func (m *callMedia) info() *MediaInfo {
+	if m == nil {
+		return nil
+	}
+	s := m.session()
+	if s == nil {
+		return nil
+	}
+	st, n := s.Stats(), s.Negotiated()
+	return &MediaInfo{
+		Codec: strings.ToUpper(n.Codec.Name), SRTP: n.SRTP != nil, Remote: s.Destination().String(),
+		PacketsSent: st.PacketsSent, PacketsReceived: st.PacketsReceived, PacketsLost: st.PacketsLost,
+		FractionLost: st.FractionLost, JitterMillis: ms(st.Jitter.Seconds()), RTTMillis: ms(st.RTT.Seconds()),
+		MOS: math.Round(st.MOS*100) / 100,
+	}
+}
+
+func ms(sec float64) float64 { return math.Round(sec*1e4) / 10 }

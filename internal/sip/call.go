@@ -561,3 +561,12 @@ func (c *Call) Header(name string) string {
 	}
 	return headerValue(inv, name)
 }
+
+// Transport is the signalling transport of the call: "udp", "tcp" or
+// "tls" (SDES keys travel in the SDP, so the media layer needs to know
+// whether the signalling is encrypted).
+func (c *Call) Transport() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.transport
+}

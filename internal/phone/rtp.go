@@ -1,0 +1,93 @@
+package phone
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/softphone/softphone/internal/media"
+	"github.com/softphone/softphone/internal/sip"
+)
+
+// attachMedia connects a call's media events to the phone: DTMF received
+// as RTP events becomes an event for the agent desktop.
+func (p *Phone) attachMedia(e *callEntry) {
+	id := e.call.ID()
+	e.media.onDTMF = func(d rune) {
+		p.log.Info("dtmf received", "call", id, "digit", string(d), "method", "rfc4733")
+		p.events.publish("dtmf", map[string]string{"call": id, "digit": string(d), "direction": "received"})
+	}
+}
+
+// watchRTP ends an answered call whose media stopped for rtp_timeout (not
+// while either side holds it: a held peer may rightly send nothing).
+func (s *sipSide) watchRTP(p *Phone, e *callEntry) {
+	timeout := p.config().Session.RTPTimeout
+	if timeout <= 0 || e.media == nil {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-e.stop:
+				return
+			case now := <-tick.C:
+				sess := e.media.session()
+				if sess == nil || e.call.State() != sip.CallStateActive {
+					continue
+				}
+				if n := sess.Negotiated(); !n.RemoteDirection.Sends() || !n.LocalDirection.Receives() {
+					continue
+				}
+				if idle := sess.Idle(now); idle >= timeout {
+					s.mu.Lock()
+					e.endReason = "rtp timeout: no media for " + idle.Truncate(time.Second).String()
+					s.mu.Unlock()
+					p.log.Warn("ending call: no media", "call", e.call.ID(), "idle", idle)
+					_ = e.call.Hangup()
+					return
+				}
+			}
+		}
+	}()
+}
+
+// sendDTMF sends digits by the configured method; rfc4733 falls back to
+// SIP INFO when the peer agreed no telephone-event.
+func (p *Phone) sendDTMF(e *callEntry, digits string) error {
+	method := p.config().Session.DTMFMethod
+	if method == "rfc4733" || method == "inband" {
+		if sess := e.media.session(); sess != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(len(digits)+1)*time.Second)
+			defer cancel()
+			err := sess.SendDTMF(ctx, strings.ToUpper(digits))
+			if err == nil {
+				return nil
+			}
+			if !errors.Is(err, media.ErrNoDTMF) {
+				return err
+			}
+			p.log.Info("peer has no telephone-event: sending dtmf by SIP INFO", "call", e.call.ID())
+		}
+	}
+	return mapErr(e.call.SendDTMF(digits))
+}
+
+// dialTransport is the signalling transport an outgoing call will use.
+func (p *Phone) dialTransport(target string, connection int) string {
+	t := strings.ToLower(target)
+	if strings.HasPrefix(t, "sips:") || strings.Contains(t, "transport=tls") {
+		return "tls"
+	}
+	for _, c := range p.config().Connections {
+		if c.Index == connection {
+			return c.Protocol
+		}
+	}
+	return "udp"
+}
