@@ -180,6 +180,16 @@ func (d *daemon) events(t *testing.T) <-chan phone.Event {
 		})
 	}()
 	t.Cleanup(func() { cancel(); <-done })
+	// The stream opens with the current state: once it is here, no later
+	// event can be missed.
+	select {
+	case ev := <-ch:
+		if ev.Type != "status" {
+			t.Fatalf("first event is %q, want status", ev.Type)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event stream did not open within 10 s")
+	}
 	return ch
 }
 

@@ -212,6 +212,7 @@ type fakeBackend struct {
 	hang    chan struct{} // when set, list blocks until it is closed
 	opened  []backend
 	closed  int
+	lists   int
 }
 
 func (f *fakeBackend) set(s Snapshot, err error) {
@@ -244,6 +245,7 @@ func (l *fakeLister) list() (Snapshot, error) {
 	}
 	l.f.mu.Lock()
 	defer l.f.mu.Unlock()
+	l.f.lists++
 	s := l.f.snap
 	s.Backend = l.b.String()
 	s.Null = l.b == backendNull
@@ -297,7 +299,7 @@ func TestWatchReportsOnlyChanges(t *testing.T) {
 	fb := &fakeBackend{}
 	fb.set(headsetSnap("jabra"), nil)
 	tk := newManualTicker()
-	s, err := Open(Options{Backend: "pulseaudio", open: fb.open, ticker: tk.factory})
+	s, err := Open(Options{Backend: "pulseaudio", open: fb.open, ticker: tk.factory, NoServerEvents: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +349,7 @@ func TestWatchReportsErrorsAndEmpties(t *testing.T) {
 	errs := make(chan error, 16)
 	var logBuf syncBuffer
 	s, err := Open(Options{
-		Backend: "pulseaudio", open: fb.open, ticker: tk.factory,
+		Backend: "pulseaudio", open: fb.open, ticker: tk.factory, NoServerEvents: true,
 		OnError: func(err error) { errs <- err },
 		Logger:  slog.New(slog.NewTextHandler(&logBuf, nil)),
 	})

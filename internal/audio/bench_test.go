@@ -66,14 +66,30 @@ func BenchmarkSnapshot(b *testing.B) {
 	b.ReportMetric(float64(procCPU(b, p.Pid())-p0)/float64(b.N), "server-cpu-ns/op")
 }
 
+// watchModes are the two ways Watch can learn of changes: the sound
+// server's events (the default on PulseAudio) and plain polling.
+var watchModes = []struct {
+	name string
+	opts Options
+}{
+	{"events", Options{Backend: "pulseaudio"}},
+	{"poll250ms", Options{Backend: "pulseaudio", NoServerEvents: true}},
+}
+
 // BenchmarkWatchPlugLatency plugs and unplugs a sink 20 times each while
-// Watch runs at the default interval, and reports the delay from just
-// before `pactl load-module`/`unload-module` starts to the snapshot that
-// shows the change (p50, p95, max over 40 changes).
+// Watch runs with its defaults, and reports the delay from just before
+// `pactl load-module`/`unload-module` starts to the snapshot that shows
+// the change (p50, p95, max over 40 changes).
 func BenchmarkWatchPlugLatency(b *testing.B) {
+	for _, m := range watchModes {
+		b.Run(m.name, func(b *testing.B) { benchPlugLatency(b, m.opts) })
+	}
+}
+
+func benchPlugLatency(b *testing.B, o Options) {
 	const plugs = 20
 	p, _, _ := startHeadsets(b)
-	s, err := Open(Options{Backend: "pulseaudio"})
+	s, err := Open(o)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -134,15 +150,22 @@ func BenchmarkWatchPlugLatency(b *testing.B) {
 	b.ReportMetric(float64(len(lat)), "changes")
 }
 
-// BenchmarkWatchIdleCPU watches an unchanging PulseAudio for 10 s at the
-// default interval and reports the CPU spent, as a percentage of one core,
-// by this process and by the sound server; the "net" figures subtract what
-// both spend in the same time without watching (the null sinks and the Go
+// BenchmarkWatchIdleCPU watches an unchanging PulseAudio for 10 s and
+// reports the CPU spent, as a percentage of one core, by this process, by
+// the sound server and by the pactl child (events mode); "total" adds
+// them up. The "net" figures subtract what this process and the server
+// spend in the same time without watching (the null sinks and the Go
 // runtime cost something on their own).
 func BenchmarkWatchIdleCPU(b *testing.B) {
+	for _, m := range watchModes {
+		b.Run(m.name, func(b *testing.B) { benchIdleCPU(b, m.opts) })
+	}
+}
+
+func benchIdleCPU(b *testing.B, o Options) {
 	const idle = 10 * time.Second
 	p, _, _ := startHeadsets(b)
-	s, err := Open(Options{Backend: "pulseaudio"})
+	s, err := Open(o)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -153,24 +176,128 @@ func BenchmarkWatchIdleCPU(b *testing.B) {
 	baseSelf := float64(selfCPU(b)-c0) / float64(baseWall)
 	baseServer := float64(procCPU(b, p.Pid())-p0) / float64(baseWall)
 	b.ResetTimer()
-	var self, server, wall time.Duration
+	var self, server, child, wall time.Duration
 	for i := 0; i < b.N; i++ {
 		polls := 0
 		ctx, cancel := context.WithTimeout(context.Background(), idle)
 		c0, p0, t0 := selfCPU(b), procCPU(b, p.Pid()), time.Now()
-		if err := s.Watch(ctx, func(Snapshot) { polls++ }); err != nil {
+		var childPid int
+		k0 := childrenCPU(b)
+		if err := s.Watch(ctx, func(Snapshot) {
+			polls++
+			s.mu.Lock()
+			for sub := range s.subs {
+				childPid = sub.pid()
+			}
+			s.mu.Unlock()
+		}); err != nil {
 			b.Fatal(err)
 		}
+		// The child is reaped when Watch returns; its CPU time then
+		// shows in this process's RUSAGE_CHILDREN.
+		childCPU := childrenCPU(b) - k0
 		self += selfCPU(b) - c0
 		server += procCPU(b, p.Pid()) - p0
+		child += childCPU
 		wall += time.Since(t0)
 		cancel()
 		if polls != 1 {
 			b.Fatalf("idle watch reported %d snapshots, want 1", polls)
 		}
+		if (o.NoServerEvents) != (childPid == 0) {
+			b.Fatalf("subscription child pid %d with NoServerEvents %v", childPid, o.NoServerEvents)
+		}
 	}
-	b.ReportMetric(100*float64(self)/float64(wall), "cpu-%core")
-	b.ReportMetric(100*float64(server)/float64(wall), "server-cpu-%core")
-	b.ReportMetric(100*(float64(self)/float64(wall)-baseSelf), "net-cpu-%core")
-	b.ReportMetric(100*(float64(server)/float64(wall)-baseServer), "net-server-cpu-%core")
+	pc := func(d time.Duration) float64 { return 100 * float64(d) / float64(wall) }
+	b.ReportMetric(pc(self), "cpu-%core")
+	b.ReportMetric(pc(server), "server-cpu-%core")
+	b.ReportMetric(pc(child), "pactl-cpu-%core")
+	b.ReportMetric(pc(self+server+child), "total-cpu-%core")
+	b.ReportMetric(pc(self)-100*baseSelf, "net-cpu-%core")
+	b.ReportMetric(pc(server)-100*baseServer, "net-server-cpu-%core")
+	b.ReportMetric(pc(self+server+child)-100*(baseSelf+baseServer), "net-total-cpu-%core")
+}
+
+// childrenCPU returns the user+sys CPU time of this process's reaped
+// children so far.
+func childrenCPU(b *testing.B) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkStreamStart opens a stream and reports how long it takes to
+// the first data callback and until frames flow steadily (the watchdog
+// arms), for playback into a PulseAudio null sink (which pauses after the
+// first period), capture from a sink's monitor remapped as a source, and
+// playback on miniaudio's null backend.
+func BenchmarkStreamStart(b *testing.B) {
+	cases := []struct {
+		name    string
+		backend string
+		kind    Kind
+	}{
+		{"pulse-playback-nullsink", "pulseaudio", KindPlayback},
+		{"pulse-capture-remap", "pulseaudio", KindCapture},
+		{"null-playback", "null", KindPlayback},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			var dev Device
+			if c.backend == "pulseaudio" {
+				_, jabra, _ := startHeadsets(b)
+				dev = Device{ID: jabra.SinkName}
+				if c.kind == KindCapture {
+					dev = Device{ID: jabra.SourceName}
+				}
+			}
+			s, err := Open(Options{Backend: c.backend})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			var first, steady time.Duration
+			for i := 0; i < b.N; i++ {
+				st := openForBench(b, s, c.kind, dev)
+				buf := make([]int16, st.Config().PeriodSamples())
+				for st.Stats().Steady == 0 {
+					var err error
+					if cs, ok := st.(CaptureStream); ok && c.kind == KindCapture {
+						_, err = cs.Read(buf)
+					} else {
+						_, err = st.(PlaybackStream).Write(buf)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				stats := st.Stats()
+				first += stats.FirstFrame
+				steady += stats.Steady
+				if err := st.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(first)/float64(b.N)/1e6, "first-frame-ms")
+			b.ReportMetric(float64(steady)/float64(b.N)/1e6, "steady-ms")
+		})
+	}
+}
+
+func openForBench(b *testing.B, s *System, k Kind, dev Device) Stream {
+	b.Helper()
+	var st Stream
+	var err error
+	if k == KindCapture {
+		st, err = s.OpenCapture(dev, StreamConfig{})
+	} else {
+		st, err = s.OpenPlayback(dev, StreamConfig{})
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
 }

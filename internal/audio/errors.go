@@ -18,3 +18,15 @@ var ErrNoBackend = errors.New("audio: backend unavailable")
 // stuck. The System stays usable: once the stuck call returns, calls work
 // again.
 var ErrBackendHung = errors.New("audio: backend call did not return in time")
+
+// ErrStreamClosed is returned by the methods of a stream after its Close.
+var ErrStreamClosed = errors.New("audio: stream closed")
+
+// ErrDeviceLost is the error of a stream whose device stopped delivering
+// or taking frames: it was unplugged, or the sound server dropped the
+// stream. The stream is dead; close it and open a new one.
+var ErrDeviceLost = errors.New("audio: stream device lost")
+
+// ErrBadStreamConfig is returned when a StreamConfig asks for something a
+// stream cannot do (a negative rate, more than two channels, ...).
+var ErrBadStreamConfig = errors.New("audio: bad stream config")

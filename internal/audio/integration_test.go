@@ -256,3 +256,27 @@ func TestAutoFallsBackWithoutServer(t *testing.T) {
 		t.Errorf("the fallback is not logged:\n%s", logBuf.String())
 	}
 }
+
+// With polling pushed out to an hour, only the server's own change events
+// (pactl subscribe) can make Watch see a plug, an unplug and a default
+// change.
+func TestWatchFollowsPulseEvents(t *testing.T) {
+	testbed.Require(t, "pactl")
+	p, jabra, plant := startHeadsets(t)
+	plant.Unplug(t)
+	_, w := startWatch(t, Options{Backend: "pulseaudio", PollInterval: time.Hour, BackstopInterval: time.Hour})
+	w.until(t, "the first snapshot", func(Snapshot) bool { return true })
+	plant.Plug(t)
+	w.until(t, "the plugged headset", func(s Snapshot) bool {
+		return has(s.Playback, plant.SinkName) && has(s.Capture, plant.SourceName)
+	})
+	p.SetDefaultSink(t, plant.SinkName)
+	w.until(t, "the new default sink", func(s Snapshot) bool {
+		d, ok := s.Default(KindPlayback)
+		return ok && d.ID == plant.SinkName
+	})
+	plant.Unplug(t)
+	w.until(t, "the unplugged headset gone", func(s Snapshot) bool {
+		return !has(s.Playback, plant.SinkName) && has(s.Playback, jabra.SinkName)
+	})
+}

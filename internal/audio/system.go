@@ -11,7 +11,13 @@ import (
 // Defaults for Options.
 const (
 	DefaultPollInterval = 250 * time.Millisecond
-	DefaultCallTimeout  = 3 * time.Second
+	// DefaultBackstopInterval is how often Watch lists the devices while
+	// the sound server reports its changes.
+	DefaultBackstopInterval = 3 * time.Second
+	// DefaultDebounce is how long Watch waits after a server event before
+	// it lists the devices, so a burst of events costs one listing.
+	DefaultDebounce    = 30 * time.Millisecond
+	DefaultCallTimeout = 3 * time.Second
 	// defaultRetryInterval is how often an "auto" System that fell back to
 	// the null backend looks for a real sound system again.
 	defaultRetryInterval = 5 * time.Second
@@ -23,9 +29,16 @@ type Options struct {
 	// Backend is "auto" (the default when empty), "pulseaudio", "alsa"
 	// or "null".
 	Backend string
-	// PollInterval is how often Watch lists the devices; 0 means
-	// DefaultPollInterval.
+	// PollInterval is how often Watch lists the devices when it has no
+	// change events from the sound server; 0 means DefaultPollInterval.
 	PollInterval time.Duration
+	// BackstopInterval is how often Watch lists the devices while the
+	// sound server reports its changes (in case one was missed); 0 means
+	// DefaultBackstopInterval.
+	BackstopInterval time.Duration
+	// NoServerEvents makes Watch poll every PollInterval instead of
+	// following the sound server's change events.
+	NoServerEvents bool
 	// Logger receives the package's log lines; nil discards them.
 	Logger *slog.Logger
 	// OnError, when set, is called by Watch with every failed
@@ -44,6 +57,10 @@ type Options struct {
 	ticker func(time.Duration) (<-chan time.Time, func())
 	// retryInterval replaces defaultRetryInterval in tests.
 	retryInterval time.Duration
+	// subscribeArgv is the server-event command (pactl subscribe).
+	subscribeArgv []string
+	// debounce replaces DefaultDebounce in tests.
+	debounce time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -71,6 +88,15 @@ func (o Options) withDefaults() Options {
 	if o.retryInterval <= 0 {
 		o.retryInterval = defaultRetryInterval
 	}
+	if o.BackstopInterval <= 0 {
+		o.BackstopInterval = DefaultBackstopInterval
+	}
+	if o.subscribeArgv == nil {
+		o.subscribeArgv = []string{"pactl", "subscribe"}
+	}
+	if o.debounce <= 0 {
+		o.debounce = DefaultDebounce
+	}
 	return o
 }
 
@@ -88,7 +114,8 @@ type System struct {
 	done chan struct{} // closed when the worker has returned
 
 	mu      sync.Mutex
-	current backend // the backend in use
+	current backend                    // the backend in use
+	subs    map[*subscription]struct{} // Watch's server-event children; nil once closed
 
 	closeOnce sync.Once
 	closeErr  error
@@ -122,6 +149,7 @@ func Open(o Options) (*System, error) {
 		reqs: make(chan request),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
+		subs: map[*subscription]struct{}{},
 	}
 	opened := make(chan error, 1)
 	go s.work(opened)
@@ -176,7 +204,8 @@ func (s *System) Snapshot() (Snapshot, error) {
 	}
 }
 
-// Close frees the backend's context. It is idempotent: later calls return
+// Close frees the backend's context and ends Watch's server-event child
+// (killed and reaped before Close returns). It is idempotent: later calls return
 // nil. When a backend call is stuck, Close gives up after
 // Options.CallTimeout and returns ErrBackendHung; the context is then
 // freed by the worker if the stuck call ever returns.
@@ -185,6 +214,7 @@ func (s *System) Close() error {
 	s.closeOnce.Do(func() {
 		first = true
 		close(s.stop)
+		s.stopSubs()
 		timer := time.NewTimer(s.opts.CallTimeout)
 		defer timer.Stop()
 		select {

@@ -3,6 +3,7 @@ package audio
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // failuresBeforeEmpty is how many enumerations in a row must fail before
@@ -12,9 +13,17 @@ const failuresBeforeEmpty = 2
 
 // Watch reports the devices to onChange: once with the first snapshot,
 // then whenever the set of devices, a device's flags or a system default
-// changes (not on every poll). It polls every Options.PollInterval and
-// blocks until ctx is done (then it returns nil) or the System is closed
-// (then it returns ErrClosed). onChange runs on Watch's goroutine.
+// changes (not on every listing). It blocks until ctx is done (then it
+// returns nil) or the System is closed (then it returns ErrClosed).
+// onChange runs on Watch's goroutine.
+//
+// On PulseAudio, Watch runs `pactl subscribe` as a child process and
+// lists the devices DefaultDebounce after the server reports a sink,
+// source or server change, and every BackstopInterval in case an event
+// was missed. Without pactl, with NoServerEvents, on other backends, or
+// once the child has died, it lists every PollInterval instead (and logs
+// why); it tries to subscribe again every few seconds. The child is
+// killed and reaped when Watch returns and on Close.
 //
 // A failed enumeration never stops the watch: it goes to Options.OnError
 // and the log, and after failuresBeforeEmpty failures in a row Watch
@@ -26,12 +35,19 @@ func (s *System) Watch(ctx context.Context, onChange func(Snapshot)) error {
 		return ErrClosed
 	default:
 	}
-	tick, stopTick := s.opts.ticker(s.opts.PollInterval)
-	defer stopTick()
 	w := watcher{s: s, onChange: onChange}
+	defer w.unsubscribe()
+	w.subscribe()
+	tick, stopTick := s.opts.ticker(w.interval())
+	defer func() { stopTick() }()
+	var debounce <-chan time.Time
+	due := true // list the devices at the top of the loop
 	for {
-		if err := w.poll(); err != nil {
-			return err
+		if due {
+			if err := w.poll(); err != nil {
+				return err
+			}
+			due = false
 		}
 		select {
 		case <-ctx.Done():
@@ -39,6 +55,26 @@ func (s *System) Watch(ctx context.Context, onChange func(Snapshot)) error {
 		case <-s.stop:
 			return ErrClosed
 		case <-tick:
+			due = true
+			if w.sub == nil && time.Since(w.lastTry) >= s.opts.retryInterval && w.subscribe() {
+				stopTick()
+				tick, stopTick = s.opts.ticker(w.interval())
+			}
+		case <-w.events():
+			// Collect the burst a change makes (a headset is a sink, its
+			// monitor and a source) into one listing.
+			if debounce == nil {
+				debounce = time.After(s.opts.debounce)
+			}
+		case <-debounce:
+			debounce, due = nil, true
+		case <-w.subDone():
+			s.log.Warn("audio: pactl subscribe ended: polling for device changes",
+				"why", w.sub.exitReason(), "every", s.opts.PollInterval)
+			w.unsubscribe()
+			stopTick()
+			tick, stopTick = s.opts.ticker(w.interval())
+			due = true // the server may have gone with it
 		}
 	}
 }
@@ -50,6 +86,71 @@ type watcher struct {
 	last     Snapshot
 	have     bool // last was reported
 	fails    int  // enumerations failed in a row
+
+	sub      *subscription // nil when polling fast
+	lastTry  time.Time     // last attempt to subscribe
+	warnedNo bool          // "no server events" was logged at Warn
+}
+
+// interval is the time between listings: the backstop while subscribed,
+// the poll interval otherwise.
+func (w *watcher) interval() time.Duration {
+	if w.sub != nil {
+		return w.s.opts.BackstopInterval
+	}
+	return w.s.opts.PollInterval
+}
+
+func (w *watcher) events() <-chan struct{} {
+	if w.sub == nil {
+		return nil
+	}
+	return w.sub.events
+}
+
+func (w *watcher) subDone() <-chan struct{} {
+	if w.sub == nil {
+		return nil
+	}
+	return w.sub.done
+}
+
+// subscribe starts the server-event child when the backend has one; it
+// reports whether a subscription now runs.
+func (w *watcher) subscribe() bool {
+	s := w.s
+	if s.opts.NoServerEvents || s.Backend() != BackendPulseAudio {
+		return false
+	}
+	w.lastTry = time.Now()
+	sub, err := startSubscription(s.opts.subscribeArgv)
+	if err != nil {
+		if !w.warnedNo {
+			s.log.Warn("audio: no sound server events: polling for device changes",
+				"err", err, "every", s.opts.PollInterval)
+			w.warnedNo = true
+		} else {
+			s.log.Debug("audio: still no sound server events", "err", err)
+		}
+		return false
+	}
+	if !s.addSub(sub) { // the System was closed meanwhile
+		sub.stop()
+		return false
+	}
+	w.sub, w.warnedNo = sub, false
+	s.log.Debug("audio: watching sound server events", "pid", sub.pid(), "backstop", s.opts.BackstopInterval)
+	return true
+}
+
+// unsubscribe kills and reaps the child, if one runs.
+func (w *watcher) unsubscribe() {
+	if w.sub == nil {
+		return
+	}
+	w.s.removeSub(w.sub)
+	w.sub.stop()
+	w.sub = nil
 }
 
 // poll lists the devices once and reports a change; it returns an error
@@ -96,5 +197,35 @@ func (s *System) reportError(err error, inARow int) {
 		s.log.Warn("audio: device listing failed", "err", err)
 	} else {
 		s.log.Debug("audio: device listing failed", "err", err, "in_a_row", inARow)
+	}
+}
+
+// addSub records a running subscription so Close can end it; it reports
+// false when the System is already closed.
+func (s *System) addSub(sub *subscription) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.subs == nil {
+		return false
+	}
+	s.subs[sub] = struct{}{}
+	return true
+}
+
+func (s *System) removeSub(sub *subscription) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.subs, sub)
+}
+
+// stopSubs kills and reaps every running subscription and refuses new
+// ones; Close calls it.
+func (s *System) stopSubs() {
+	s.mu.Lock()
+	subs := s.subs
+	s.subs = nil
+	s.mu.Unlock()
+	for sub := range subs {
+		sub.stop()
 	}
 }

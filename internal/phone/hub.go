@@ -51,7 +51,12 @@ func (h *hub) publish(typ string, data any) {
 
 // subscribe returns a channel of events from now on and a cancel function.
 // The channel is closed after cancel or when the hub closes.
-func (h *hub) subscribe() (<-chan Event, func()) {
+func (h *hub) subscribe() (<-chan Event, func()) { return h.subscribeWith("", nil) }
+
+// subscribeWith is subscribe whose first event, when typ is not "", is
+// one for this subscriber only (the current state, so a client needs no
+// separate request and misses nothing in between).
+func (h *hub) subscribeWith(typ string, first any) (<-chan Event, func()) {
 	s := &subscriber{out: make(chan Event), wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	h.mu.Lock()
 	if h.closed {
@@ -60,6 +65,14 @@ func (h *hub) subscribe() (<-chan Event, func()) {
 		return s.out, func() {}
 	}
 	h.subs[s] = struct{}{}
+	if typ != "" {
+		raw, err := json.Marshal(first)
+		if err != nil {
+			raw = json.RawMessage(`null`)
+		}
+		h.seq++
+		s.push(Event{Seq: h.seq, Time: h.now(), Type: typ, Data: raw})
+	}
 	h.mu.Unlock()
 	go s.run()
 	var once sync.Once

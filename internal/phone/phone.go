@@ -181,8 +181,11 @@ func (p *Phone) Verdict() json.RawMessage {
 	return raw
 }
 
-// Subscribe returns the event stream from now on.
-func (p *Phone) Subscribe() (<-chan Event, func()) { return p.events.subscribe() }
+// Subscribe returns the event stream: first a "status" event with the
+// current state (as Status), then every change from that moment on.
+func (p *Phone) Subscribe() (<-chan Event, func()) {
+	return p.events.subscribeWith("status", p.Status())
+}
 
 // deviceDiff names the devices that came and went between two snapshots,
 // and default changes.

@@ -3,6 +3,7 @@ package testbed
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -228,4 +229,89 @@ func (h *Headset) Plugged() bool { return h.plugged }
 // value (PulseAudio's modargs and proplist parsers each strip one level).
 func propDescription(d string) string {
 	return `'device.description="` + d + `"'`
+}
+
+// Recording is a parec run recording a source (often a sink's
+// ".monitor") as raw S16LE mono at a fixed rate.
+type Recording struct {
+	// File holds the raw samples.
+	File string
+	// Rate is the sample rate of the recording.
+	Rate int
+	proc *Process
+}
+
+// Record starts `parec` on the named source, recording S16LE mono at rate
+// Hz into a file of its own, until Stop (or cleanup).
+func (p *Pulse) Record(t testing.TB, source string, rate int) *Recording {
+	t.Helper()
+	dir := Dir(t, "parec-"+source)
+	r := &Recording{File: filepath.Join(dir, "rec.raw"), Rate: rate}
+	env := append(p.Env(), "HOME="+p.Dir)
+	r.proc = Start(t, dir, env, "parec", "-d", source, "--raw", "--format=s16le",
+		"--channels=1", fmt.Sprintf("--rate=%d", rate), "--latency-msec=20", r.File)
+	return r
+}
+
+// Stop ends the recording (parec writes what it has on SIGTERM) and
+// returns the samples.
+func (r *Recording) Stop(t testing.TB) []int16 {
+	t.Helper()
+	r.proc.Stop()
+	raw, err := os.ReadFile(r.File)
+	if err != nil {
+		t.Fatalf("pulse: read recording: %v\n%s", err, r.proc.Log())
+	}
+	out := make([]int16, len(raw)/2)
+	for i := range out {
+		out[i] = int16(uint16(raw[2*i]) | uint16(raw[2*i+1])<<8)
+	}
+	return out
+}
+
+// Play starts `paplay` playing samples (S16LE mono at rate Hz) into the
+// named sink and returns the running process; it ends by itself when the
+// samples are played, or at cleanup.
+func (p *Pulse) Play(t testing.TB, sink string, samples []int16, rate int) *Process {
+	t.Helper()
+	dir := Dir(t, "paplay-"+sink)
+	file := filepath.Join(dir, "play.raw")
+	raw := make([]byte, 2*len(samples))
+	for i, s := range samples {
+		raw[2*i], raw[2*i+1] = byte(uint16(s)), byte(uint16(s)>>8)
+	}
+	if err := os.WriteFile(file, raw, 0o644); err != nil {
+		t.Fatalf("pulse: write samples: %v", err)
+	}
+	env := append(p.Env(), "HOME="+p.Dir)
+	return Start(t, dir, env, "paplay", "-d", sink, "--raw", "--format=s16le",
+		"--channels=1", fmt.Sprintf("--rate=%d", rate), file)
+}
+
+// Tone returns n samples of a sine at freq Hz, sample rate rate, with
+// peak amplitude amp (0..1).
+func Tone(freq float64, rate, n int, amp float64) []int16 {
+	out := make([]int16, n)
+	for i := range out {
+		out[i] = int16(amp * 32767 * math.Sin(2*math.Pi*freq*float64(i)/float64(rate)))
+	}
+	return out
+}
+
+// ToneLevel measures how strongly samples hold a tone at freq Hz (the
+// Goertzel algorithm): the tone's amplitude relative to full scale, so a
+// sine of amplitude 0.5 gives about 0.5 and silence or other tones about 0.
+func ToneLevel(samples []int16, freq float64, rate int) float64 {
+	if len(samples) == 0 {
+		return 0
+	}
+	w := 2 * math.Pi * freq / float64(rate)
+	coeff := 2 * math.Cos(w)
+	var s1, s2 float64
+	for _, x := range samples {
+		s0 := float64(x)/32768 + coeff*s1 - s2
+		s2, s1 = s1, s0
+	}
+	power := s1*s1 + s2*s2 - coeff*s1*s2
+	return 2 * math.Sqrt(math.Max(power, 0)) / float64(len(samples))
 }

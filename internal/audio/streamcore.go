@@ -1,0 +1,266 @@
+package audio
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// streamCore is the part of a stream that does not depend on the backend:
+// the ring buffer between the device side (miniaudio's audio thread, or
+// the fake's ticker) and the caller's Read or Write, the counters, and
+// the watchdog.
+//
+//	capture:  device ──► onCapture ──► ring ──► Read
+//	playback: Write ──► ring ──► onPlayback ──► device
+//
+// The device side never blocks: it copies into or out of the ring,
+// bumps atomic counters and pokes a one-slot channel without waiting.
+type streamCore struct {
+	kind Kind
+	cfg  StreamConfig
+	log  *slog.Logger
+	ring *ring
+
+	frames, callbacks, overruns, underruns atomic.Uint64
+	start                                  time.Time
+	firstFrame, steady                     atomic.Int64 // ns after start; 0 = not yet
+
+	// moved gets a token (never blocking) after every data callback:
+	// the Read or Write side waits on it.
+	moved chan struct{}
+
+	lost     chan struct{} // closed by declareLost
+	lostOnce sync.Once
+	closed   chan struct{} // closed by shut
+	shutOnce sync.Once
+
+	mu  sync.Mutex
+	err error
+
+	wdStop chan struct{}
+	wdDone chan struct{} // nil when no watchdog runs
+	// inOnLost is set while OnLost runs on the watchdog goroutine, so a
+	// Close called from OnLost does not wait for that goroutine.
+	inOnLost atomic.Bool
+}
+
+func newStreamCore(kind Kind, cfg StreamConfig, log *slog.Logger) *streamCore {
+	return &streamCore{
+		kind:   kind,
+		cfg:    cfg,
+		log:    log,
+		ring:   newRing(cfg.PeriodSamples() * cfg.BufferPeriods),
+		start:  time.Now(),
+		moved:  make(chan struct{}, 1),
+		lost:   make(chan struct{}),
+		closed: make(chan struct{}),
+	}
+}
+
+func (c *streamCore) Kind() Kind            { return c.kind }
+func (c *streamCore) Config() StreamConfig  { return c.cfg }
+func (c *streamCore) Lost() <-chan struct{} { return c.lost }
+
+func (c *streamCore) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *streamCore) Stats() StreamStats {
+	return StreamStats{
+		Frames:     c.frames.Load(),
+		Callbacks:  c.callbacks.Load(),
+		Overruns:   c.overruns.Load(),
+		Underruns:  c.underruns.Load(),
+		FirstFrame: time.Duration(c.firstFrame.Load()),
+		Steady:     time.Duration(c.steady.Load()),
+	}
+}
+
+// counted bumps the counters after a data callback of n samples and wakes
+// the Read or Write side.
+func (c *streamCore) counted(samples int) {
+	if c.callbacks.Add(1) == 1 {
+		c.firstFrame.Store(max(int64(time.Since(c.start)), 1))
+	}
+	c.frames.Add(uint64(samples / c.cfg.Channels))
+	select {
+	case c.moved <- struct{}{}:
+	default:
+	}
+}
+
+// onCapture takes one callback's worth of captured samples (device side).
+func (c *streamCore) onCapture(in []int16) {
+	if n := c.ring.write(in); n < len(in) {
+		c.overruns.Add(uint64(len(in) - n))
+	}
+	c.counted(len(in))
+}
+
+// onPlayback fills one callback's worth of samples to play (device
+// side); what the ring cannot give is silence.
+func (c *streamCore) onPlayback(out []int16) {
+	n := c.ring.read(out)
+	if n < len(out) {
+		clear(out[n:])
+		c.underruns.Add(uint64(len(out) - n))
+	}
+	c.counted(len(out))
+}
+
+// Read implements CaptureStream.Read. One goroutine at a time may read.
+func (c *streamCore) Read(p []int16) (int, error) {
+	if c.kind != KindCapture {
+		return 0, fmt.Errorf("audio: read from a %s stream", c.kind)
+	}
+	n := 0
+	for {
+		n += c.ring.read(p[n:])
+		if n == len(p) {
+			return n, nil
+		}
+		if err := c.wait(); err != nil {
+			return n, err
+		}
+	}
+}
+
+// Write implements PlaybackStream.Write. One goroutine at a time may
+// write.
+func (c *streamCore) Write(p []int16) (int, error) {
+	if c.kind != KindPlayback {
+		return 0, fmt.Errorf("audio: write to a %s stream", c.kind)
+	}
+	n := 0
+	for {
+		n += c.ring.write(p[n:])
+		if n == len(p) {
+			return n, nil
+		}
+		if err := c.wait(); err != nil {
+			return n, err
+		}
+	}
+}
+
+// wait blocks until the device side moved samples, or the stream ended.
+func (c *streamCore) wait() error {
+	select {
+	case <-c.moved:
+		return nil
+	case <-c.lost:
+		return c.Err()
+	case <-c.closed:
+		return ErrStreamClosed
+	}
+}
+
+// declareLost marks the stream lost once: Err, Lost and OnLost report it.
+func (c *streamCore) declareLost(why string) {
+	c.lostOnce.Do(func() {
+		err := fmt.Errorf("%w: %s", ErrDeviceLost, why)
+		c.mu.Lock()
+		if c.err == nil {
+			c.err = err
+		}
+		c.mu.Unlock()
+		close(c.lost)
+		c.log.Warn("audio: stream device lost", "kind", c.kind, "why", why)
+		if c.cfg.OnLost != nil {
+			c.inOnLost.Store(true)
+			c.cfg.OnLost(err)
+			c.inOnLost.Store(false)
+		}
+	})
+}
+
+// shut marks the stream closed and stops the watchdog; it reports
+// whether this was the first call.
+func (c *streamCore) shut() bool {
+	first := false
+	c.shutOnce.Do(func() {
+		first = true
+		c.mu.Lock()
+		c.err = ErrStreamClosed
+		c.mu.Unlock()
+		close(c.closed)
+		if c.wdDone != nil {
+			close(c.wdStop)
+			if !c.inOnLost.Load() {
+				<-c.wdDone
+			}
+		}
+	})
+	return first
+}
+
+// watchdog states what the frame counter has shown so far.
+type watchdog struct {
+	cfg          StreamConfig
+	start        time.Time
+	lastFrames   uint64
+	lastProgress time.Time
+	steadyChecks int // checks in a row that saw frames move
+	armed        bool
+}
+
+// steadyChecksToArm is how many checks in a row must see frames move
+// before the watchdog trusts the stream to be running steadily.
+const steadyChecksToArm = 3
+
+// check looks at the frame counter at time now. It returns armedNow when
+// the stream has just been found steady, and lost when an armed stream
+// has not moved for StallTimeout. Before the stream is steady, StartGrace
+// is allowed; after it the watchdog arms regardless.
+func (w *watchdog) check(now time.Time, frames uint64) (armedNow, lost bool) {
+	if frames != w.lastFrames {
+		w.lastFrames, w.lastProgress = frames, now
+		w.steadyChecks++
+	} else {
+		w.steadyChecks = 0
+	}
+	if !w.armed && (w.steadyChecks >= steadyChecksToArm || now.Sub(w.start) >= w.cfg.StartGrace) {
+		w.armed, armedNow = true, w.steadyChecks >= steadyChecksToArm
+	}
+	return armedNow, w.armed && now.Sub(w.lastProgress) >= w.cfg.StallTimeout
+}
+
+// watchdogInterval is how often the watchdog looks at the counter.
+func (c *streamCore) watchdogInterval() time.Duration {
+	return max(min(c.cfg.StallTimeout/4, 100*time.Millisecond), 5*time.Millisecond)
+}
+
+// startWatchdog runs the frame-counter watchdog until shut. PulseAudio
+// kills a stream pinned to a device that goes away and miniaudio's stop
+// callback does not fire: the data callbacks just stop, so a counter that
+// no longer moves is the only sign.
+func (c *streamCore) startWatchdog() {
+	c.wdStop = make(chan struct{})
+	c.wdDone = make(chan struct{})
+	go func() {
+		defer close(c.wdDone)
+		w := watchdog{cfg: c.cfg, start: c.start, lastProgress: c.start}
+		t := time.NewTicker(c.watchdogInterval())
+		defer t.Stop()
+		for {
+			select {
+			case <-c.wdStop:
+				return
+			case now := <-t.C:
+				armedNow, lost := w.check(now, c.frames.Load())
+				if armedNow {
+					c.steady.Store(max(int64(now.Sub(c.start)), 1))
+				}
+				if lost {
+					c.declareLost(fmt.Sprintf("no frames for %s", now.Sub(w.lastProgress).Round(time.Millisecond)))
+					return
+				}
+			}
+		}
+	}()
+}

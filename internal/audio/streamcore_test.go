@@ -1,0 +1,241 @@
+package audio
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestRing(t *testing.T) {
+	r := newRing(8)
+	if r.capacity() != 8 {
+		t.Fatalf("capacity = %d, want 8", r.capacity())
+	}
+	tests := []struct {
+		op   string // "w" writes in, "r" reads n
+		in   []int16
+		n    int
+		want []int16 // what a read returns; for a write, want[0] is the count taken
+	}{
+		{op: "w", in: []int16{1, 2, 3, 4, 5}, want: []int16{5}},
+		{op: "r", n: 3, want: []int16{1, 2, 3}},
+		{op: "w", in: []int16{6, 7, 8, 9, 10, 11, 12}, want: []int16{6}}, // wraps; 2+6 = full
+		{op: "w", in: []int16{13}, want: []int16{0}},                     // full: nothing taken
+		{op: "r", n: 10, want: []int16{4, 5, 6, 7, 8, 9, 10, 11}},
+		{op: "r", n: 4, want: []int16{}},
+		{op: "w", in: []int16{14, 15}, want: []int16{2}},
+		{op: "r", n: 1, want: []int16{14}},
+	}
+	for i, tt := range tests {
+		switch tt.op {
+		case "w":
+			if got := r.write(tt.in); got != int(tt.want[0]) {
+				t.Fatalf("step %d: write took %d, want %d", i, got, tt.want[0])
+			}
+		case "r":
+			buf := make([]int16, tt.n)
+			got := buf[:r.read(buf)]
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("step %d: read %v, want %v", i, got, tt.want)
+			}
+		}
+		if r.readable()+r.writable() != r.capacity() {
+			t.Fatalf("step %d: readable %d + writable %d != capacity", i, r.readable(), r.writable())
+		}
+	}
+}
+
+func TestStreamConfigDefaults(t *testing.T) {
+	tests := []struct {
+		name       string
+		in         StreamConfig
+		wantPeriod int // samples
+		wantErr    bool
+	}{
+		{name: "zero value", in: StreamConfig{}, wantPeriod: 960},
+		{name: "8 kHz 20 ms", in: StreamConfig{SampleRate: 8000}, wantPeriod: 160},
+		{name: "stereo 10 ms", in: StreamConfig{Channels: 2, Period: 10 * time.Millisecond}, wantPeriod: 960},
+		{name: "rate too low", in: StreamConfig{SampleRate: 100}, wantErr: true},
+		{name: "three channels", in: StreamConfig{Channels: 3}, wantErr: true},
+		{name: "negative channels", in: StreamConfig{Channels: -1}, wantErr: true},
+		{name: "period too long", in: StreamConfig{Period: 2 * time.Second}, wantErr: true},
+		{name: "one buffer period", in: StreamConfig{BufferPeriods: 1}, wantErr: true},
+		{name: "negative timeout", in: StreamConfig{StopTimeout: -time.Second}, wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := tt.in.withDefaults()
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%s: err = %v, wantErr %v", tt.name, err, tt.wantErr)
+			continue
+		}
+		if tt.wantErr {
+			if !errors.Is(err, ErrBadStreamConfig) {
+				t.Errorf("%s: err = %v, want ErrBadStreamConfig", tt.name, err)
+			}
+			continue
+		}
+		if got.PeriodSamples() != tt.wantPeriod {
+			t.Errorf("%s: PeriodSamples = %d, want %d", tt.name, got.PeriodSamples(), tt.wantPeriod)
+		}
+	}
+}
+
+func TestWatchdog(t *testing.T) {
+	cfg := StreamConfig{StallTimeout: 300 * time.Millisecond, StartGrace: 3 * time.Second}
+	at := func(ms int) time.Time { return time.Unix(0, 0).Add(time.Duration(ms) * time.Millisecond) }
+	type step struct {
+		ms                  int
+		frames              uint64
+		wantArmed, wantLost bool
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"steady then stalled", []step{
+			{100, 960, false, false}, {200, 1920, false, false}, {300, 2880, true, false},
+			{400, 2880, false, false}, {500, 2880, false, false}, {600, 2880, false, true},
+		}},
+		{"null sink pause at start is allowed", []step{
+			{100, 1800, false, false}, {1000, 1800, false, false}, {1600, 1800, false, false},
+			{1700, 2760, false, false}, {1800, 3720, false, false}, {1900, 4680, true, false},
+		}},
+		{"never starts: lost after the grace", []step{
+			{100, 0, false, false}, {2900, 0, false, false}, {3000, 0, false, true},
+		}},
+		{"slow start, then runs", []step{
+			{100, 960, false, false}, {3000, 1920, false, false}, {3100, 2880, false, false},
+			{3300, 3840, false, false}, {3500, 3840, false, false}, {3600, 3840, false, true},
+		}},
+	}
+	for _, tt := range tests {
+		w := watchdog{cfg: cfg, start: at(0), lastProgress: at(0)}
+		for i, s := range tt.steps {
+			armed, lost := w.check(at(s.ms), s.frames)
+			if armed != s.wantArmed || lost != s.wantLost {
+				t.Errorf("%s: step %d (%d ms): armed %v lost %v, want %v %v", tt.name, i, s.ms, armed, lost, s.wantArmed, s.wantLost)
+			}
+		}
+	}
+}
+
+func TestFakeCaptureAndPlayback(t *testing.T) {
+	ticks, playTicks := make(chan time.Time), make(chan time.Time)
+	tickOn := func(ticks chan time.Time) {
+		t.Helper()
+		select {
+		case ticks <- time.Now():
+		case <-time.After(5 * time.Second):
+			t.Fatal("fake did not take a tick")
+		}
+	}
+	tick := func() { t.Helper(); tickOn(ticks) }
+	n := int16(0)
+	cs, err := NewFakeCapture(StreamConfig{SampleRate: 8000}, FakeOptions{Ticks: ticks, Source: func(p []int16) {
+		for i := range p {
+			n++
+			p[i] = n
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	tick()
+	tick()
+	buf := make([]int16, 320)
+	if _, err := cs.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	if buf[0] != 1 || buf[319] != 320 {
+		t.Errorf("read %d..%d, want 1..320", buf[0], buf[319])
+	}
+	if st := cs.Stats(); st.Frames != 320 || st.Callbacks != 2 {
+		t.Errorf("stats %+v, want 320 frames in 2 callbacks", st)
+	}
+	if _, err := cs.Write(buf); err == nil {
+		t.Error("Write on a capture stream succeeded")
+	}
+
+	played := make(chan []int16, 4)
+	ps, err := NewFakePlayback(StreamConfig{SampleRate: 8000}, FakeOptions{Ticks: playTicks, Sink: func(p []int16) {
+		played <- slices.Clone(p)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	if _, err := ps.Write(buf[:160]); err != nil {
+		t.Fatal(err)
+	}
+	tickOn(playTicks)
+	tickOn(playTicks)
+	if p := <-played; !slices.Equal(p, buf[:160]) {
+		t.Errorf("first period played %v..., want what was written", p[:4])
+	}
+	if p := <-played; slices.ContainsFunc(p, func(v int16) bool { return v != 0 }) {
+		t.Error("an empty ring must play silence")
+	}
+	if st := ps.Stats(); st.Underruns != 160 {
+		t.Errorf("underruns = %d, want 160", st.Underruns)
+	}
+}
+
+func TestFakeUnplugAndClose(t *testing.T) {
+	lost := make(chan error, 1)
+	var fs *FakeStream
+	fs, err := NewFakeCapture(StreamConfig{OnLost: func(err error) {
+		lost <- err
+		// Closing from OnLost must not deadlock.
+		if cerr := fs.Close(); cerr != nil {
+			t.Errorf("Close from OnLost: %v", cerr)
+		}
+	}}, FakeOptions{Ticks: make(chan time.Time)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		_, err := fs.Read(make([]int16, 960))
+		readErr <- err
+	}()
+	fs.Unplug()
+	if err := <-lost; !errors.Is(err, ErrDeviceLost) {
+		t.Fatalf("OnLost(%v), want ErrDeviceLost", err)
+	}
+	if err := <-readErr; !errors.Is(err, ErrDeviceLost) && !errors.Is(err, ErrStreamClosed) {
+		t.Fatalf("blocked Read returned %v, want ErrDeviceLost", err)
+	}
+	<-fs.Lost()
+	if err := fs.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+	if !errors.Is(fs.Err(), ErrStreamClosed) {
+		t.Errorf("Err after Close = %v, want ErrStreamClosed", fs.Err())
+	}
+	if _, err := fs.Read(make([]int16, 10)); !errors.Is(err, ErrStreamClosed) && !errors.Is(err, ErrDeviceLost) {
+		t.Errorf("Read after Close = %v", err)
+	}
+}
+
+func TestFakeTicksInRealTime(t *testing.T) {
+	ps, err := NewFakePlayback(StreamConfig{Period: 5 * time.Millisecond}, FakeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Writing more than the ring holds only returns once the fake has
+	// played periods: the writer is paced by the fake device.
+	if _, err := ps.Write(make([]int16, 240*(DefaultBufferPeriods+3))); err != nil {
+		t.Fatal(err)
+	}
+	if st := ps.Stats(); st.Callbacks < 3 {
+		t.Errorf("callbacks = %d after writing 3 periods more than the ring holds", st.Callbacks)
+	}
+	if err := ps.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps.Write(make([]int16, 1)); !errors.Is(err, ErrStreamClosed) && err != nil {
+		t.Errorf("Write after Close = %v", err)
+	}
+}
