@@ -159,7 +159,7 @@ func (c *Call) end(cause error, reason string) {
 			c.u.log.Debug("media close", "call", c.id, "error", err)
 		}
 	}
-	c.u.log.Info("call ended", "call", c.id, "reason", reason)
+	c.u.log.Debug("call ended", "call", c.id, "reason", reason)
 	c.u.h.CallState(c, CallStateEnded, reason)
 }
 

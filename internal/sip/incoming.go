@@ -398,7 +398,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.end(ErrCallEnded, "cancelled")
 		return
 	}
-	u.log.Info("incoming call", "call", c.id, "from", c.remoteURI.String())
+	u.log.Debug("incoming call", "call", c.id, "from", c.remoteURI.String())
 	d := u.h.IncomingCall(c)
 	for {
 		switch d.Action {

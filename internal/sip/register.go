@@ -123,7 +123,7 @@ func (r *registration) set(st RegState, detail string, exp time.Time) {
 	snap := r.snap
 	r.mu.Unlock()
 	if changed {
-		r.u.log.Info("registration", "account", snap.Account, "state", snap.State.String(), "detail", snap.Detail)
+		r.u.log.Debug("registration", "account", snap.Account, "state", snap.State.String(), "detail", snap.Detail)
 		r.u.h.RegistrationChanged(snap)
 	}
 }
