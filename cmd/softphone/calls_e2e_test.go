@@ -336,15 +336,16 @@ reg_timeout = 60
 	var mi *phone.MediaInfo
 	if !testbed.WaitFor(10*time.Second, func() bool {
 		calls, err := d.client.Calls(context.Background())
-		if err == nil && len(calls) == 1 && calls[0].Media != nil && calls[0].Media.PacketsReceived > 20 {
+		if err == nil && len(calls) == 1 && calls[0].Media != nil && calls[0].Media.PacketsReceived > 20 && calls[0].Media.PacketsSent > 20 {
 			mi = calls[0].Media
 			return true
 		}
 		return false
 	}) {
-		t.Fatal("no RTP received from baresip")
+		calls, _ := d.client.Calls(context.Background())
+		t.Fatalf("RTP does not flow both ways with baresip: %+v", calls)
 	}
-	if mi.Codec != "PCMU" || mi.MOS < 3.5 {
+	if mi.Codec != "PCMU" || mi.PacketsSent == 0 || mi.MOS < 3.5 {
 		t.Errorf("media figures: %+v", mi)
 	}
 	// Hold and resume with re-INVITEs (sendonly, then sendrecv), and DTMF.

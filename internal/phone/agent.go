@@ -50,6 +50,15 @@ func (p *Phone) SetAudio(c AudioChange) error {
 	}
 	p.mu.Unlock()
 	st := p.Audio()
+	if s := p.sipSide(); s != nil {
+		s.mu.Lock()
+		for _, e := range s.calls {
+			if e.path != nil {
+				applyLevels(e.path, st)
+			}
+		}
+		s.mu.Unlock()
+	}
 	p.events.publish("audio", st)
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/softphone/softphone/internal/config"
 	"github.com/softphone/softphone/internal/policy"
 	"github.com/softphone/softphone/internal/sip"
+	"github.com/softphone/softphone/internal/voice"
 )
 
 // sipSide is the phone's half of the SIP user agent: the calls it knows and
@@ -38,6 +39,15 @@ type callEntry struct {
 	// cause better than the SIP layer's "local hangup").
 	endReason string
 	stop      chan struct{} // closed when the call ends: stops its timers
+	// path carries the call's audio once it is up; ringer rings while an
+	// incoming call waits for the agent.
+	path   *voice.Path
+	ringer *voice.Ringer
+	// auto is set when the phone answered by itself (a zip tone tells the
+	// agent).
+	auto bool
+	// voice is set once the audio path is being started.
+	voice bool
 }
 
 // startSIP builds and starts the user agent from the configuration.
@@ -193,12 +203,14 @@ func (p *Phone) decideIncoming(c *sip.Call) sip.Decision {
 	s.mu.Unlock()
 
 	if dec.ShouldAnswer == policy.AnswerTrue && !busy {
+		e.auto = true
 		p.log.Info("incoming call answered automatically", "call", c.ID(), "from", c.Remote())
 		return sip.Decision{Action: sip.ActionAnswer, Media: m}
 	}
 	if delay, ok := c.AutoAnswer(); ok && p.config().Session.AutoAnswerByHeader && !busy {
 		if !dec.AutoAnswerBlocked {
 			if delay <= 0 {
+				e.auto = true
 				p.log.Info("incoming call answered on the caller's request", "call", c.ID())
 				return sip.Decision{Action: sip.ActionAnswer, Media: m}
 			}
@@ -215,6 +227,9 @@ func (p *Phone) decideIncoming(c *sip.Call) sip.Decision {
 		})
 	}
 	p.log.Info("incoming call ringing", "call", c.ID(), "from", c.Remote(), "should_answer", dec.ShouldAnswer.String())
+	if !busy {
+		p.startRinger(s, e)
+	}
 	return sip.Decision{Action: sip.ActionRing, Media: m}
 }
 
@@ -226,6 +241,7 @@ func (p *Phone) headerAutoAnswer(e *callEntry) {
 		p.log.Info("auto-answer delay ran out but the devices no longer allow it", "call", e.call.ID(), "reason", dec.Reason)
 		return
 	}
+	p.markAuto(e)
 	if err := e.call.Answer(e.media); err == nil {
 		p.log.Info("incoming call answered on the caller's request", "call", e.call.ID())
 	}
@@ -259,12 +275,22 @@ func (p *Phone) onVerdict(dec policy.Decision) {
 				p.log.Info("ringing call rejected: the devices changed", "call", e.call.ID(), "code", dec.RejectCode)
 			}
 		case dec.ShouldAnswer == policy.AnswerTrue && !busy:
+			p.markAuto(e)
 			if err := e.call.Answer(e.media); err == nil {
 				p.log.Info("ringing call answered automatically: the devices changed", "call", e.call.ID())
 				busy = true
 			}
 		}
 	}
+	p.followDevices(s)
+}
+
+// markAuto records that the phone answers this call by itself.
+func (p *Phone) markAuto(e *callEntry) {
+	s := p.sipSide()
+	s.mu.Lock()
+	e.auto = true
+	s.mu.Unlock()
 }
 
 // handler receives the user agent's events.
@@ -303,10 +329,17 @@ func (h *handler) CallState(c *sip.Call, st sip.CallState, reason string) {
 		if e.ans.IsZero() {
 			e.ans = p.now()
 			s.watchRTP(p, e)
+			p.maybeStartVoiceLocked(s, e)
 		}
 		e.held = false
+		if e.path != nil {
+			e.path.SetHold(false)
+		}
 	case sip.CallStateHeld:
 		e.held = true
+		if e.path != nil {
+			e.path.SetHold(true)
+		}
 	}
 	info := e.info()
 	if st == sip.CallStateEnded {
@@ -314,6 +347,9 @@ func (h *handler) CallState(c *sip.Call, st sip.CallState, reason string) {
 		e.endTimers()
 	}
 	s.mu.Unlock()
+	if st != sip.CallStateRinging {
+		s.stopAudio(e, st != sip.CallStateEnded)
+	}
 	if st == sip.CallStateEnded && info.Media != nil {
 		mi := info.Media
 		p.log.Info("call ended", "call", c.ID(), "remote", c.Remote(), "reason", reason, "codec", mi.Codec, "srtp", mi.SRTP,

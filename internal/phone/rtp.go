@@ -14,6 +14,13 @@ import (
 // as RTP events becomes an event for the agent desktop.
 func (p *Phone) attachMedia(e *callEntry) {
 	id := e.call.ID()
+	e.media.onSession = func(*media.Session) {
+		if s := p.sipSide(); s != nil {
+			s.mu.Lock()
+			p.maybeStartVoiceLocked(s, e)
+			s.mu.Unlock()
+		}
+	}
 	e.media.onDTMF = func(d rune) {
 		p.log.Info("dtmf received", "call", id, "digit", string(d), "method", "rfc4733")
 		p.events.publish("dtmf", map[string]string{"call": id, "digit": string(d), "direction": "received"})
@@ -61,6 +68,11 @@ func (s *sipSide) watchRTP(p *Phone, e *callEntry) {
 // SIP INFO when the peer agreed no telephone-event.
 func (p *Phone) sendDTMF(e *callEntry, digits string) error {
 	method := p.config().Session.DTMFMethod
+	if method == "inband" {
+		if ok, err := p.sendInbandDTMF(e, strings.ToUpper(digits)); ok {
+			return err
+		}
+	}
 	if method == "rfc4733" || method == "inband" {
 		if sess := e.media.session(); sess != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(len(digits)+1)*time.Second)

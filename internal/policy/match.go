@@ -110,3 +110,23 @@ func displayName(d Device) string {
 	}
 	return d.ID
 }
+
+// MatchAll returns the indexes of the devices (never monitors) that any of
+// the entries names, by the same rules as the device lists, in entry
+// priority order and each once. It serves lists outside the seed's
+// selection, such as the extra devices that ring.
+func MatchAll(entries []string, devs []Device) []int {
+	ms, _ := compileEntries("", entries)
+	ps := prepare(devs)
+	seen := map[int]bool{}
+	var out []int
+	for i := range ms {
+		for j := range ps {
+			if !seen[j] && ms[i].match(&ps[j], false) {
+				seen[j] = true
+				out = append(out, j)
+			}
+		}
+	}
+	return out
+}

@@ -683,3 +683,29 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 	}
 }
+
+func TestMatchAll(t *testing.T) {
+	devs := []Device{
+		{Name: "Monitor of Speakers", ID: "spk.monitor", Monitor: true},
+		{Name: "Built-in Speakers", ID: "spk"},
+		{Name: "Jabra Evolve2 65", ID: "jabra"},
+		{Name: "Plantronics", ID: "plt"},
+	}
+	tests := []struct {
+		entries []string
+		want    []int
+	}{
+		{nil, nil},
+		{[]string{"speakers"}, []int{1}},
+		{[]string{"plantronics", "^jabra"}, []int{3, 2}},
+		{[]string{"e", "jabra"}, []int{1, 2}},
+		{[]string{"nothing"}, nil},
+		{[]string{"[bad", "Monitor of Speakers"}, nil},
+	}
+	for _, tt := range tests {
+		got := MatchAll(tt.entries, devs)
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("MatchAll(%q) = %v, want %v", tt.entries, got, tt.want)
+		}
+	}
+}

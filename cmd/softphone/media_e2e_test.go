@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/softphone/softphone/internal/phone"
+	"github.com/softphone/softphone/internal/testbed"
+)
+
+// mediaBed is a daemon whose output is a virtual headset (recorded from its
+// monitor) and whose input is a separate virtual microphone fed by paplay,
+// so what we send and what we play can be told apart.
+type mediaBed struct {
+	*daemon
+	pa  *testbed.Pulse
+	ev  <-chan phone.Event
+	out *testbed.Headset
+}
+
+const (
+	feedSink = "feed"
+	feedMic  = "Feed Mic"
+)
+
+func startMediaBed(t *testing.T, endpoint, extra string) *mediaBed {
+	t.Helper()
+	testbed.Require(t, "pulseaudio", "pactl", "parec", "paplay", "baresip")
+	pa := testbed.StartPulse(t)
+	out := pa.AddHeadset(t, "jabra_evolve2_65", jabra)
+	spare := pa.AddHeadset(t, "spare", "Spare Headset")
+	_ = spare
+	pa.AddSink(t, feedSink, "Feed")
+	pa.LoadModule(t, "module-remap-source", "source_name=feed_mic", "master="+feedSink+".monitor",
+		`source_properties='device.description="`+feedMic+`"'`)
+	base, _ := daemonConfig(t)
+	base = strings.Replace(base, "[policy.endpoint]\n", "[policy.endpoint]\n"+endpoint, 1)
+	cfg := writeConfig(t, base+`
+[policy.device]
+audio_in_device = `+feedMic+`
+audio_out_device = `+jabra+`
+audio_out_device = Spare Headset
+device_poll_interval = 100ms
+[policy.session]
+zip_tone = 0
+`+extra)
+	d := startDaemon(t, pa.Env(), cfg)
+	return &mediaBed{daemon: d, pa: pa, ev: d.events(t), out: out}
+}
+
+// activeCall waits until the only call is up and media flows both ways.
+func (mb *mediaBed) activeCall(t *testing.T) phone.CallInfo {
+	t.Helper()
+	var ci phone.CallInfo
+	if !testbed.WaitFor(15*time.Second, func() bool {
+		calls, err := mb.client.Calls(context.Background())
+		if err == nil && len(calls) == 1 && calls[0].Media != nil && calls[0].Media.PacketsReceived > 50 && calls[0].Media.PacketsSent > 50 {
+			ci = calls[0]
+			return true
+		}
+		return false
+	}) {
+		calls, _ := mb.client.Calls(context.Background())
+		t.Fatalf("no two-way media: %+v\n%s", calls, mb.proc.Log())
+	}
+	return ci
+}
+
+// TestCallAudioBothWays: for each codec, with SRTP off and on, baresip
+// sends a 440 Hz tone that must come out of our headset, and a 1 kHz tone
+// fed into our microphone must reach baresip.
+func TestCallAudioBothWays(t *testing.T) {
+	for _, codec := range []string{"PCMU", "PCMA", "G722", "opus"} {
+		for _, srtp := range []bool{false, true} {
+			name := codec
+			if srtp {
+				name += "+SRTP"
+			}
+			t.Run(name, func(t *testing.T) {
+				endpoint, enc := "", ""
+				if srtp {
+					endpoint = "srtp = mandatory\nsrtp_over_insecure_signalling = 1\n"
+					enc = "srtp-mand"
+				}
+				mb := startMediaBed(t, endpoint, "")
+				tone := filepath.Join(t.TempDir(), "tone440.wav")
+				rate := 8000
+				if codec == "G722" {
+					rate = 16000
+				}
+				if codec == "opus" {
+					rate = 48000
+				}
+				if err := testbed.WriteToneWAV(tone, rate, 440, 30, 0.5); err != nil {
+					t.Fatal(err)
+				}
+				b := testbed.StartBaresip(t, testbed.BaresipOptions{User: "peer", AnswerMode: "auto", AudioSource: tone,
+					Codecs: []string{codec}, Record: true, MediaEnc: enc})
+				// Our microphone hears a 1 kHz tone for the whole call.
+				mb.pa.Play(t, feedSink, testbed.Tone(1000, 48000, 48000*30, 0.5), 48000)
+				if _, errOut, code := runCLI(t, mb.env, "dial", "-c", mb.cfg, b.URI()); code != 0 {
+					t.Fatalf("dial: %s", errOut)
+				}
+				ci := mb.activeCall(t)
+				if !strings.EqualFold(ci.Media.Codec, codec) || ci.Media.SRTP != srtp {
+					t.Errorf("media %+v, want %s srtp=%v", ci.Media, codec, srtp)
+				}
+				// What comes out of our headset: the 440 Hz tone.
+				// (A PulseAudio null sink stalls for about 2 s after a
+				// stream's first period; the last second of a 4 s
+				// recording is past that.)
+				rec := mb.pa.Record(t, mb.out.SinkName+".monitor", 16000)
+				time.Sleep(4 * time.Second) // recording length, not synchronisation
+				got := rec.Stop(t)
+				if len(got) > 16000 {
+					got = got[len(got)-16000:]
+				}
+				if l := testbed.ToneLevel(got, 440, 16000); l < 0.15 {
+					t.Errorf("440 Hz at our output: level %.3f (recorded %d samples)", l, len(got))
+				}
+				if l := testbed.ToneLevel(got, 1000, 16000); l > 0.05 {
+					t.Errorf("our own 1 kHz leaks into our output: level %.3f", l)
+				}
+				if err := mb.client.Hangup(context.Background(), ""); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := b.WaitEvent("CALL_CLOSED", 10*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				// What baresip received: our 1 kHz tone.
+				var dec []string
+				testbed.WaitFor(5*time.Second, func() bool { dec, _ = b.Recordings(); return len(dec) > 0 })
+				if len(dec) == 0 {
+					t.Fatal("baresip recorded nothing")
+				}
+				r, ch, samples, err := testbed.ReadWAV(dec[len(dec)-1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ch == 2 { // baresip decodes Opus to stereo: keep the left channel
+					for i := 0; 2*i < len(samples); i++ {
+						samples[i] = samples[2*i]
+					}
+					samples = samples[:len(samples)/2]
+				}
+				if len(samples) > r {
+					samples = samples[len(samples)-r:] // the last second
+				}
+				if l := testbed.ToneLevel(samples, 1000, r); l < 0.15 {
+					t.Errorf("1 kHz at baresip: level %.3f over %d samples at %d Hz", l, len(samples), r)
+				}
+			})
+		}
+	}
+}
+
+// TestUnplugMidCall: the output headset is unplugged during a call; the
+// call stays up and the tone goes on on the next device the policy
+// selects; plugged back, it returns.
+func TestUnplugMidCall(t *testing.T) {
+	mb := startMediaBed(t, "", "")
+	b := testbed.StartBaresip(t, testbed.BaresipOptions{User: "peer", AnswerMode: "auto", AudioSource: "ausine,440"})
+	if _, errOut, code := runCLI(t, mb.env, "dial", "-c", mb.cfg, b.URI()); code != 0 {
+		t.Fatalf("dial: %s", errOut)
+	}
+	mb.activeCall(t)
+	hears := func(sink string) float64 {
+		t.Helper()
+		rec := mb.pa.Record(t, sink+".monitor", 16000)
+		time.Sleep(1500 * time.Millisecond) // recording length
+		got := rec.Stop(t)
+		if len(got) > 8000 {
+			got = got[len(got)-8000:]
+		}
+		return testbed.ToneLevel(got, 440, 16000)
+	}
+	if l := hears(mb.out.SinkName); l < 0.1 {
+		t.Fatalf("no tone on the headset before the unplug: %.3f", l)
+	}
+	mb.out.Unplug(t)
+	waitEvent(t, mb.ev, "media", 10*time.Second, func(d json.RawMessage) bool {
+		return strings.Contains(string(d), "devices_switched") && strings.Contains(string(d), "Spare Headset")
+	})
+	testbed.WaitFor(5*time.Second, func() bool { return hears("spare") > 0.1 })
+	if l := hears("spare"); l < 0.1 {
+		t.Errorf("no tone on the spare headset after the unplug: %.3f", l)
+	}
+	calls, err := mb.client.Calls(context.Background())
+	if err != nil || len(calls) != 1 || calls[0].State != "active" {
+		t.Fatalf("the call did not survive the unplug: %+v %v", calls, err)
+	}
+	mb.out.Plug(t)
+	waitEvent(t, mb.ev, "media", 10*time.Second, func(d json.RawMessage) bool {
+		return strings.Contains(string(d), "devices_switched") && strings.Contains(string(d), jabra)
+	})
+	testbed.WaitFor(5*time.Second, func() bool { return hears(mb.out.SinkName) > 0.1 })
+	if l := hears(mb.out.SinkName); l < 0.1 {
+		t.Errorf("no tone on the headset after it came back: %.3f", l)
+	}
+	if _, err := b.WaitEvent("CALL_CLOSED", 100*time.Millisecond); err == nil {
+		t.Error("baresip saw the call close")
+	}
+}

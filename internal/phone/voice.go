@@ -1,0 +1,241 @@
+package phone
+
+import (
+	"context"
+	"time"
+
+	"github.com/softphone/softphone/internal/audio"
+	"github.com/softphone/softphone/internal/policy"
+	"github.com/softphone/softphone/internal/sip"
+	"github.com/softphone/softphone/internal/voice"
+)
+
+// The audio of a call: once a call is up and its media agreed, a voice
+// path carries it between the devices the policy selected and the RTP
+// session. The path follows every new selection (a plug, an unplug, a new
+// default) without touching the SIP dialog; with no device left the call
+// stays up on silence and an event says so. While an incoming call rings,
+// a ringer plays on the selected output and on the ringing_device entries.
+
+// selectedDevices returns the audio devices the decision selected, nil for
+// none.
+func selectedDevices(s audio.Snapshot, d policy.Decision) (in, out *audio.Device) {
+	find := func(list []audio.Device, sel *policy.Selection) *audio.Device {
+		if sel == nil {
+			return nil
+		}
+		for i := range list {
+			if list[i].ID == sel.Device.ID && list[i].Name == sel.Device.Name {
+				dev := list[i]
+				return &dev
+			}
+		}
+		return nil
+	}
+	return find(s.Capture, d.Input), find(s.Playback, d.Output)
+}
+
+// currentDevices is selectedDevices for the phone's current verdict.
+func (p *Phone) currentDevices() (in, out *audio.Device) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return selectedDevices(p.snap, p.dec)
+}
+
+// maybeStartVoiceLocked starts the call's audio once the call is up and its
+// media agreed, whichever comes last (a late offer's answer arrives in the
+// ACK, after the call is up). s.mu is held.
+func (p *Phone) maybeStartVoiceLocked(s *sipSide, e *callEntry) {
+	if e.voice || e.media == nil || (e.state != sip.CallStateActive && e.state != sip.CallStateHeld) || e.media.session() == nil {
+		return
+	}
+	e.voice = true
+	p.startVoice(s, e, e.auto)
+}
+
+// startVoice starts the call's audio path; it runs off the SIP handler's
+// goroutine (opening devices may take a while) and is joined at shutdown.
+func (p *Phone) startVoice(s *sipSide, e *callEntry, zip bool) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		sess := e.media.session()
+		if sess == nil {
+			return
+		}
+		in, out := p.currentDevices()
+		id := e.call.ID()
+		path, err := voice.Start(voice.Options{
+			Devices: p.audio, Media: sess, Input: in, Output: out, Logger: p.log.With("component", "voice", "call", id),
+			OnDeviceLost: func(kind audio.Kind, dev audio.Device, err error) {
+				p.log.Warn("device lost during the call: the call goes on", "call", id, "kind", kind.String(), "device", dev.Name)
+				p.events.publish("media", map[string]string{"call": id, "event": "device_lost", "kind": kind.String(), "device": dev.Name})
+			},
+		})
+		if err != nil {
+			p.log.Error("call audio could not start: the call goes on without it", "call", id, "err", err)
+			return
+		}
+		lv := p.Audio()
+		applyLevels(path, lv)
+		s.mu.Lock()
+		ended := e.state == sip.CallStateEnded
+		if !ended {
+			e.path = path
+			path.SetHold(e.held)
+		}
+		s.mu.Unlock()
+		if ended {
+			path.Close()
+			return
+		}
+		p.log.Info("call audio started", "call", id, "input", devName(in), "output", devName(out))
+		if in == nil || out == nil {
+			p.events.publish("media", map[string]string{"call": id, "event": "no_device", "input": devName(in), "output": devName(out)})
+		}
+		if zip && p.config().Session.ZipTone {
+			path.PlayZipTone()
+		}
+	}()
+}
+
+func devName(d *audio.Device) string {
+	if d == nil {
+		return "none"
+	}
+	return d.Name
+}
+
+// applyLevels sets a path's volumes and mute from the agent desktop's
+// levels; a muted speaker plays at volume 0.
+func applyLevels(path *voice.Path, lv AudioState) {
+	_ = path.SetMicVolume(lv.Microphone.Volume)
+	spk := lv.Speaker.Volume
+	if lv.Speaker.Muted {
+		spk = 0
+	}
+	_ = path.SetSpeakerVolume(spk)
+	path.SetMute(lv.Microphone.Muted)
+}
+
+// followDevices moves every call's audio to the devices of a new verdict.
+func (p *Phone) followDevices(s *sipSide) {
+	in, out := p.currentDevices()
+	s.mu.Lock()
+	var paths []*voice.Path
+	var ids []string
+	for id, e := range s.calls {
+		if e.path != nil {
+			paths = append(paths, e.path)
+			ids = append(ids, id)
+		}
+	}
+	s.mu.Unlock()
+	for i, path := range paths {
+		cin, cinOK, cout, coutOK := path.Devices()
+		if same(cin, cinOK, in) && same(cout, coutOK, out) {
+			continue
+		}
+		start := time.Now()
+		if err := path.SwitchDevices(in, out); err != nil {
+			p.log.Warn("call audio could not move to the new devices", "call", ids[i], "err", err)
+			continue
+		}
+		p.log.Info("call audio moved", "call", ids[i], "input", devName(in), "output", devName(out), "took", time.Since(start))
+		ev := map[string]string{"call": ids[i], "event": "devices_switched", "input": devName(in), "output": devName(out)}
+		if in == nil || out == nil {
+			ev["event"] = "no_device"
+		}
+		p.events.publish("media", ev)
+	}
+}
+
+// same reports whether the path's device (ok false: none) is want.
+func same(have audio.Device, ok bool, want *audio.Device) bool {
+	if want == nil || !ok {
+		return want == nil && !ok
+	}
+	return have.ID == want.ID && have.Name == want.Name
+}
+
+// startRinger rings for an incoming call on the selected output and the
+// ringing_device entries, unless another call is up (a waiting call does
+// not ring over the conversation).
+func (p *Phone) startRinger(s *sipSide, e *callEntry) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		p.mu.Lock()
+		snap, dec := p.snap, p.dec
+		p.mu.Unlock()
+		_, out := selectedDevices(snap, dec)
+		var outs []audio.Device
+		if out != nil {
+			outs = append(outs, *out)
+		}
+		for _, i := range policy.MatchAll(p.config().Device.RingingDevice, PolicySnapshot(snap).Playback) {
+			d := snap.Playback[i]
+			if out == nil || d.ID != out.ID {
+				outs = append(outs, d)
+			}
+		}
+		if len(outs) == 0 {
+			return
+		}
+		r, err := voice.StartRinger(voice.RingerOptions{Devices: p.audio, Outputs: outs, Logger: p.log.With("component", "ringer")})
+		if err != nil {
+			p.log.Warn("cannot ring", "call", e.call.ID(), "err", err)
+			return
+		}
+		s.mu.Lock()
+		ringing := e.state == sip.CallStateRinging
+		if ringing {
+			e.ringer = r
+		}
+		s.mu.Unlock()
+		if !ringing {
+			r.Stop()
+		}
+	}()
+}
+
+// stopAudio ends a call's ringer and path (bounded; off the caller's
+// goroutine so a slow device never holds the SIP layer).
+func (s *sipSide) stopAudio(e *callEntry, ringerOnly bool) {
+	s.mu.Lock()
+	r := e.ringer
+	e.ringer = nil
+	var path *voice.Path
+	if !ringerOnly {
+		path = e.path
+		e.path = nil
+	}
+	s.mu.Unlock()
+	if r == nil && path == nil {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if r != nil {
+			r.Stop()
+		}
+		if path != nil {
+			path.Close()
+		}
+	}()
+}
+
+// sendInbandDTMF plays DTMF tones into the call's send path.
+func (p *Phone) sendInbandDTMF(e *callEntry, digits string) (bool, error) {
+	s := p.sipSide()
+	s.mu.Lock()
+	path := e.path
+	s.mu.Unlock()
+	if path == nil {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(len(digits)+1)*time.Second)
+	defer cancel()
+	return true, path.SendDTMF(ctx, digits)
+}

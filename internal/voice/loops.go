@@ -1,0 +1,319 @@
+package voice
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/softphone/softphone/internal/audio"
+	"github.com/softphone/softphone/internal/media"
+)
+
+// format is what one frame looks like at the codec: rate, channels and
+// packet time, from the negotiation.
+type format struct {
+	rate, channels int
+	ptime          time.Duration
+}
+
+func formatOf(n media.Negotiated) format {
+	f := format{rate: n.Codec.SampleRate, channels: n.Codec.Channels, ptime: time.Duration(n.PTime) * time.Millisecond}
+	if f.rate <= 0 {
+		f.rate = int(n.Codec.ClockRate)
+	}
+	if f.rate <= 0 {
+		f.rate = 8000
+	}
+	if f.channels <= 0 {
+		f.channels = 1
+	}
+	if f.ptime <= 0 {
+		f.ptime = defaultPTime * time.Millisecond
+	}
+	return f
+}
+
+// samples is the number of samples per channel in one packet time at rate.
+func (f format) samples(rate int) int {
+	return int(int64(rate) * int64(f.ptime) / int64(time.Second))
+}
+
+// sender is the send goroutine's state.
+type sender struct {
+	f      format
+	rs     *media.Resampler
+	fresh  bool    // rs is new: pad its first output to a whole frame
+	dev    []int16 // one packet time at the device rate
+	fifo   []int16 // resampled mono samples at the codec rate
+	frame  []int16 // the frame to send
+	ticker *time.Ticker
+}
+
+// configure follows the negotiation: a new codec rate or packet time
+// rebuilds the resampler.
+func (s *sender) configure(p *Path, f format) {
+	if s.rs != nil && f == s.f {
+		return
+	}
+	rs, err := media.NewResampler(p.opts.DeviceRate, f.rate, 1)
+	if err != nil {
+		// Rates come from the codec table (8-48 kHz); this cannot fail
+		// for them. Without a converter the send side only keeps time.
+		p.log.Error("voice: send resampler", "rate", f.rate, "err", err)
+	}
+	s.f, s.rs, s.fresh = f, rs, true
+	s.dev = make([]int16, f.samples(p.opts.DeviceRate))
+	s.fifo = s.fifo[:0]
+	if s.ticker == nil {
+		s.ticker = time.NewTicker(f.ptime)
+	} else {
+		s.ticker.Reset(f.ptime)
+	}
+}
+
+// sendLoop is the send goroutine: capture ─► resample ─► gain/mute ─►
+// Media.WriteFrame, paced by the capture device, or by a timer when there
+// is none.
+func (p *Path) sendLoop() {
+	defer p.wg.Done()
+	var s sender
+	defer func() {
+		if s.ticker != nil {
+			s.ticker.Stop()
+		}
+	}()
+	var writeErrLogged bool
+	for !p.stopping() {
+		s.configure(p, formatOf(p.opts.Media.Negotiated()))
+		n := s.f.samples(s.f.rate)
+		if s.rs == nil {
+			select {
+			case <-p.stop:
+				return
+			case <-s.ticker.C:
+			}
+			continue
+		}
+		st, gen := p.current(&p.in)
+		var captured time.Time
+		fromDevice := st != nil
+		if st == nil {
+			select {
+			case <-p.stop:
+				return
+			case <-p.wake:
+				continue
+			case <-s.ticker.C:
+			}
+			captured = p.now()
+			s.frame = slices.Grow(s.frame[:0], n)[:n]
+			clear(s.frame)
+		} else {
+			cs := st.(audio.CaptureStream)
+			select {
+			case <-st.Lost():
+				p.lost(&p.in, st, gen, st.Err())
+				continue
+			default:
+			}
+			if _, err := cs.Read(s.dev); err != nil {
+				if errors.Is(err, audio.ErrDeviceLost) {
+					p.lost(&p.in, st, gen, err)
+				}
+				continue // closed: replaced, lost or stopping
+			}
+			captured = p.now()
+			if gap, ok := p.moved(&p.in, gen, captured); ok {
+				p.missed(gap, s.f.ptime)
+			}
+			applyGain(s.dev, p.micGain.Load())
+			s.fifo = s.rs.Process(s.fifo, s.dev)
+			if s.fresh && len(s.fifo) < n {
+				// The filter delays its first output; pad the front with
+				// silence so frames leave at once instead of one later.
+				pad := n - len(s.fifo)
+				s.fifo = append(s.fifo, make([]int16, pad)...)
+				copy(s.fifo[pad:], s.fifo[:len(s.fifo)-pad])
+				clear(s.fifo[:pad])
+			}
+			s.fresh = false
+			if len(s.fifo) < n {
+				continue
+			}
+			s.frame = append(s.frame[:0], s.fifo[:n]...)
+			s.fifo = s.fifo[:copy(s.fifo, s.fifo[n:])]
+		}
+		tone := p.renderDTMF(s.frame, s.f.rate)
+		if p.held.Load() || (p.muted.Load() && !tone) {
+			p.withheld.Add(1)
+			if sw, ok := p.opts.Media.(silenceWriter); ok {
+				_ = sw.WriteSilence(n * s.f.channels)
+			}
+			continue
+		}
+		if s.f.channels == 2 {
+			s.frame = upmix(s.frame)
+		}
+		if err := p.opts.Media.WriteFrame(s.frame); err != nil {
+			if !writeErrLogged {
+				p.log.Warn("voice: send frame", "err", err)
+				writeErrLogged = true
+			}
+			continue
+		}
+		writeErrLogged = false
+		p.sent.Add(1)
+		if !fromDevice && !tone {
+			p.silent.Add(1)
+		}
+		if p.opts.OnSent != nil {
+			p.opts.OnSent(captured, p.now())
+		}
+	}
+}
+
+// missed adds the packet times an input switch left without audio.
+func (p *Path) missed(gap, ptime time.Duration) {
+	if ptime <= 0 {
+		return
+	}
+	if n := int64((gap+ptime/2)/ptime) - 1; n > 0 {
+		p.mu.Lock()
+		p.stats.InputFramesMissed += uint64(n)
+		p.mu.Unlock()
+	}
+}
+
+// upmix turns mono into interleaved stereo, in place when it can.
+func upmix(mono []int16) []int16 {
+	n := len(mono)
+	out := append(mono, make([]int16, n)...)
+	for i := n - 1; i >= 0; i-- {
+		out[2*i+1] = out[i]
+		out[2*i] = out[i]
+	}
+	return out
+}
+
+// renderDTMF replaces frame with the in-band DTMF due now, if any, and
+// reports whether it did.
+func (p *Path) renderDTMF(frame []int16, rate int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.dtmf) > 0 && p.dtmf[0].canceled.Load() {
+		close(p.dtmf[0].done)
+		p.dtmf = p.dtmf[1:]
+	}
+	if len(p.dtmf) == 0 || p.held.Load() {
+		return false
+	}
+	job := p.dtmf[0]
+	if !job.seq.render(frame, rate) {
+		close(job.done)
+		p.dtmf = p.dtmf[1:]
+		p.digits.Add(uint64(job.n))
+	}
+	return true
+}
+
+// receiver is the receive goroutine's state.
+type receiver struct {
+	f         format
+	rs        *media.Resampler
+	out, pad  []int16
+	underruns uint64 // the playback stream's underrun count when last primed
+}
+
+func (r *receiver) configure(p *Path, f format) {
+	if r.rs != nil && f == r.f {
+		return
+	}
+	rs, err := media.NewResampler(f.rate, p.opts.DeviceRate, f.channels)
+	if err != nil {
+		// As for sending: received frames are dropped until the codec
+		// changes to one with a usable rate.
+		p.log.Error("voice: receive resampler", "rate", f.rate, "err", err)
+	}
+	r.f, r.rs = f, rs
+}
+
+// recvLoop is the receive goroutine: Media.ReadFrame ─► resample ─► zip
+// tone ─► gain ─► playback, paced by the session's playout clock.
+func (p *Path) recvLoop() {
+	defer p.wg.Done()
+	var r receiver
+	var primed uint64 // the generation of the playback stream primed last
+	primed--
+	for {
+		frame, err := p.opts.Media.ReadFrame(p.ctx)
+		if err != nil {
+			if p.stopping() {
+				return
+			}
+			// The session is closed (or failing) before the path: wait
+			// for Close rather than spin.
+			p.log.Warn("voice: receive frame: waiting for close", "err", err)
+			<-p.stop
+			return
+		}
+		decoded := p.now()
+		r.configure(p, formatOf(p.opts.Media.Negotiated()))
+		if r.rs == nil {
+			continue
+		}
+		r.out = r.rs.Process(r.out[:0], frame)
+		if p.held.Load() {
+			clear(r.out)
+		}
+		p.renderZip(r.out)
+		applyGain(r.out, p.spkGain.Load())
+		st, gen := p.current(&p.out)
+		if st == nil {
+			p.droppd.Add(1)
+			continue
+		}
+		select {
+		case <-st.Lost():
+			p.lost(&p.out, st, gen, st.Err())
+			p.droppd.Add(1)
+			continue
+		default:
+		}
+		ps := st.(audio.PlaybackStream)
+		if under := ps.Stats().Underruns; gen != primed || under != r.underruns {
+			// A new stream starts with one packet time of silence queued,
+			// and gets another after it ran dry, so scheduling jitter
+			// between the session's playout clock and the device's does
+			// not cut the audio up into many small gaps.
+			primed, r.underruns = gen, under
+			r.pad = append(r.pad[:0], make([]int16, len(r.out))...)
+			_, _ = ps.Write(r.pad)
+		}
+		if _, err := ps.Write(r.out); err != nil {
+			if errors.Is(err, audio.ErrDeviceLost) {
+				p.lost(&p.out, st, gen, err)
+			}
+			p.droppd.Add(1)
+			continue
+		}
+		played := p.now()
+		p.moved(&p.out, gen, played)
+		p.played.Add(1)
+		if p.opts.OnPlayed != nil {
+			p.opts.OnPlayed(decoded, played)
+		}
+	}
+}
+
+// renderZip replaces out with the zip tone while one plays.
+func (p *Path) renderZip(out []int16) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.zip == nil {
+		return
+	}
+	if !p.zip.seq.render(out, p.opts.DeviceRate) {
+		close(p.zip.done)
+		p.zip = nil
+	}
+}
