@@ -3,7 +3,7 @@
 # usage: scripts/deps.sh run|test|bench
 set -euo pipefail
 
-run_pkgs=(libpulse0 libasound2 libopus-dev pkg-config)
+run_pkgs=(libpulse0 libasound2 libopus-dev libopusfile-dev pkg-config)
 test_pkgs=("${run_pkgs[@]}" pulseaudio pulseaudio-utils kamailio kamailio-tls-modules baresip-core sip-tester sox nftables iproute2 procps ffmpeg chromium curl)
 bench_pkgs=("${test_pkgs[@]}")
 

@@ -355,8 +355,20 @@ reg_timeout = 60
 		}
 		callState(step.state)
 	}
+	// DTMF as RFC 4733 events: baresip reports each digit it receives.
 	if _, errOut, code := runCLI(t, d.env, "dtmf", "-c", cfg, "12#"); code != 0 {
 		t.Errorf("dtmf: %s", errOut)
+	}
+	var digits []string
+	for range 3 {
+		e, err := bob.WaitEvent("CALL_DTMF_START", 10*time.Second)
+		if err != nil {
+			t.Fatalf("baresip did not receive our DTMF: %v", err)
+		}
+		digits = append(digits, e.Param)
+	}
+	if strings.Join(digits, "") != "12#" {
+		t.Errorf("baresip received DTMF %q, want 12#", digits)
 	}
 	if _, errOut, code := runCLI(t, d.env, "hold", "-c", cfg, "no-such-call"); code == 0 || !strings.Contains(errOut, "no such call") {
 		t.Errorf("hold of an unknown call: exit %d %q", code, errOut)

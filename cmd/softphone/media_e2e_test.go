@@ -17,9 +17,10 @@ import (
 // so what we send and what we play can be told apart.
 type mediaBed struct {
 	*daemon
-	pa  *testbed.Pulse
-	ev  <-chan phone.Event
-	out *testbed.Headset
+	pa              *testbed.Pulse
+	ev              <-chan phone.Event
+	out, spare      *testbed.Headset
+	feedMod, micMod int // the feed sink and its microphone
 }
 
 const (
@@ -33,9 +34,8 @@ func startMediaBed(t *testing.T, endpoint, extra string) *mediaBed {
 	pa := testbed.StartPulse(t)
 	out := pa.AddHeadset(t, "jabra_evolve2_65", jabra)
 	spare := pa.AddHeadset(t, "spare", "Spare Headset")
-	_ = spare
-	pa.AddSink(t, feedSink, "Feed")
-	pa.LoadModule(t, "module-remap-source", "source_name=feed_mic", "master="+feedSink+".monitor",
+	feedMod := pa.AddSink(t, feedSink, "Feed")
+	micMod := pa.LoadModule(t, "module-remap-source", "source_name=feed_mic", "master="+feedSink+".monitor",
 		`source_properties='device.description="`+feedMic+`"'`)
 	base, _ := daemonConfig(t)
 	base = strings.Replace(base, "[policy.endpoint]\n", "[policy.endpoint]\n"+endpoint, 1)
@@ -49,7 +49,7 @@ device_poll_interval = 100ms
 zip_tone = 0
 `+extra)
 	d := startDaemon(t, pa.Env(), cfg)
-	return &mediaBed{daemon: d, pa: pa, ev: d.events(t), out: out}
+	return &mediaBed{daemon: d, pa: pa, ev: d.events(t), out: out, spare: spare, feedMod: feedMod, micMod: micMod}
 }
 
 // activeCall waits until the only call is up and media flows both ways.
@@ -178,8 +178,10 @@ func TestUnplugMidCall(t *testing.T) {
 		}
 		return testbed.ToneLevel(got, 440, 16000)
 	}
-	if l := hears(mb.out.SinkName); l < 0.1 {
-		t.Fatalf("no tone on the headset before the unplug: %.3f", l)
+	// (A PulseAudio null sink stalls for about 2 s after a stream starts:
+	// listen until the tone is there.)
+	if !testbed.WaitFor(10*time.Second, func() bool { return hears(mb.out.SinkName) > 0.1 }) {
+		t.Fatal("no tone on the headset before the unplug")
 	}
 	mb.out.Unplug(t)
 	waitEvent(t, mb.ev, "media", 10*time.Second, func(d json.RawMessage) bool {
@@ -204,4 +206,70 @@ func TestUnplugMidCall(t *testing.T) {
 	if _, err := b.WaitEvent("CALL_CLOSED", 100*time.Millisecond); err == nil {
 		t.Error("baresip saw the call close")
 	}
+}
+
+// maxLevel is the strongest 250 ms window of a tone in a recording.
+func maxLevel(samples []int16, hz float64, rate int) float64 {
+	best, win := 0.0, rate/4
+	for i := 0; i+win <= len(samples); i += win / 2 {
+		best = max(best, testbed.ToneLevel(samples[i:i+win], hz, rate))
+	}
+	return best
+}
+
+// TestRingingAndNoDeviceLeft: a ringing call rings on the selected output
+// and on the ringing_device entries; once answered, with every device
+// unplugged the call stays up (media goes on) and an event says so.
+func TestRingingAndNoDeviceLeft(t *testing.T) {
+	mb := startMediaBed(t, "", "auto_answer = 0\n[policy.device]\nringing_device = Spare\n")
+	sipAddr := ""
+	st, err := mb.client.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range st.SIPListen {
+		if strings.HasPrefix(a, "udp/") {
+			sipAddr = strings.TrimPrefix(a, "udp/")
+		}
+	}
+	s := testbed.StartSipp(t, testbed.SippOptions{Scenario: "invite_ring_then_200.xml", Target: sipAddr, Service: "agent",
+		Pause: 30 * time.Second, Timeout: 60 * time.Second})
+	waitEvent(t, mb.ev, "call", 15*time.Second, func(d json.RawMessage) bool { return strings.Contains(string(d), `"state":"ringing"`) })
+	// The cadence is 1 s of 425 Hz every 5 s: 7 s of recording hold one
+	// burst past the null sinks' start-up stall.
+	recOut := mb.pa.Record(t, mb.out.SinkName+".monitor", 16000)
+	recSpare := mb.pa.Record(t, "spare.monitor", 16000)
+	time.Sleep(7 * time.Second) // recording length
+	if l := maxLevel(recOut.Stop(t), 425, 16000); l < 0.1 {
+		t.Errorf("no ring tone on the headset: %.3f", l)
+	}
+	if l := maxLevel(recSpare.Stop(t), 425, 16000); l < 0.1 {
+		t.Errorf("no ring tone on the ringing_device: %.3f", l)
+	}
+	if err := mb.client.Answer(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, mb.ev, "call", 15*time.Second, func(d json.RawMessage) bool { return strings.Contains(string(d), `"state":"active"`) })
+
+	// Every device goes away.
+	mb.out.Unplug(t)
+	mb.spare.Unplug(t)
+	mb.pa.UnloadModule(t, mb.micMod)
+	mb.pa.UnloadModule(t, mb.feedMod)
+	waitEvent(t, mb.ev, "media", 15*time.Second, func(d json.RawMessage) bool { return strings.Contains(string(d), "no_device") })
+	calls, err := mb.client.Calls(context.Background())
+	if err != nil || len(calls) != 1 || calls[0].Media == nil {
+		t.Fatalf("calls: %+v %v", calls, err)
+	}
+	before := calls[0].Media.PacketsSent
+	if !testbed.WaitFor(5*time.Second, func() bool {
+		calls, err := mb.client.Calls(context.Background())
+		return err == nil && len(calls) == 1 && calls[0].State == "active" && calls[0].Media.PacketsSent > before+25
+	}) {
+		t.Errorf("with no device left the call stopped or sends nothing: %+v", calls)
+	}
+	if err := mb.client.Hangup(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
 }

@@ -46,8 +46,9 @@ type callEntry struct {
 	// auto is set when the phone answered by itself (a zip tone tells the
 	// agent).
 	auto bool
-	// voice is set once the audio path is being started.
-	voice bool
+	// voice is set once the audio path is being started; noDevice while
+	// the call has no input or output device (told once).
+	voice, noDevice bool
 }
 
 // startSIP builds and starts the user agent from the configuration.

@@ -91,6 +91,9 @@ func (p *Phone) startVoice(s *sipSide, e *callEntry, zip bool) {
 		}
 		p.log.Info("call audio started", "call", id, "input", devName(in), "output", devName(out))
 		if in == nil || out == nil {
+			s.mu.Lock()
+			e.noDevice = true
+			s.mu.Unlock()
 			p.events.publish("media", map[string]string{"call": id, "event": "no_device", "input": devName(in), "output": devName(out)})
 		}
 		if zip && p.config().Session.ZipTone {
@@ -118,35 +121,43 @@ func applyLevels(path *voice.Path, lv AudioState) {
 	path.SetMute(lv.Microphone.Muted)
 }
 
-// followDevices moves every call's audio to the devices of a new verdict.
+// followDevices moves every call's audio to the devices of a new verdict,
+// and says once when a call is left without a device.
 func (p *Phone) followDevices(s *sipSide) {
 	in, out := p.currentDevices()
+	none := in == nil || out == nil
 	s.mu.Lock()
-	var paths []*voice.Path
-	var ids []string
-	for id, e := range s.calls {
+	var calls []*callEntry
+	for _, e := range s.calls {
 		if e.path != nil {
-			paths = append(paths, e.path)
-			ids = append(ids, id)
+			calls = append(calls, e)
 		}
 	}
 	s.mu.Unlock()
-	for i, path := range paths {
-		cin, cinOK, cout, coutOK := path.Devices()
-		if same(cin, cinOK, in) && same(cout, coutOK, out) {
-			continue
+	for _, e := range calls {
+		id := e.call.ID()
+		cin, cinOK, cout, coutOK := e.path.Devices()
+		switched := false
+		if !same(cin, cinOK, in) || !same(cout, coutOK, out) {
+			start := time.Now()
+			if err := e.path.SwitchDevices(in, out); err != nil {
+				p.log.Warn("call audio could not move to the new devices", "call", id, "err", err)
+				continue
+			}
+			switched = true
+			p.log.Info("call audio moved", "call", id, "input", devName(in), "output", devName(out), "took", time.Since(start))
 		}
-		start := time.Now()
-		if err := path.SwitchDevices(in, out); err != nil {
-			p.log.Warn("call audio could not move to the new devices", "call", ids[i], "err", err)
-			continue
+		s.mu.Lock()
+		tell := none && !e.noDevice
+		e.noDevice = none
+		s.mu.Unlock()
+		switch {
+		case tell:
+			p.log.Warn("no audio device left: the call goes on without one", "call", id, "input", devName(in), "output", devName(out))
+			p.events.publish("media", map[string]string{"call": id, "event": "no_device", "input": devName(in), "output": devName(out)})
+		case switched:
+			p.events.publish("media", map[string]string{"call": id, "event": "devices_switched", "input": devName(in), "output": devName(out)})
 		}
-		p.log.Info("call audio moved", "call", ids[i], "input", devName(in), "output", devName(out), "took", time.Since(start))
-		ev := map[string]string{"call": ids[i], "event": "devices_switched", "input": devName(in), "output": devName(out)}
-		if in == nil || out == nil {
-			ev["event"] = "no_device"
-		}
-		p.events.publish("media", ev)
 	}
 }
 
