@@ -12,6 +12,7 @@ import (
 
 	"github.com/softphone/softphone/internal/media"
 	"github.com/softphone/softphone/internal/sip"
+	"github.com/softphone/softphone/internal/voice"
 )
 
 // callMedia adapts one call's media to the SIP layer's Media interface: it
@@ -26,6 +27,7 @@ type callMedia struct {
 	onSession func(*media.Session)
 
 	mu     sync.Mutex
+	path   *voice.Path // the call's audio, closed before the session
 	sess   *media.Session
 	last   media.Negotiated
 	closed bool
@@ -174,6 +176,20 @@ func (m *callMedia) agreed(n media.Negotiated) error {
 	return nil
 }
 
+// setPath records the call's audio path so that Close ends it first; a
+// path arriving after Close is closed at once.
+func (m *callMedia) setPath(p *voice.Path) {
+	m.mu.Lock()
+	closed := m.closed
+	if !closed {
+		m.path = p
+	}
+	m.mu.Unlock()
+	if closed {
+		p.Close()
+	}
+}
+
 // session returns the RTP session, nil before the media is agreed.
 func (m *callMedia) session() *media.Session {
 	m.mu.Lock()
@@ -190,8 +206,11 @@ func (m *callMedia) Close() error {
 		return nil
 	}
 	m.closed = true
-	sess := m.sess
+	sess, path := m.sess, m.path
 	m.mu.Unlock()
+	if path != nil {
+		path.Close() // before the session it reads from and writes to
+	}
 	if sess != nil {
 		return sess.Close() // the session owns the sockets
 	}

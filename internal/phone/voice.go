@@ -65,17 +65,33 @@ func (p *Phone) startVoice(s *sipSide, e *callEntry, zip bool) {
 		}
 		in, out := p.currentDevices()
 		id := e.call.ID()
-		path, err := voice.Start(voice.Options{
+		opts := voice.Options{
 			Devices: p.audio, Media: sess, Input: in, Output: out, Logger: p.log.With("component", "voice", "call", id),
 			OnDeviceLost: func(kind audio.Kind, dev audio.Device, err error) {
 				p.log.Warn("device lost during the call: the call goes on", "call", id, "kind", kind.String(), "device", dev.Name)
 				p.events.publish("media", map[string]string{"call": id, "event": "device_lost", "kind": kind.String(), "device": dev.Name})
+				// The stream died though the device may still be listed:
+				// select again (off the path's goroutine, as it asks).
+				s.wg.Add(1)
+				go func() {
+					defer s.wg.Done()
+					p.followDevices(s)
+				}()
 			},
-		})
+		}
+		path, err := voice.Start(opts)
+		if err != nil && (in != nil || out != nil) {
+			// A device that does not open must not cost the call its
+			// audio path: go on without devices until the next selection.
+			p.log.Warn("call audio: the selected devices did not open, going on without them", "call", id, "err", err)
+			opts.Input, opts.Output, in, out = nil, nil, nil, nil
+			path, err = voice.Start(opts)
+		}
 		if err != nil {
 			p.log.Error("call audio could not start: the call goes on without it", "call", id, "err", err)
 			return
 		}
+		e.media.setPath(path)
 		lv := p.Audio()
 		applyLevels(path, lv)
 		s.mu.Lock()
