@@ -85,7 +85,7 @@
 //	                          devices' tick alignment
 //
 // On PulseAudio (integration test, virtual headsets) a planned output
-// switch measured 14 ms, and an unplugged headset 380 ms from the last
+// switch measured 14-16 ms, and an unplugged headset 380-440 ms from the last
 // frame to the new headset's first (the stream watchdog's 300 ms stall
 // timeout plus the switch).
 package voice

@@ -269,13 +269,13 @@ func (p *Path) recvLoop() {
 		applyGain(r.out, p.spkGain.Load())
 		st, gen := p.current(&p.out)
 		if st == nil {
-			p.droppd.Add(1)
+			p.dropped.Add(1)
 			continue
 		}
 		select {
 		case <-st.Lost():
 			p.lost(&p.out, st, gen, st.Err())
-			p.droppd.Add(1)
+			p.dropped.Add(1)
 			continue
 		default:
 		}
@@ -293,7 +293,7 @@ func (p *Path) recvLoop() {
 			if errors.Is(err, audio.ErrDeviceLost) {
 				p.lost(&p.out, st, gen, err)
 			}
-			p.droppd.Add(1)
+			p.dropped.Add(1)
 			continue
 		}
 		played := p.now()

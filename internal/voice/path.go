@@ -158,13 +158,13 @@ type Path struct {
 	zip     *zipJob
 	closed  bool
 
-	muted, held    atomic.Bool
-	micGain        atomic.Int32 // volume 0-100
-	spkGain        atomic.Int32
-	sent, silent   atomic.Uint64
-	withheld       atomic.Uint64
-	played, droppd atomic.Uint64
-	digits         atomic.Uint64
+	muted, held     atomic.Bool
+	micGain         atomic.Int32 // volume 0-100
+	spkGain         atomic.Int32
+	sent, silent    atomic.Uint64
+	withheld        atomic.Uint64
+	played, dropped atomic.Uint64
+	digits          atomic.Uint64
 
 	wake   chan struct{} // one slot: the send side has a new capture stream
 	stop   chan struct{} // closed by Close
@@ -432,7 +432,7 @@ func (p *Path) Stats() Stats {
 	st.Input, st.Output = p.in.state, p.out.state
 	p.mu.Unlock()
 	st.FramesSent, st.FramesSilent, st.FramesWithheld = p.sent.Load(), p.silent.Load(), p.withheld.Load()
-	st.FramesPlayed, st.FramesDropped = p.played.Load(), p.droppd.Load()
+	st.FramesPlayed, st.FramesDropped = p.played.Load(), p.dropped.Load()
 	st.DTMFDigits = p.digits.Load()
 	return st
 }
