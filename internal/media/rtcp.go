@@ -1,9 +1,7 @@
 package media
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
@@ -259,36 +257,16 @@ func (s *Session) SendReport() error {
 // Close closes the socket.
 func (s *Session) readRTCP() {
 	defer s.wg.Done()
-	buf := make([]byte, maxPacket)
-	plain := make([]byte, maxPacket)
-	for {
-		n, from, err := s.rtc.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if s.stopping() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.log.Debug("rtcp read failed", "err", err)
-			continue
-		}
-		data := buf[:n]
-		s.mu.Lock()
-		sec := s.sec
-		s.mu.Unlock()
-		if sec != nil {
-			out, err := sec.decRTCP.DecryptRTCP(plain[:0], data, nil)
-			if err != nil {
-				s.srtpFailed(err)
-				continue
-			}
-			data = out
-		}
+	s.readLoop(s.rtc, "rtcp", func(sec *srtpContexts, dst, data []byte) ([]byte, error) {
+		return sec.decRTCP.DecryptRTCP(dst, data, nil)
+	}, func(data []byte, from netip.AddrPort) {
 		pkts, err := rtcp.Unmarshal(data)
 		if err != nil {
 			s.log.Debug("rtcp packet ignored", "err", err)
-			continue
+			return
 		}
 		s.receiveRTCP(pkts, from)
-	}
+	})
 }
 
 // receiveRTCP takes the SR time for our next LSR and the report blocks

@@ -565,16 +565,31 @@ func (s *Session) stopping() bool {
 // Close closes the socket.
 func (s *Session) readRTP() {
 	defer s.wg.Done()
+	var pkt rtp.Packet
+	s.readLoop(s.rtp, "rtp", func(sec *srtpContexts, dst, data []byte) ([]byte, error) {
+		// RFC 3711 §3.3: authenticate, check replay, decrypt.
+		return sec.decRTP.DecryptRTP(dst, data, nil)
+	}, func(data []byte, from netip.AddrPort) {
+		if err := pkt.Unmarshal(data); err != nil || pkt.Version != 2 {
+			s.count(func(st *Stats) { st.PacketsIgnored++ })
+			return
+		}
+		s.receive(&pkt, from)
+	})
+}
+
+// readLoop reads datagrams from conn until Close, unprotects them with the
+// SRTP keys when there are any, and hands each to handle.
+func (s *Session) readLoop(conn *net.UDPConn, what string, unprotect func(sec *srtpContexts, dst, data []byte) ([]byte, error), handle func(data []byte, from netip.AddrPort)) {
 	buf := make([]byte, maxPacket)
 	plain := make([]byte, maxPacket)
-	var pkt rtp.Packet
 	for {
-		n, from, err := s.rtp.ReadFromUDPAddrPort(buf)
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if s.stopping() || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.log.Debug("rtp read failed", "err", err)
+			s.log.Debug(what+" read failed", "err", err)
 			continue
 		}
 		data := buf[:n]
@@ -582,19 +597,14 @@ func (s *Session) readRTP() {
 		sec := s.sec
 		s.mu.Unlock()
 		if sec != nil {
-			// RFC 3711 §3.3: authenticate, check replay, decrypt.
-			out, err := sec.decRTP.DecryptRTP(plain[:0], data, nil)
+			out, err := unprotect(sec, plain[:0], data)
 			if err != nil {
 				s.srtpFailed(err)
 				continue
 			}
 			data = out
 		}
-		if err := pkt.Unmarshal(data); err != nil || pkt.Version != 2 {
-			s.count(func(st *Stats) { st.PacketsIgnored++ })
-			continue
-		}
-		s.receive(&pkt, from)
+		handle(data, from)
 	}
 }
 
