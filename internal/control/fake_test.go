@@ -167,18 +167,7 @@ func (f *fakePhone) SetAudio(c phone.AudioChange) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if c.SpeakerVolume != nil {
-		f.audio.Speaker.Volume = *c.SpeakerVolume
-	}
-	if c.SpeakerMuted != nil {
-		f.audio.Speaker.Muted = *c.SpeakerMuted
-	}
-	if c.MicrophoneVolume != nil {
-		f.audio.Microphone.Volume = *c.MicrophoneVolume
-	}
-	if c.MicrophoneMuted != nil {
-		f.audio.Microphone.Muted = *c.MicrophoneMuted
-	}
+	f.audio = c.Apply(f.audio)
 	return nil
 }
 

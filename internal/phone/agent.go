@@ -36,18 +36,7 @@ func (p *Phone) SetAudio(c AudioChange) error {
 		}
 	}
 	p.mu.Lock()
-	if c.SpeakerVolume != nil {
-		p.levels.Speaker.Volume = *c.SpeakerVolume
-	}
-	if c.SpeakerMuted != nil {
-		p.levels.Speaker.Muted = *c.SpeakerMuted
-	}
-	if c.MicrophoneVolume != nil {
-		p.levels.Microphone.Volume = *c.MicrophoneVolume
-	}
-	if c.MicrophoneMuted != nil {
-		p.levels.Microphone.Muted = *c.MicrophoneMuted
-	}
+	p.levels = c.Apply(p.levels)
 	p.mu.Unlock()
 	st := p.Audio()
 	if s := p.sipSide(); s != nil {

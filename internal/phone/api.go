@@ -111,3 +111,20 @@ type ReloadReport struct {
 	NotApplied []string        `json:"not_applied"` // with the reason, e.g. "policy.endpoint.sip_port: needs a restart"
 	Verdict    json.RawMessage `json:"verdict"`
 }
+
+// Apply returns st with the change's fields set.
+func (c AudioChange) Apply(st AudioState) AudioState {
+	if c.SpeakerVolume != nil {
+		st.Speaker.Volume = *c.SpeakerVolume
+	}
+	if c.SpeakerMuted != nil {
+		st.Speaker.Muted = *c.SpeakerMuted
+	}
+	if c.MicrophoneVolume != nil {
+		st.Microphone.Volume = *c.MicrophoneVolume
+	}
+	if c.MicrophoneMuted != nil {
+		st.Microphone.Muted = *c.MicrophoneMuted
+	}
+	return st
+}
