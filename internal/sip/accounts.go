@@ -17,24 +17,14 @@ func (u *UA) accounts() []Account {
 // accounts only report their state). Registrations already running are
 // stopped first (un-REGISTER), so this also restarts them.
 func (u *UA) StartRegistrations(ctx context.Context) error {
-	u.mu.Lock()
-	if u.closed {
-		u.mu.Unlock()
-		return ErrClosed
-	}
-	if !u.started {
-		u.mu.Unlock()
-		return ErrNotStarted
-	}
-	old := u.regs
-	u.regs = nil
-	u.mu.Unlock()
-	for _, r := range old {
-		r.stop(ctx)
+	if err := u.stopRegistrations(ctx, true); err != nil {
+		return err
 	}
 	return u.startAccounts(u.accounts())
 }
 
+// startAccounts registers accounts (one standalone entry when there are
+// none) and adds them to the UA.
 func (u *UA) startAccounts(accts []Account) error {
 	if len(accts) == 0 {
 		// No account: standalone, reported as one registration entry.
@@ -57,9 +47,25 @@ func (u *UA) startAccounts(accts []Account) error {
 // listening. Calls are not touched: the caller hangs them up first if the
 // agent logs out.
 func (u *UA) StopRegistrations(ctx context.Context) error {
+	return u.stopRegistrations(ctx, false)
+}
+
+// stopRegistrations takes every registration out of the UA and stops it.
+// strict makes a UA that is not running an error (else nothing happens).
+func (u *UA) stopRegistrations(ctx context.Context, strict bool) error {
 	u.mu.Lock()
-	if !u.started || u.closed {
+	var err error
+	switch {
+	case u.closed:
+		err = ErrClosed
+	case !u.started:
+		err = ErrNotStarted
+	}
+	if err != nil {
 		u.mu.Unlock()
+		if strict {
+			return err
+		}
 		return nil
 	}
 	old := u.regs
