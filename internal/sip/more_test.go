@@ -199,7 +199,7 @@ func TestBackupServerFailover(t *testing.T) {
 	reg.install(srv)
 	l, err := net.Listen("tcp", tcpAddr)
 	if err != nil {
-		t.Skipf("port reuse for tcp failed: %v", err)
+		t.Fatalf("tcp listener on the udp port: %v", err)
 	}
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -32,7 +32,7 @@ const EnvIntegration = "SOFTPHONE_INTEGRATION"
 func Require(t testing.TB, programs ...string) {
 	t.Helper()
 	if os.Getenv(EnvIntegration) == "" {
-		t.Skip(EnvIntegration + " is unset: integration test skipped")
+		t.Skip("SOFTPHONE_INTEGRATION is unset: integration test skipped")
 	}
 	for _, p := range programs {
 		if _, err := exec.LookPath(p); err != nil {
