@@ -229,6 +229,7 @@ func (c *Call) hangup(ctx context.Context, reason string) error {
 
 // newRequest builds an in-dialog request (RFC 3261 §12.2.1.1).
 func (c *Call) newRequest(method sip.RequestMethod) *sip.Request {
+	contact := c.contactHeader()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	req := sip.NewRequest(method, c.remoteTarget)
@@ -249,7 +250,7 @@ func (c *Call) newRequest(method sip.RequestMethod) *sip.Request {
 	req.AppendHeader(to)
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: c.localSeq, MethodName: method})
-	req.AppendHeader(c.u.contact(c.transport, c.contactUser()))
+	req.AppendHeader(contact)
 	req.AppendHeader(sip.NewHeader("User-Agent", c.u.o.UserAgent))
 	dest := ""
 	if len(c.routeSet) == 0 && c.proxyDest != "" {

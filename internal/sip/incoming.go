@@ -431,7 +431,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			}
 			c.mu.Unlock()
 			u.respondTagged(tx, req, c.localTag, 180, nil,
-				c.u.contact(c.transport, c.contactUser()),
+				c.contactHeader(),
 				sip.NewHeader("Allow", allowValue),
 				sip.NewHeader("Allow-Events", allowEvents))
 			u.h.CallState(c, CallStateRinging, "ringing")
@@ -501,7 +501,7 @@ func (u *UA) answer(c *Call, req *sip.Request, tx sip.ServerTransaction, m Media
 		return
 	}
 	hdrs := []sip.Header{
-		c.u.contact(c.transport, c.contactUser()),
+		c.contactHeader(),
 		sip.NewHeader("Allow", allowValue),
 		sip.NewHeader("Supported", supportedValue),
 		sip.NewHeader("Content-Type", "application/sdp"),
@@ -641,7 +641,7 @@ func (u *UA) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	hdrs := []sip.Header{
-		c.u.contact(c.transport, c.contactUser()),
+		c.contactHeader(),
 		sip.NewHeader("Allow", allowValue),
 		sip.NewHeader("Supported", supportedValue),
 		sip.NewHeader("Content-Type", "application/sdp"),

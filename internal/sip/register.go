@@ -31,7 +31,8 @@ type registration struct {
 	fromTag string
 	cseq    uint32
 
-	attempts atomic.Int64 // REGISTER transactions sent
+	attempts   atomic.Int64 // REGISTER transactions sent
+	keepalives atomic.Int64 // keep-alives sent that succeeded (CRLF written, OPTIONS answered)
 
 	ctx    context.Context // the loop's stop signal
 	cancel context.CancelFunc
@@ -40,8 +41,10 @@ type registration struct {
 	mu       sync.Mutex
 	snap     Registration
 	reported bool
-	target   string // ip:port currently used
-	bound    bool   // a binding is believed to exist at the registrar
+	target   string             // ip:port currently used
+	bound    bool               // a binding is believed to exist at the registrar
+	nat      string             // host:port the registrar saw us at (see nat.go); "" = our own
+	stale    *sip.ContactHeader // a Contact to remove with the next REGISTER
 }
 
 func newRegistration(u *UA, a Account) *registration {
@@ -132,6 +135,7 @@ func (r *registration) run() {
 	defer close(r.done)
 	failures := 0
 	ti := 0
+	rewrites := 0
 	want := r.a.RegTimeout
 	r.set(RegRegistering, "", time.Time{})
 	for r.ctx.Err() == nil {
@@ -165,11 +169,25 @@ func (r *registration) run() {
 		}
 		if err == nil && res.IsSuccess() {
 			failures = 0
-			exp := contactExpires(res, r.u.contact(r.a.Protocol, r.a.User).Address, want)
+			cur := r.contact()
+			exp := contactExpires(res, cur.Address, want)
 			r.mu.Lock()
 			r.bound = exp > 0
 			r.target = target
+			r.stale = nil
 			r.mu.Unlock()
+			if nat := r.natAddress(res, cur.Address); nat != "" && rewrites < maxNATRewrites {
+				// Behind NAT (RFC 3581 §4): register the address the
+				// registrar saw at once, removing the unreachable binding.
+				rewrites++
+				r.u.log.Info("contact rewritten from received/rport", "account", r.a.ID, "contact", cur.Address.String(), "nat", nat)
+				r.mu.Lock()
+				r.nat = nat
+				r.stale = cur
+				r.mu.Unlock()
+				continue
+			}
+			rewrites = 0
 			r.set(RegRegistered, fmt.Sprintf("%d %s", res.StatusCode, res.Reason), r.u.clock.Now().Add(exp))
 			if !r.keep(target, exp) {
 				return
@@ -214,12 +232,15 @@ func (r *registration) keep(target string, exp time.Duration) bool {
 				r.u.log.Info("keep-alive failed", "account", r.a.ID, "error", err)
 				return true
 			}
+			r.keepalives.Add(1)
 		}
 	}
 }
 
-// keepAlive sends a CRLF ping on TCP/TLS (RFC 5626 §3.5.1) or an OPTIONS on
-// UDP; any response to the OPTIONS counts as alive.
+// keepAlive sends a CRLF ping on TCP/TLS over the registration's
+// connection (RFC 5626 §3.5.1, §4.4.1) or an OPTIONS to the registrar on
+// UDP, which also refreshes the NAT binding; any response to the OPTIONS
+// counts as alive.
 func (r *registration) keepAlive(target string, ka time.Duration) error {
 	if r.a.Protocol != "udp" {
 		conn, err := r.u.sua.TransportLayer().GetConnection(r.a.Protocol, r.dest(target))
@@ -305,7 +326,17 @@ func (r *registration) register(ctx context.Context, target string, exp time.Dur
 	r.attempts.Add(1)
 	req := sip.NewRequest(sip.REGISTER, r.registrarURI())
 	r.addressing(req)
-	req.AppendHeader(r.u.contact(r.a.Protocol, r.a.User))
+	req.AppendHeader(r.contact())
+	r.mu.Lock()
+	stale := r.stale
+	r.mu.Unlock()
+	if stale != nil {
+		// The binding made before the Contact was rewritten (see nat.go).
+		old := stale.Clone()
+		old.Params = sip.NewParams()
+		old.Params.Add("expires", "0")
+		req.AppendHeader(old)
+	}
 	e := sip.ExpiresHeader(uint32(exp / time.Second))
 	req.AppendHeader(&e)
 	req.AppendHeader(sip.NewHeader("Allow", allowValue))

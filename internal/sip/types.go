@@ -202,12 +202,16 @@ type Registration struct {
 
 // Options configure a UA.
 type Options struct {
-	Host          string   // listen address; "" = all interfaces
-	Port          int      // listen port; 0 = ephemeral
-	Transports    []string // of "udp", "tcp", "tls"; default udp+tcp
-	TLSCertFile   string   // certificate for listening on TLS
-	TLSKeyFile    string
-	PublicAddress string // host[:port] for Contact/Via when set
+	Host        string   // listen address; "" = all interfaces
+	Port        int      // listen port; 0 = ephemeral
+	Transports  []string // of "udp", "tcp", "tls"; default udp+tcp
+	TLSCertFile string   // certificate for listening on TLS
+	TLSKeyFile  string
+	// PublicAddress is the host[:port] for Contact/Via when set. When it
+	// is empty, a UDP registration whose registrar reports another address
+	// in the Via's received/rport (RFC 3581 §4) re-registers with a Contact
+	// built from it (see nat.go).
+	PublicAddress string
 	UserAgent     string
 	Accounts      []Account
 	Logger        *slog.Logger
