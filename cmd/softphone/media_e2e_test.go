@@ -116,13 +116,16 @@ func TestCallAudioBothWays(t *testing.T) {
 				rec := mb.pa.Record(t, mb.out.SinkName+".monitor", 16000)
 				time.Sleep(4 * time.Second) // recording length, not synchronisation
 				got := rec.Stop(t)
-				if len(got) > 16000 {
-					got = got[len(got)-16000:]
+				if len(got) > 2*16000 {
+					got = got[len(got)-2*16000:] // the last 2 s
 				}
-				if l := testbed.ToneLevel(got, 440, 16000); l < 0.15 {
-					t.Errorf("440 Hz at our output: level %.3f (recorded %d samples)", l, len(got))
+				// The best 250 ms window: a loaded test machine may starve
+				// a stream for a moment; the tone must be there, clean.
+				if l := maxLevel(got, 440, 16000); l < 0.3 {
+					calls, _ := mb.client.Calls(context.Background())
+					t.Errorf("440 Hz at our output: best level %.3f (recorded %d samples); calls %+v %+v\n%s", l, len(got), calls, calls[0].Media, mb.proc.Log())
 				}
-				if l := testbed.ToneLevel(got, 1000, 16000); l > 0.05 {
+				if l := maxLevel(got, 1000, 16000); l > 0.05 {
 					t.Errorf("our own 1 kHz leaks into our output: level %.3f", l)
 				}
 				if err := mb.client.Hangup(context.Background(), ""); err != nil {
@@ -147,10 +150,10 @@ func TestCallAudioBothWays(t *testing.T) {
 					}
 					samples = samples[:len(samples)/2]
 				}
-				if len(samples) > r {
-					samples = samples[len(samples)-r:] // the last second
+				if len(samples) > 2*r {
+					samples = samples[len(samples)-2*r:] // the last 2 s
 				}
-				if l := testbed.ToneLevel(samples, 1000, r); l < 0.15 {
+				if l := maxLevel(samples, 1000, r); l < 0.3 {
 					t.Errorf("1 kHz at baresip: level %.3f over %d samples at %d Hz", l, len(samples), r)
 				}
 			})
@@ -172,11 +175,7 @@ func TestUnplugMidCall(t *testing.T) {
 		t.Helper()
 		rec := mb.pa.Record(t, sink+".monitor", 16000)
 		time.Sleep(1500 * time.Millisecond) // recording length
-		got := rec.Stop(t)
-		if len(got) > 8000 {
-			got = got[len(got)-8000:]
-		}
-		return testbed.ToneLevel(got, 440, 16000)
+		return maxLevel(rec.Stop(t), 440, 16000)
 	}
 	// (A PulseAudio null sink stalls for about 2 s after a stream starts:
 	// listen until the tone is there.)

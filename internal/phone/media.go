@@ -229,6 +229,13 @@ type MediaInfo struct {
 	JitterMillis    float64 `json:"jitter_ms"`
 	RTTMillis       float64 `json:"rtt_ms"`
 	MOS             float64 `json:"mos"`
+	// What the jitter buffer played: received audio, concealment, comfort
+	// silence; packets that came too late; its current delay.
+	FramesDecoded   uint64  `json:"frames_decoded"`
+	FramesConcealed uint64  `json:"frames_concealed"`
+	FramesSilent    uint64  `json:"frames_silent"`
+	PacketsLate     uint64  `json:"packets_late"`
+	PlayoutMillis   float64 `json:"playout_delay_ms"`
 }
 
 // info returns the session's figures, nil before the media is agreed.
@@ -245,7 +252,9 @@ func (m *callMedia) info() *MediaInfo {
 		Codec: strings.ToUpper(n.Codec.Name), SRTP: n.SRTP != nil, Remote: s.Destination().String(),
 		PacketsSent: st.PacketsSent, PacketsReceived: st.PacketsReceived, PacketsLost: st.PacketsLost,
 		FractionLost: st.FractionLost, JitterMillis: ms(st.Jitter.Seconds()), RTTMillis: ms(st.RTT.Seconds()),
-		MOS: math.Round(st.MOS*100) / 100,
+		MOS:           math.Round(st.MOS*100) / 100,
+		FramesDecoded: st.FramesDecoded, FramesConcealed: st.FramesConcealed, FramesSilent: st.FramesSilent,
+		PacketsLate: st.PacketsLate, PlayoutMillis: ms(st.PlayoutDelay.Seconds()),
 	}
 }
 
