@@ -52,8 +52,61 @@ func (p *Phone) SetAudio(c AudioChange) error {
 	return nil
 }
 
-// Quality returns the voice quality of the current call, zero without one.
-func (p *Phone) Quality() Quality { return Quality{} }
+// Quality returns the voice quality of the current call (the oldest one
+// up), zero without one. The alarm is on while the MOS estimate is below
+// vqAlarmOn (and stays on until it is back above vqAlarmOff).
+func (p *Phone) Quality() Quality {
+	s := p.sipSide()
+	if s == nil {
+		return Quality{}
+	}
+	var best *callEntry
+	s.mu.Lock()
+	for _, e := range s.calls {
+		if !e.ans.IsZero() && (best == nil || e.ans.Before(best.ans)) {
+			best = e
+		}
+	}
+	var q Quality
+	if best != nil {
+		if mi := best.media.info(); mi != nil {
+			q = Quality{LocalMOS: mi.MOS, RTTMillis: int(mi.RTTMillis), VQAlarmOn: best.vqAlarm}
+		}
+	}
+	s.mu.Unlock()
+	return q
+}
+
+// Voice-quality alarm thresholds on the MOS estimate (ITU-T G.107's
+// "many users dissatisfied" begins near 3.6).
+const (
+	vqAlarmOn  = 3.5
+	vqAlarmOff = 3.8
+)
+
+// checkQuality raises or clears a call's voice-quality alarm and says so
+// in an event.
+func (p *Phone) checkQuality(s *sipSide, e *callEntry) {
+	mi := e.media.info()
+	if mi == nil || mi.PacketsReceived < 50 {
+		return
+	}
+	s.mu.Lock()
+	was := e.vqAlarm
+	switch {
+	case !was && mi.MOS < vqAlarmOn:
+		e.vqAlarm = true
+	case was && mi.MOS > vqAlarmOff:
+		e.vqAlarm = false
+	}
+	now := e.vqAlarm
+	s.mu.Unlock()
+	if now != was {
+		p.log.Warn("voice quality alarm", "call", e.call.ID(), "on", now, "mos", mi.MOS, "fraction_lost", mi.FractionLost, "jitter_ms", mi.JitterMillis)
+		p.events.publish("quality", map[string]any{"call": e.call.ID(), "vq_alarm_on": now, "mos": mi.MOS,
+			"fraction_lost": mi.FractionLost, "jitter_ms": mi.JitterMillis, "rtt_ms": mi.RTTMillis})
+	}
+}
 
 // ReleaseAll ends every call: a ringing incoming call is rejected with 480,
 // an outgoing one not yet answered is cancelled, the others get BYE. It

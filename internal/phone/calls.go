@@ -49,6 +49,8 @@ type callEntry struct {
 	// voice is set once the audio path is being started; noDevice while
 	// the call has no input or output device (told once).
 	voice, noDevice bool
+	// vqAlarm is on while the call's voice quality is poor.
+	vqAlarm bool
 }
 
 // startSIP builds and starts the user agent from the configuration.

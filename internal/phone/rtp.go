@@ -27,11 +27,13 @@ func (p *Phone) attachMedia(e *callEntry) {
 	}
 }
 
-// watchRTP ends an answered call whose media stopped for rtp_timeout (not
-// while either side holds it: a held peer may rightly send nothing).
+// watchRTP follows an answered call's media once a second: it raises the
+// voice-quality alarm, and ends the call when its media stopped for
+// rtp_timeout (not while either side holds it: a held peer may rightly send
+// nothing).
 func (s *sipSide) watchRTP(p *Phone, e *callEntry) {
 	timeout := p.config().Session.RTPTimeout
-	if timeout <= 0 || e.media == nil {
+	if e.media == nil {
 		return
 	}
 	s.wg.Add(1)
@@ -46,6 +48,10 @@ func (s *sipSide) watchRTP(p *Phone, e *callEntry) {
 			case now := <-tick.C:
 				sess := e.media.session()
 				if sess == nil || e.call.State() != sip.CallStateActive {
+					continue
+				}
+				p.checkQuality(s, e)
+				if timeout <= 0 {
 					continue
 				}
 				if n := sess.Negotiated(); !n.RemoteDirection.Sends() || !n.LocalDirection.Receives() {
