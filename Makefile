@@ -10,7 +10,7 @@ BIN       := bin/softphone
 CONFIG    ?= configs/softphone.ini
 TESTFLAGS ?=
 
-.PHONY: all build run test unit bench lint clean deps-run deps-test
+.PHONY: all build run test unit bench bench-smoke lint clean deps-run deps-test
 
 all: build
 
@@ -38,9 +38,20 @@ test: deps-test
 unit:
 	$(GO) test -count=1 ./...
 
-## bench: Go benchmarks and the bench scripts, printed as tables.
-bench: deps-test
+## bench: the daemon and baresip side by side (bench/, about 11 min): one
+## table on stdout, the raw figures in $(BENCHJSON); then the Go benchmarks.
+## BENCHFLAGS passes options, e.g. BENCHFLAGS="-figures 1,2 -runs 5".
+BENCHJSON  ?= bin/bench-results.json
+BENCHFLAGS ?=
+bench: build
+	@scripts/deps.sh bench
+	$(GO) run ./bench/cmd/softphone-bench -softphone $(BIN) -json $(BENCHJSON) $(BENCHFLAGS)
 	SOFTPHONE_INTEGRATION=1 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./...
+
+## bench-smoke: the harness once on tiny settings (about a minute).
+bench-smoke: build
+	@scripts/deps.sh bench
+	$(GO) run ./bench/cmd/softphone-bench -softphone $(BIN) -json $(BENCHJSON) -tiny
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

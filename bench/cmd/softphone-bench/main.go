@@ -1,0 +1,80 @@
+// Command softphone-bench runs the daemon and baresip side by side under
+// the same load and prints one table (ours, baresip, ratio), writing the
+// raw figures as JSON. `make bench` runs it; see BENCHMARKS.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/softphone/softphone/bench"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "softphone-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		bin     = flag.String("softphone", "bin/softphone", "the daemon binary to measure")
+		out     = flag.String("json", "bench-results.json", "where to write the raw figures")
+		tiny    = flag.Bool("tiny", false, "tiny settings: proves the harness works in about a minute")
+		figures = flag.String("figures", "", "comma-separated figure numbers to run (default all)")
+		runs    = flag.Int("runs", 0, "runs per phone and figure (0: the preset's)")
+		verbose = flag.Bool("v", false, "log every step")
+	)
+	flag.Parse()
+	opts := bench.Full()
+	if *tiny {
+		opts = bench.Tiny()
+	}
+	opts.Softphone = *bin
+	if *runs > 0 {
+		opts.Runs = *runs
+	}
+	if *figures != "" {
+		opts.Figures = strings.Split(*figures, ",")
+	}
+	level := slog.LevelInfo
+	if !*verbose {
+		level = slog.LevelWarn + 1
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *verbose {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+
+	// sipgo logs through the default logger: route it through ours
+	slog.SetDefault(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := bench.Run(ctx, opts, log)
+	if rep == nil {
+		return err
+	}
+	rep.Command = strings.Join(os.Args, " ")
+	if werr := rep.WriteTable(os.Stdout); werr != nil {
+		return errors.Join(err, werr)
+	}
+	f, ferr := os.Create(*out)
+	if ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	if jerr := rep.WriteJSON(f); jerr != nil {
+		f.Close()
+		return errors.Join(err, jerr)
+	}
+	fmt.Printf("\nraw figures: %s\n", *out)
+	return errors.Join(err, f.Close())
+}

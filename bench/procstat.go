@@ -1,0 +1,113 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat;
+// Linux fixes it at 100 for user space on every architecture we build for.
+const clockTicks = 100
+
+// ParseStatCPU returns utime+stime (in clock ticks) from the contents of
+// /proc/<pid>/stat (proc(5): fields 14 and 15, counted after the command
+// name in parentheses, which may itself hold spaces and parentheses).
+func ParseStatCPU(stat string) (uint64, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("%w: no command name in stat", ErrBadProcStat)
+	}
+	f := strings.Fields(stat[i+1:])
+	// f[0] is field 3 (state); utime is field 14, stime field 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("%w: %d fields after the name", ErrBadProcStat, len(f))
+	}
+	ut, err := strconv.ParseUint(f[11], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: utime: %v", ErrBadProcStat, err)
+	}
+	st, err := strconv.ParseUint(f[12], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: stime: %v", ErrBadProcStat, err)
+	}
+	return ut + st, nil
+}
+
+// ParseStatusRSS returns VmRSS in kB from the contents of
+// /proc/<pid>/status.
+func ParseStatusRSS(status string) (int, error) {
+	sc := bufio.NewScanner(strings.NewReader(status))
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("%w: VmRSS line %q", ErrBadProcStat, sc.Text())
+		}
+		n, err := strconv.Atoi(f[0])
+		if err != nil {
+			return 0, fmt.Errorf("%w: VmRSS: %v", ErrBadProcStat, err)
+		}
+		return n, nil
+	}
+	return 0, fmt.Errorf("%w: no VmRSS line", ErrBadProcStat)
+}
+
+// cpuTicks reads utime+stime of pid.
+func cpuTicks(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("bench: cpu of %d: %w", pid, err)
+	}
+	return ParseStatCPU(string(b))
+}
+
+// rssMB reads the resident set size of pid in MB (2^20 bytes).
+func rssMB(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("bench: rss of %d: %w", pid, err)
+	}
+	kb, err := ParseStatusRSS(string(b))
+	return float64(kb) / 1024, err
+}
+
+// cpuMeter measures the share of one core a process used between Start
+// and Stop.
+type cpuMeter struct {
+	pid   int
+	ticks uint64
+	at    time.Time
+}
+
+func startCPU(pid int) (*cpuMeter, error) {
+	t, err := cpuTicks(pid)
+	if err != nil {
+		return nil, err
+	}
+	return &cpuMeter{pid: pid, ticks: t, at: time.Now()}, nil
+}
+
+// Percent returns the CPU used since start as a percentage of one core.
+func (m *cpuMeter) Percent() (float64, error) {
+	t, err := cpuTicks(m.pid)
+	if err != nil {
+		return 0, err
+	}
+	return CPUPercent(t-m.ticks, time.Since(m.at)), nil
+}
+
+// CPUPercent converts a tick delta over a wall-clock span into a
+// percentage of one core.
+func CPUPercent(ticks uint64, wall time.Duration) float64 {
+	if wall <= 0 {
+		return 0
+	}
+	return 100 * float64(ticks) / clockTicks / wall.Seconds()
+}
