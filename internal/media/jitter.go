@@ -23,8 +23,11 @@ import (
 // interarrival jitter J (A.8): minDelay + 3·J, bounded by maxDelay; it
 // grows at once by one frame for every packet that came too late to play,
 // and shrinks slowly (one frame every jitterDecayFrames played frames).
-// When the delay in use drifts from target by a frame the buffer repeats
-// (conceals) a frame or skips one.
+// When the delay in use exceeds the target by a frame the buffer repeats
+// (conceals) a frame. When it falls two frames or more behind (pops came
+// late because the caller's output blocked, a burst arrived, the target
+// came down) it catches up at once: playout moves to the packet due now
+// and the stale packets before it are dropped.
 
 // Jitter buffer bounds.
 const (
@@ -332,12 +335,10 @@ func (j *jitterBuffer) step(now time.Time, c frameCoder) playout {
 		// Playing ahead of target (the target grew): stretch by one
 		// packet. nextTS stays.
 		return j.conceal(c)
-	case drift >= 2*unit && len(j.entries) >= 2 && j.entries[0].ts < j.nextTS+pkt:
-		// Playing behind target (the target shrank, or pops came late):
-		// skip one packet.
-		j.entries = j.entries[1:]
-		j.stats.dropped++
-		j.nextTS += pkt
+	case drift >= 2*unit:
+		// Playing behind target: pops came late (the caller's output
+		// blocked), a burst arrived, or the target shrank.
+		j.catchUp(j.nextTS + drift/pkt*pkt)
 	}
 	if len(j.entries) > 0 && j.entries[0].ts < j.nextTS+pkt {
 		e := j.entries[0]
@@ -377,6 +378,31 @@ func (j *jitterBuffer) step(now time.Time, c frameCoder) playout {
 	}
 	j.nextTS += pkt
 	return j.conceal(c)
+}
+
+// catchUp moves playout forward to at, the due timestamp rounded down to
+// a whole packet from nextTS, in one go: the buffered packets that a later
+// buffered packet has made stale are dropped, so the delay that built up
+// while nobody popped goes at once instead of a packet per frame. Stepping
+// one packet at a time is not enough: while the buffer is full every push
+// drops its oldest packet, so a missing-packet walk from an old nextTS
+// towards the oldest buffered packet never reaches it, and every frame
+// would be concealed although packets keep arriving.
+//
+// The newest packet is kept, and playout moves no further than it: a
+// stream that arrives later than the reference predicts (the path's delay
+// rose, or the peer paused without moving its timestamps) plays as it
+// comes until the reference follows it.
+func (j *jitterBuffer) catchUp(at int64) {
+	for len(j.entries) >= 2 && j.entries[1].ts <= at {
+		j.entries = j.entries[1:]
+		j.stats.dropped++
+	}
+	if len(j.entries) > 0 && j.entries[0].ts > j.nextTS {
+		// What lies between nextTS and the first packet kept is past its
+		// playout time: conceal only from at onwards.
+		j.nextTS = min(j.entries[0].ts, at)
+	}
 }
 
 // pktSamples is the PCM samples per channel of one packet.

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/pion/rtp"
 )
 
 // jbTestCoder returns a PCMU coder with its loss concealment.
@@ -282,5 +284,205 @@ func TestJitterBufferPacketSizes(t *testing.T) {
 				t.Errorf("a packet waited %v", st.maxHeld)
 			}
 		})
+	}
+}
+
+// TestJitterBufferCatchUp: after pops stop for a while (the playback
+// device blocks the receive loop, as a PulseAudio null sink does for about
+// 2 s after a stream's first period), after a burst, or when the peer's
+// packets come later than their timestamps say, the buffer is back to
+// playing received packets within a few frames and stays there, with the
+// delay it built up trimmed. Packets leave every 20 ms and arrive 1 ms
+// later; frames are popped every 20 ms at a phase of 5 ms.
+func TestJitterBufferCatchUp(t *testing.T) {
+	tests := []struct {
+		name string
+		// popsBefore frames are popped, then none for popGap.
+		popsBefore int
+		popGap     time.Duration
+		// The first burst packets arrive together, with packet burst-1.
+		burst int
+		// Packets due in [pauseAt, pauseAt+pause) are held up and arrive
+		// together at its end (a stalled reader or peer).
+		pauseAt, pause time.Duration
+		// Packets sent from shiftAt on arrive shift later, their
+		// timestamps unmoved: the path's delay rose, or the peer paused.
+		shiftAt, shift time.Duration
+		// settle is how many frames after the first pop past the gap may
+		// be other than decoded; every frame after them must be decoded,
+		// but for stretch frames concealed while the delay grows to a
+		// target the jitter raised.
+		settle, stretch int
+		// wantDropped says whether buffered packets had to be discarded.
+		wantDropped bool
+	}{
+		{name: "no gap", popsBefore: 100, settle: 2},
+		{name: "gap of 100 ms", popsBefore: 4, popGap: 100 * time.Millisecond, settle: 1, wantDropped: true},
+		{name: "gap of 300 ms", popsBefore: 4, popGap: 300 * time.Millisecond, settle: 1, wantDropped: true},
+		// The buffer fills up (28 packets): every push drops its oldest
+		// packet, as fast as a packet-per-frame walk towards it goes.
+		{name: "gap of 640 ms, buffer full", popsBefore: 4, popGap: 640 * time.Millisecond, settle: 1, wantDropped: true},
+		{name: "gap of 700 ms after the first frame", popsBefore: 1, popGap: 700 * time.Millisecond, settle: 1, wantDropped: true},
+		{name: "gap of 2 s", popsBefore: 4, popGap: 2 * time.Second, settle: 1, wantDropped: true},
+		{name: "gap of 2 s before playout started", popsBefore: 1, popGap: 2*time.Second - 15*time.Millisecond, settle: 1, wantDropped: true},
+		{name: "burst of 25 at the start", popsBefore: 100, burst: 25, settle: 2, wantDropped: true},
+		{name: "packets held up for 600 ms", popsBefore: 1000, pauseAt: 500 * time.Millisecond, pause: 600 * time.Millisecond, settle: 2, wantDropped: true},
+		{name: "delay rises by 600 ms", popsBefore: 1000, shiftAt: 500 * time.Millisecond, shift: 600 * time.Millisecond, settle: 2, stretch: 8},
+	}
+	const frames = 200
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := jbTestCoder(t)
+			jb := newJitterBuffer(8000, 8000, 1, 20*time.Millisecond)
+			t0 := time.Unix(1000, 0)
+			arrive := func(i int) time.Duration {
+				at := time.Duration(max(i, tt.burst-1))*20*time.Millisecond + time.Millisecond
+				if at >= tt.pauseAt && at < tt.pauseAt+tt.pause {
+					at = tt.pauseAt + tt.pause
+				}
+				if tt.shift > 0 && at >= tt.shiftAt {
+					at += tt.shift
+				}
+				return at
+			}
+			packets := int((frames*20*time.Millisecond+tt.popGap+tt.shift)/(20*time.Millisecond)) + 5
+			next := 0
+			var got []string
+			resumed := -1 // index in got of the first pop after the gap
+			for p := range frames {
+				at := time.Duration(p)*20*time.Millisecond + 5*time.Millisecond
+				if p >= tt.popsBefore {
+					at += tt.popGap
+					if resumed < 0 {
+						resumed = p
+					}
+				}
+				for next < packets && arrive(next) <= at {
+					jb.push(9, uint16(next), uint32(160*next), markerPayload(next%20), t0.Add(arrive(next)))
+					next++
+				}
+				f, kind := jb.pop(t0.Add(at), c, nil)
+				got = append(got, frameIndex(f, kind))
+			}
+			st := jb.snapshot()
+			from := resumed + tt.settle
+			if tt.popsBefore >= frames {
+				from = tt.settle
+			}
+			if tt.pause > 0 || tt.shift > 0 {
+				// The packets held up play from their arrival on.
+				from = int((tt.pauseAt+tt.pause+tt.shiftAt+tt.shift)/(20*time.Millisecond)) + tt.settle
+			}
+			var stretched []int
+			for i := from; i < len(got); i++ {
+				if got[i] == "s" || (got[i] == "c" && len(stretched) == tt.stretch) {
+					t.Fatalf("frame %d is %q; want decoded frames from frame %d on (%d concealed allowed)\nplayed %v\nstats %+v",
+						i, got[i], from, tt.stretch, got, st)
+				}
+				if got[i] == "c" {
+					stretched = append(stretched, i)
+				}
+			}
+			// Decoded frames come in packet order, one packet per frame:
+			// no packet is skipped once playout settled.
+			prev := -1
+			for i := from; i < len(got); i++ {
+				b, err := strconv.Atoi(got[i])
+				if err != nil {
+					continue
+				}
+				if prev >= 0 && b != (prev+1)%20 {
+					t.Fatalf("frame %d played packet %d after %d\nplayed %v", i, b, prev, got)
+				}
+				prev = b
+			}
+			if st.late != 0 {
+				t.Errorf("%d packets late, want none: all arrived in order", st.late)
+			}
+			if (st.dropped > 0) != tt.wantDropped {
+				t.Errorf("dropped %d, want dropped: %v", st.dropped, tt.wantDropped)
+			}
+			// The delay built up is gone: the last packet waited no more
+			// than the target and two frames.
+			if limit := st.target + 40*time.Millisecond; st.lastHeld > limit {
+				t.Errorf("the last packet waited %v, want <= %v (target %v)", st.lastHeld, limit, st.target)
+			}
+		})
+	}
+}
+
+// TestSessionPlayoutAfterStall is the receive path of a call whose
+// playback device blocks right after its first period: ReadFrame is not
+// called for 640 ms while the peer's packets keep coming, in order and on
+// time. Then frames are read every 20 ms again, and they must be the
+// peer's audio within a few frames, not concealment for the rest of the
+// call.
+func TestSessionPlayoutAfterStall(t *testing.T) {
+	clock := newFakeClock()
+	tick := newManualTicker()
+	peer := rawPeer(t)
+	sRTP, sRTCP := pair(t)
+	s := startSessionWith(t, SessionOptions{RTP: sRTP, RTCP: sRTCP, Negotiated: g711("PCMU", addrOf(peer), SendRecv),
+		Now: clock.Now, PlayoutTicker: tick.factory()})
+	t0 := clock.Now()
+	sent := 0
+	// send delivers the packets due by ms, each stamped with its arrival
+	// time: packet i leaves at i·20 ms and arrives 1 ms later.
+	send := func(ms int) {
+		t.Helper()
+		for ; sent*20+1 <= ms; sent++ {
+			b, err := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: ptPCMU, SequenceNumber: uint16(7000 + sent),
+				Timestamp: uint32(30000 + 160*sent), SSRC: 77}, Payload: markerPayload(sent % 20)}).Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock.Set(t0.Add(time.Duration(sent*20+1) * time.Millisecond))
+			if _, err := peer.WriteToUDPAddrPort(b, addrOf(sRTP)); err != nil {
+				t.Fatal(err)
+			}
+			if !waitStats(s, func(st Stats) bool { return st.PacketsReceived == uint64(sent+1) }) {
+				t.Fatalf("packet %d not received", sent)
+			}
+		}
+	}
+	var got []string
+	read := func(ms int) {
+		t.Helper()
+		send(ms)
+		clock.Set(t0.Add(time.Duration(ms) * time.Millisecond))
+		before := s.Stats()
+		f := readTick(t, s, tick)
+		after := s.Stats()
+		kind := playoutDecoded
+		switch {
+		case after.FramesSilent > before.FramesSilent:
+			kind = playoutSilence
+		case after.FramesConcealed > before.FramesConcealed:
+			kind = playoutConcealed
+		}
+		got = append(got, frameIndex(f, kind))
+	}
+	for p := range 4 {
+		read(5 + 20*p)
+	}
+	const stall = 640
+	for p := range 40 {
+		read(stall + 85 + 20*p)
+	}
+	// Two silent frames before the initial delay, two decoded ones, then
+	// one frame to catch up after the stall at most.
+	const settle = 5
+	for i := settle; i < len(got); i++ {
+		if got[i] == "c" || got[i] == "s" {
+			t.Fatalf("frame %d is %q after the stall\nplayed %v\nstats %+v", i, got[i], got, s.Stats())
+		}
+	}
+	st := s.Stats()
+	if st.PacketsLate != 0 || st.FramesDropped == 0 {
+		t.Errorf("late %d dropped %d: want none late, and the packets that waited during the stall dropped",
+			st.PacketsLate, st.FramesDropped)
+	}
+	if st.PlayoutDelay > st.PlayoutTarget+40*time.Millisecond {
+		t.Errorf("the last packet waited %v; want the delay trimmed to about the target %v", st.PlayoutDelay, st.PlayoutTarget)
 	}
 }
