@@ -235,6 +235,7 @@ type MediaInfo struct {
 	FramesConcealed uint64  `json:"frames_concealed"`
 	FramesSilent    uint64  `json:"frames_silent"`
 	PacketsLate     uint64  `json:"packets_late"`
+	FramesDropped   uint64  `json:"frames_dropped"`
 	PlayoutMillis   float64 `json:"playout_delay_ms"`
 }
 
@@ -254,7 +255,7 @@ func (m *callMedia) info() *MediaInfo {
 		FractionLost: st.FractionLost, JitterMillis: ms(st.Jitter.Seconds()), RTTMillis: ms(st.RTT.Seconds()),
 		MOS:           math.Round(st.MOS*100) / 100,
 		FramesDecoded: st.FramesDecoded, FramesConcealed: st.FramesConcealed, FramesSilent: st.FramesSilent,
-		PacketsLate: st.PacketsLate, PlayoutMillis: ms(st.PlayoutDelay.Seconds()),
+		PacketsLate: st.PacketsLate, FramesDropped: st.FramesDropped, PlayoutMillis: ms(st.PlayoutDelay.Seconds()),
 	}
 }
 

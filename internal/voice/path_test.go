@@ -289,23 +289,27 @@ func TestInbandDTMF(t *testing.T) {
 }
 
 // detectDTMF finds DTMF digits in s (device rate) with Goertzel filters
-// over 20 ms windows.
+// over 20 ms windows. Like a receiver that bridges short interruptions
+// (ITU-T Q.24), a digit repeats only after at least two quiet windows
+// (40 ms; the gap between digits is 60 ms): a window lost to a playback
+// underrun or a concealed frame does not split a tone in two.
 func detectDTMF(s []int16) string {
 	var out []rune
-	prev := rune(0)
+	last, quiet := rune(0), 2
 	w := ms(20)
 	for i := 0; i+w <= len(s); i += w {
 		win := s[i : i+w]
-		d := rune(0)
 		r, rl := strongest(win, dtmfRows[:])
 		c, cl := strongest(win, dtmfCols[:])
-		if rl > 0.1 && cl > 0.1 {
-			d = rune(dtmfPad[r][c])
+		if rl <= 0.1 || cl <= 0.1 {
+			quiet++
+			continue
 		}
-		if d != prev && d != 0 {
+		d := rune(dtmfPad[r][c])
+		if d != last || quiet >= 2 {
 			out = append(out, d)
 		}
-		prev = d
+		last, quiet = d, 0
 	}
 	return string(out)
 }
