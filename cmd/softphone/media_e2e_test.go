@@ -194,6 +194,11 @@ func TestUnplugMidCall(t *testing.T) {
 	if err != nil || len(calls) != 1 || calls[0].State != "active" {
 		t.Fatalf("the call did not survive the unplug: %+v %v", calls, err)
 	}
+	if m := calls[0].Media; m.Output != "Spare Headset" || m.DeviceSwitches == 0 || m.OutputGapMillis <= 0 {
+		t.Errorf("media after the switch: output %q, %d switches, gap %.1f ms", m.Output, m.DeviceSwitches, m.OutputGapMillis)
+	} else {
+		t.Logf("output switch gap %.1f ms", m.OutputGapMillis)
+	}
 	mb.out.Plug(t)
 	waitEvent(t, mb.ev, "media", 10*time.Second, func(d json.RawMessage) bool {
 		return strings.Contains(string(d), "devices_switched") && strings.Contains(string(d), jabra)

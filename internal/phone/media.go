@@ -237,6 +237,16 @@ type MediaInfo struct {
 	PacketsLate     uint64  `json:"packets_late"`
 	FramesDropped   uint64  `json:"frames_dropped"`
 	PlayoutMillis   float64 `json:"playout_delay_ms"`
+	// The device side: the devices in use ("none" without one), how often
+	// they were switched during the call, and the audio gap of the last
+	// and of the largest output switch (last frame to the old device →
+	// first frame to the new one).
+	Input           string  `json:"input,omitempty"`
+	Output          string  `json:"output,omitempty"`
+	DeviceSwitches  uint64  `json:"device_switches"`
+	OutputGapMillis float64 `json:"output_gap_ms"`
+	OutputMaxGap    float64 `json:"output_max_gap_ms"`
+	InputGapMillis  float64 `json:"input_gap_ms"`
 }
 
 // info returns the session's figures, nil before the media is agreed.
@@ -249,7 +259,10 @@ func (m *callMedia) info() *MediaInfo {
 		return nil
 	}
 	st, n := s.Stats(), s.Negotiated()
-	return &MediaInfo{
+	m.mu.Lock()
+	path := m.path
+	m.mu.Unlock()
+	mi := &MediaInfo{
 		Codec: strings.ToUpper(n.Codec.Name), SRTP: n.SRTP != nil, Remote: s.Destination().String(),
 		PacketsSent: st.PacketsSent, PacketsReceived: st.PacketsReceived, PacketsLost: st.PacketsLost,
 		FractionLost: st.FractionLost, JitterMillis: ms(st.Jitter.Seconds()), RTTMillis: ms(st.RTT.Seconds()),
@@ -257,6 +270,21 @@ func (m *callMedia) info() *MediaInfo {
 		FramesDecoded: st.FramesDecoded, FramesConcealed: st.FramesConcealed, FramesSilent: st.FramesSilent,
 		PacketsLate: st.PacketsLate, FramesDropped: st.FramesDropped, PlayoutMillis: ms(st.PlayoutDelay.Seconds()),
 	}
+	if path != nil {
+		ps := path.Stats()
+		in, inOK, out, outOK := path.Devices()
+		mi.Input, mi.Output = "none", "none"
+		if inOK {
+			mi.Input = in.Name
+		}
+		if outOK {
+			mi.Output = out.Name
+		}
+		mi.DeviceSwitches = ps.Switches
+		mi.OutputGapMillis, mi.OutputMaxGap = ms(ps.OutputGap.Seconds()), ms(ps.OutputMaxGap.Seconds())
+		mi.InputGapMillis = ms(ps.InputGap.Seconds())
+	}
+	return mi
 }
 
 func ms(sec float64) float64 { return math.Round(sec*1e4) / 10 }
