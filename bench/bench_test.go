@@ -323,6 +323,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"missing binary", func(o *Options) { o.Softphone = "/nonexistent/softphone" }, ErrBadOptions},
 		{"zero runs", func(o *Options) { o.Runs = 0 }, ErrBadOptions},
 		{"empty ramp", func(o *Options) { o.RejectRates = nil }, ErrBadOptions},
+		{"no switch cycles", func(o *Options) { o.SwitchCycles = 0 }, ErrBadOptions},
+		{"no switch calibration", func(o *Options) { o.SwitchCalibration = 0 }, ErrBadOptions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -333,6 +335,22 @@ func TestOptionsValidate(t *testing.T) {
 				t.Errorf("err %v, want %v", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestMoreHeadsets(t *testing.T) {
+	tests := []struct {
+		in   []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"Plantronics Blackwire 3220"}, "headset_name = Plantronics Blackwire 3220\n"},
+		{[]string{"A", "B"}, "headset_name = A\nheadset_name = B\n"},
+	}
+	for _, tt := range tests {
+		if got := moreHeadsets(tt.in); got != tt.want {
+			t.Errorf("moreHeadsets(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
 
@@ -391,7 +409,8 @@ func TestHarnessTiny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"1a", "1b", "2a", "2b", "2c", "3a", "3a'", "3b", "3b'", "4a", "4b", "5a", "5b", "5c", "6a", "6b", "6c"}
+	want := []string{"1a", "1b", "2a", "2b", "2c", "3a", "3a'", "3b", "3b'", "4a", "4b", "5a", "5b", "5c", "6a", "6b", "6c",
+		"7a", "7b", "7c", "7d", "7e", "7f", "7g"}
 	var table, js bytes.Buffer
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
@@ -429,6 +448,16 @@ func TestHarnessTiny(t *testing.T) {
 	}
 	if back.Rows[11].Baresip.NA == "" || !strings.Contains(back.Rows[11].Baresip.NA, "no hot-plug") {
 		t.Errorf("5a does not say baresip has no hot-plug: %+v", back.Rows[11].Baresip)
+	}
+	// figure 7: the daemon's own gap and the calibration stall are
+	// measured on ours; baresip says why it has none
+	for _, i := range []int{17, 18, 23} {
+		if r := back.Rows[i]; r.Ours.Spread == nil {
+			t.Errorf("row %s lacks our number: %q", r.ID, r.Ours.NA)
+		}
+	}
+	if !strings.Contains(back.Rows[17].Baresip.NA, "no hot-plug") {
+		t.Errorf("7a does not say baresip has no hot-plug: %+v", back.Rows[17].Baresip)
 	}
 	if back.Machine.Cores < 1 || back.Machine.CPU == "" {
 		t.Errorf("machine not described: %+v", back.Machine)

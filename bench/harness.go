@@ -80,15 +80,20 @@ type Options struct {
 	LatencyBursts int `json:"latency_bursts"`
 	// HotplugCycles is the number of unplug+plug cycles per run of figure 5.
 	HotplugCycles int `json:"hotplug_cycles"`
+	// SwitchCycles is the number of unplug+plug cycles (two device
+	// switches each) per run of figure 7; SwitchCalibration the number of
+	// fresh null sinks its PulseAudio calibration starts per run.
+	SwitchCycles      int `json:"switch_cycles"`
+	SwitchCalibration int `json:"switch_calibration"`
 	// IdleWindow is how long the idle CPU and memory of figures 5 and 6
 	// are watched.
 	IdleWindow time.Duration `json:"idle_window"`
-	// Figures limits the run to these figure numbers ("1".."6"); empty
+	// Figures limits the run to these figure numbers ("1".."7"); empty
 	// means all.
 	Figures []string `json:"figures,omitempty"`
 }
 
-// Full is the setting of `make bench` (about 9½ minutes on 2 cores).
+// Full is the setting of `make bench` (about 10½ minutes on 2 cores).
 // Figure 3 measures each phone 2 × 20 s per codec (the baresip variant
 // with a generated source once).
 func Full() Options {
@@ -98,6 +103,7 @@ func Full() Options {
 		RejectSettle: 6 * time.Second, RejectRuns: 2,
 		CPUWindow: 20 * time.Second, CPURuns: 2,
 		LatencyBursts: 5, HotplugCycles: 10, IdleWindow: 8 * time.Second,
+		SwitchCycles: 5, SwitchCalibration: 3,
 	}
 }
 
@@ -109,6 +115,7 @@ func Tiny() Options {
 		RejectRates: []int{20, 50}, RejectStep: time.Second, RejectSettle: time.Second, RejectRuns: 1,
 		CPUWindow: 2 * time.Second, CPURuns: 1,
 		LatencyBursts: 1, HotplugCycles: 1, IdleWindow: time.Second,
+		SwitchCycles: 1, SwitchCalibration: 1,
 	}
 }
 
@@ -118,7 +125,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("%w: no softphone binary", ErrBadOptions)
 	case o.Runs < 1 || o.RejectRuns < 1 || o.CPURuns < 1:
 		return fmt.Errorf("%w: runs must be at least 1", ErrBadOptions)
-	case o.SetupCalls < 1 || o.SetupCallsBaresip < 1 || o.SetupRate < 1 || o.LatencyBursts < 1 || o.HotplugCycles < 1:
+	case o.SetupCalls < 1 || o.SetupCallsBaresip < 1 || o.SetupRate < 1 || o.LatencyBursts < 1 || o.HotplugCycles < 1 ||
+		o.SwitchCycles < 1 || o.SwitchCalibration < 1:
 		return fmt.Errorf("%w: counts must be at least 1", ErrBadOptions)
 	case len(o.RejectRates) == 0 || o.RejectStep <= 0 || o.CPUWindow <= 0 || o.IdleWindow <= 0:
 		return fmt.Errorf("%w: empty ramp or window", ErrBadOptions)
@@ -196,6 +204,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Report, error) {
 		run func(ctx context.Context) []*Row
 	}{
 		{"6", h.figIdle}, {"1", h.figSetup}, {"2", h.figReject}, {"3", h.figCPU}, {"4", h.figLatency}, {"5", h.figHotplug},
+		{"7", h.figSwitch},
 	}
 	byID := map[string][]*Row{}
 	for _, f := range figs {
@@ -207,7 +216,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Report, error) {
 		byID[f.id] = f.run(ctx)
 		log.Info("figure "+f.id+": done", "took", time.Since(t0).Round(time.Millisecond))
 	}
-	for _, id := range []string{"1", "2", "3", "4", "5", "6"} {
+	for _, id := range []string{"1", "2", "3", "4", "5", "6", "7"} {
 		for _, r := range byID[id] {
 			r.finish()
 			rep.Rows = append(rep.Rows, *r)
@@ -254,12 +263,24 @@ func (h *harness) measure(name string, side *Side, f func(tb *runTB) (float64, e
 
 // daemonOpts are the parts of a daemon's configuration a figure chooses.
 type daemonOpts struct {
-	// Headset is the headset_name (use_headset=1 always).
-	Headset string
+	// Headset is the headset_name (use_headset=1 always); MoreHeadsets
+	// are further entries, in priority order after it.
+	Headset      string
+	MoreHeadsets []string
 	// Session is the [policy.session] body.
 	Session string
 	// Account, when set, is the [connectivity.0] body.
 	Account string
+}
+
+// moreHeadsets renders further headset_name entries, one line each (the
+// key is a list: it may be given more than once).
+func moreHeadsets(names []string) string {
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString("headset_name = " + n + "\n")
+	}
+	return b.String()
 }
 
 // daemon is a running `softphone run`.
@@ -294,10 +315,10 @@ token_file = %s
 [policy.device]
 use_headset = 1
 headset_name = %s
-
+%s
 [policy.session]
 %s
-`, sipPort, rtp+2, rtp+400, ctl, token, o.Headset, o.Session)
+`, sipPort, rtp+2, rtp+400, ctl, token, o.Headset, moreHeadsets(o.MoreHeadsets), o.Session)
 	if o.Account != "" {
 		cfg += "\n[connectivity.0]\n" + o.Account + "\n"
 	}
