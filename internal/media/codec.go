@@ -123,9 +123,9 @@ type fecDecoder interface {
 func newCoder(c Codec) (frameCoder, error) {
 	switch {
 	case strings.EqualFold(c.Name, "PCMU"):
-		return &fadeCoder{pcmCoder: mulawCoder{}, fade: newFadeConcealer(8000)}, nil
+		return &fadeCoder{pcmCoder: mulawCoder, fade: newFadeConcealer(8000)}, nil
 	case strings.EqualFold(c.Name, "PCMA"):
-		return &fadeCoder{pcmCoder: alawCoder{}, fade: newFadeConcealer(8000)}, nil
+		return &fadeCoder{pcmCoder: alawCoder, fade: newFadeConcealer(8000)}, nil
 	case strings.EqualFold(c.Name, "G722"):
 		return &fadeCoder{pcmCoder: newG722Coder(), fade: newFadeConcealer(16000)}, nil
 	case strings.EqualFold(c.Name, "opus"):
@@ -288,34 +288,28 @@ func (f *fadeConcealer) pitch() int {
 	return bestLag
 }
 
-type mulawCoder struct{}
+// g711Coder is G.711 with one of its two companding laws (ITU-T G.711
+// §2-3), one byte per sample.
+type g711Coder struct {
+	enc func(int16) byte
+	dec func(byte) int16
+}
 
-func (mulawCoder) Encode(dst []byte, pcm []int16) []byte {
+var (
+	mulawCoder = g711Coder{enc: EncodeMulaw, dec: DecodeMulaw}
+	alawCoder  = g711Coder{enc: EncodeAlaw, dec: DecodeAlaw}
+)
+
+func (g g711Coder) Encode(dst []byte, pcm []int16) []byte {
 	for _, s := range pcm {
-		dst = append(dst, EncodeMulaw(s))
+		dst = append(dst, g.enc(s))
 	}
 	return dst
 }
 
-func (mulawCoder) Decode(dst []int16, payload []byte) []int16 {
+func (g g711Coder) Decode(dst []int16, payload []byte) []int16 {
 	for _, b := range payload {
-		dst = append(dst, DecodeMulaw(b))
-	}
-	return dst
-}
-
-type alawCoder struct{}
-
-func (alawCoder) Encode(dst []byte, pcm []int16) []byte {
-	for _, s := range pcm {
-		dst = append(dst, EncodeAlaw(s))
-	}
-	return dst
-}
-
-func (alawCoder) Decode(dst []int16, payload []byte) []int16 {
-	for _, b := range payload {
-		dst = append(dst, DecodeAlaw(b))
+		dst = append(dst, g.dec(b))
 	}
 	return dst
 }

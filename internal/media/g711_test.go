@@ -95,15 +95,15 @@ func BenchmarkEncodeMulaw160(b *testing.B) {
 	dst := make([]byte, 0, 160)
 	b.SetBytes(int64(len(pcm) * 2))
 	for b.Loop() {
-		dst = mulawCoder{}.Encode(dst[:0], pcm)
+		dst = mulawCoder.Encode(dst[:0], pcm)
 	}
 }
 
 func BenchmarkDecodeAlaw160(b *testing.B) {
-	payload := alawCoder{}.Encode(nil, tone(160, 8000, 1000, 0.5))
+	payload := alawCoder.Encode(nil, tone(160, 8000, 1000, 0.5))
 	dst := make([]int16, 0, 160)
 	b.SetBytes(int64(len(payload)))
 	for b.Loop() {
-		dst = alawCoder{}.Decode(dst[:0], payload)
+		dst = alawCoder.Decode(dst[:0], payload)
 	}
 }

@@ -329,7 +329,7 @@ func TestPacketisation(t *testing.T) {
 			t.Errorf("%s: seq +%d ts +%d, want +%d +%d", tt.name, tt.p.SequenceNumber-p1.SequenceNumber, tt.p.Timestamp-p1.Timestamp, tt.seq, tt.ts)
 		}
 	}
-	if got := (alawCoder{}).Decode(nil, p1.Payload); ToneLevel(got, 8000, 1000) < 0.25 {
+	if got := alawCoder.Decode(nil, p1.Payload); ToneLevel(got, 8000, 1000) < 0.25 {
 		t.Errorf("payload does not carry the tone")
 	}
 }

@@ -192,7 +192,7 @@ func TestSRTPTamperAndReplay(t *testing.T) {
 			if len(pkt) != 12+160+tt.tagLen {
 				t.Errorf("srtp packet of %d bytes, want %d", len(pkt), 12+160+tt.tagLen)
 			}
-			if plain := (mulawCoder{}).Encode(nil, frame); bytes.Contains(pkt, plain[:16]) {
+			if plain := mulawCoder.Encode(nil, frame); bytes.Contains(pkt, plain[:16]) {
 				t.Error("payload sent in the clear")
 			}
 			tampered := append([]byte(nil), pkt...)
