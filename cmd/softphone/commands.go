@@ -165,6 +165,19 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		return err
 	}
 	defer unlock()
+	if addr := os.Getenv(envPprof); addr != "" {
+		dbg, err := startDebug(addr, log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = dbg.Close(sctx)
+		}()
+	}
+	trimmer := startTrimmer(defaultTrimSettings(), nil, nil)
+	defer trimmer.Close()
 	if w := passwordFileWarning(cfg); w != "" {
 		log.Warn(w)
 	}

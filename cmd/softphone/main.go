@@ -44,6 +44,9 @@ Every command takes -c FILE (the configuration file) and -h for its help.
 The configuration is found at -c, else $SOFTPHONE_CONFIG, else
 $XDG_CONFIG_HOME/softphone/softphone.ini, else /etc/softphone/softphone.ini,
 else built-in defaults (standalone).
+
+Debug: SOFTPHONE_PPROF=127.0.0.1:PORT makes "run" serve Go's profiles
+(net/http/pprof, /debug/pprof/) on that loopback address.
 `
 
 func main() {

@@ -137,7 +137,11 @@ func (s *subscriber) run() {
 			}
 		}
 		ev := s.queue[0]
+		s.queue[0] = Event{} // the backing array must not keep a sent event alive
 		s.queue = s.queue[1:]
+		if len(s.queue) == 0 {
+			s.queue = nil // a burst's queue is freed once it drains
+		}
 		s.mu.Unlock()
 		select {
 		case s.out <- ev:

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+	"time"
+)
+
+// The daemon's memory is mostly short-lived: a burst of incoming INVITEs
+// (a rejection storm) allocates tens of kilobytes per call in transactions
+// that live until Timer I runs out (RFC 3261 §17.2.1), and then all of it
+// is garbage. The Go runtime returns freed memory to the kernel only
+// slowly, and runs no collection at all while the daemon is idle, so
+// without help the resident size stays at the burst's peak for minutes.
+// The trimmer watches the runtime's own counters and, once the daemon is
+// quiet again, collects and hands the free heap back (debug.FreeOSMemory).
+// It never trims while the daemon allocates fast, so a burst in progress
+// is not slowed down.
+
+// trimSettings tune the trimmer; defaultTrimSettings are the daemon's.
+type trimSettings struct {
+	// Tick is how often the counters are read.
+	Tick time.Duration
+	// Quiet is the allocation during one tick below which the daemon
+	// counts as quiet.
+	Quiet uint64
+	// Floor is the memory held from the kernel (mapped, not released)
+	// below which the trimmer leaves the runtime alone.
+	Floor uint64
+	// Gap is the least time between two trims. While trims give little
+	// back (less than Floor/4), the gap doubles up to MaxGap; a busy tick
+	// or a trim that gives much back resets it.
+	Gap, MaxGap time.Duration
+}
+
+func defaultTrimSettings() trimSettings {
+	return trimSettings{Tick: time.Second, Quiet: 2 << 20, Floor: 24 << 20, Gap: time.Second, MaxGap: 32 * time.Second}
+}
+
+// memSample is one reading of the runtime's counters.
+type memSample struct {
+	at       time.Time
+	allocs   uint64 // bytes allocated on the heap since start (cumulative)
+	retained uint64 // bytes mapped by the runtime and not released to the kernel
+}
+
+// trimPolicy decides, from successive samples, when to trim.
+type trimPolicy struct {
+	s         trimSettings
+	prev      memSample
+	havePrev  bool
+	lastTrim  time.Time
+	gap       time.Duration
+	before    uint64 // retained when the last trim started
+	startDone bool
+}
+
+// next takes a sample and tells whether to trim now. The first quiet tick
+// after start-up trims once whatever the floor (start-up garbage); after
+// that a trim needs a quiet tick, memory held above the floor and Gap
+// since the last one.
+func (p *trimPolicy) next(m memSample) bool {
+	prev, had := p.prev, p.havePrev
+	p.prev, p.havePrev = m, true
+	if !had {
+		return false
+	}
+	if p.gap == 0 {
+		p.gap = p.s.Gap
+	}
+	if m.allocs-prev.allocs >= p.s.Quiet {
+		p.gap = p.s.Gap
+		return false
+	}
+	if !p.startDone {
+		p.startDone = true
+		p.lastTrim, p.before = m.at, 0 // its yield does not tune the gap
+		return true
+	}
+	if m.retained < p.s.Floor || m.at.Sub(p.lastTrim) < p.gap {
+		return false
+	}
+	p.lastTrim, p.before = m.at, m.retained
+	return true
+}
+
+// trimmed takes the sample read right after a trim and adapts the gap.
+func (p *trimPolicy) trimmed(m memSample) {
+	p.prev = m
+	if p.before == 0 {
+		return
+	}
+	if p.before > m.retained && p.before-m.retained >= p.s.Floor/4 {
+		p.gap = p.s.Gap
+		return
+	}
+	p.gap *= 2
+	if p.gap > p.s.MaxGap {
+		p.gap = p.s.MaxGap
+	}
+}
+
+// memTrimmer runs the policy on a ticker until closed.
+type memTrimmer struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+// startTrimmer starts the trimmer; read and trim are the runtime's unless
+// a test injects its own.
+func startTrimmer(s trimSettings, read func() memSample, trim func()) *memTrimmer {
+	if read == nil {
+		read = readMemSample()
+	}
+	if trim == nil {
+		trim = debug.FreeOSMemory
+	}
+	t := &memTrimmer{stop: make(chan struct{})}
+	p := &trimPolicy{s: s}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		tk := time.NewTicker(s.Tick)
+		defer tk.Stop()
+		for {
+			select {
+			case <-tk.C:
+				if p.next(read()) {
+					trim()
+					p.trimmed(read())
+				}
+			case <-t.stop:
+				return
+			}
+		}
+	}()
+	return t
+}
+
+// Close stops the trimmer and joins it; it is idempotent.
+func (t *memTrimmer) Close() {
+	t.once.Do(func() { close(t.stop) })
+	t.wg.Wait()
+}
+
+// readMemSample returns a reader of the runtime/metrics counters the
+// trimmer needs (cheap: no stop-the-world, unlike runtime.ReadMemStats).
+func readMemSample() func() memSample {
+	samples := []metrics.Sample{
+		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+	}
+	return func() memSample {
+		metrics.Read(samples)
+		m := memSample{at: time.Now()}
+		if samples[0].Value.Kind() == metrics.KindUint64 {
+			m.allocs = samples[0].Value.Uint64()
+		}
+		if samples[1].Value.Kind() == metrics.KindUint64 && samples[2].Value.Kind() == metrics.KindUint64 {
+			m.retained = samples[1].Value.Uint64() - samples[2].Value.Uint64()
+		}
+		return m
+	}
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestTrimPolicy(t *testing.T) {
+	const mb = 1 << 20
+	s := trimSettings{Tick: time.Second, Quiet: 2 * mb, Floor: 24 * mb, Gap: time.Second, MaxGap: 4 * time.Second}
+	t0 := time.Unix(1000, 0)
+	type step struct {
+		sec      int
+		allocs   uint64 // cumulative, MB
+		retained uint64 // MB
+		after    uint64 // retained after the trim, MB (when one is expected)
+		want     bool
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"first sample never trims", []step{{0, 1, 10, 0, false}}},
+		{"start-up trim on the first quiet tick", []step{{0, 1, 10, 0, false}, {1, 1, 10, 9, true}, {2, 1, 10, 0, false}}},
+		{"no start-up trim while busy", []step{{0, 1, 10, 0, false}, {1, 9, 10, 0, false}, {2, 9, 10, 9, true}}},
+		{"below the floor nothing after start-up", []step{{0, 1, 10, 0, false}, {1, 1, 10, 9, true}, {5, 1, 23, 0, false}}},
+		{"burst: no trim while allocating, trim once quiet", []step{
+			{0, 1, 10, 0, false}, {1, 1, 10, 9, true},
+			{2, 50, 100, 0, false}, {3, 150, 190, 0, false}, {4, 151, 190, 120, true}, {5, 151, 120, 30, true}}},
+		{"gap respected", []step{
+			{0, 1, 10, 0, false}, {1, 1, 10, 9, true},
+			{10, 1, 100, 90, true}, {10, 1, 100, 0, false}}},
+		{"gap doubles while trims give little back", []step{
+			{0, 1, 10, 0, false}, {1, 1, 10, 9, true},
+			{10, 1, 40, 39, true}, {11, 1, 40, 0, false}, {12, 1, 40, 39, true},
+			{13, 1, 40, 0, false}, {15, 1, 40, 0, false}, {16, 1, 40, 39, true},
+			{19, 1, 40, 0, false}, {20, 1, 40, 39, true}, {23, 1, 40, 0, false}, {24, 1, 40, 39, true}}},
+		{"busy tick resets the gap", []step{
+			{0, 1, 10, 0, false}, {1, 1, 10, 9, true},
+			{10, 1, 40, 39, true}, {12, 1, 40, 39, true}, {13, 20, 60, 0, false}, {14, 20, 60, 30, true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &trimPolicy{s: s}
+			for i, st := range tt.steps {
+				at := t0.Add(time.Duration(st.sec) * time.Second)
+				got := p.next(memSample{at: at, allocs: st.allocs * mb, retained: st.retained * mb})
+				if got != st.want {
+					t.Fatalf("step %d (t=%ds): trim = %v, want %v", i, st.sec, got, st.want)
+				}
+				if got {
+					p.trimmed(memSample{at: at, allocs: st.allocs * mb, retained: st.after * mb})
+				}
+			}
+		})
+	}
+}
+
+func TestTrimmerRunsAndStops(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	var trims atomic.Int32
+	done := make(chan struct{})
+	read := func() memSample { return memSample{at: time.Now(), allocs: 1, retained: 1} }
+	tr := startTrimmer(trimSettings{Tick: time.Millisecond, Quiet: 1 << 20, Floor: 1 << 30, Gap: time.Millisecond, MaxGap: time.Millisecond}, read, func() {
+		if trims.Add(1) == 1 {
+			close(done)
+		}
+	})
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no start-up trim")
+	}
+	tr.Close()
+	tr.Close() // idempotent
+	n := trims.Load()
+	if n != 1 {
+		t.Fatalf("trims = %d, want 1 (only the start-up one: memory is below the floor)", n)
+	}
+}
