@@ -57,3 +57,15 @@ func (r *ring) read(p []int16) int {
 	r.r.Store(rd + uint64(n))
 	return n
 }
+
+// skip drops up to n waiting samples, the oldest first, and returns how
+// many. Consumer side only.
+func (r *ring) skip(n int) int {
+	rd := r.r.Load()
+	n = min(n, int(r.w.Load()-rd))
+	if n <= 0 {
+		return 0
+	}
+	r.r.Store(rd + uint64(n))
+	return n
+}

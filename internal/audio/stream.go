@@ -43,6 +43,12 @@ type StreamConfig struct {
 	// StallTimeout, StartGrace and StopTimeout: 0 means the defaults
 	// above.
 	StallTimeout, StartGrace, StopTimeout time.Duration
+	// MaxQueued bounds the latency of a playback stream: when more than
+	// this is queued behind the samples a data callback takes, the oldest
+	// excess is dropped there (a backlog left by a device that stalled, or
+	// a writer running slightly faster than the device). 0 means no bound.
+	// Capture streams ignore it.
+	MaxQueued time.Duration
 	// OnLost, when set, is called once (from the stream's watchdog
 	// goroutine) when the watchdog finds the device gone; the error
 	// wraps ErrDeviceLost. Lost() and Err() report the same.
@@ -109,6 +115,9 @@ type StreamStats struct {
 	// Underruns counts samples the device wanted while the ring buffer
 	// was empty (the writer is too slow): silence was played instead.
 	Underruns uint64
+	// Trimmed counts queued samples dropped to keep a playback stream
+	// within MaxQueued.
+	Trimmed uint64
 	// FirstFrame is the time from Start to the first data callback, and
 	// Steady the time from Start until frames flowed steadily (the
 	// watchdog armed); zero until then.

@@ -25,6 +25,8 @@ type streamCore struct {
 	ring *ring
 
 	frames, callbacks, overruns, underruns atomic.Uint64
+	trimmed                                atomic.Uint64
+	maxQueued                              int // samples; 0 = no bound
 	start                                  time.Time
 	firstFrame, steady                     atomic.Int64 // ns after start; 0 = not yet
 
@@ -49,14 +51,15 @@ type streamCore struct {
 
 func newStreamCore(kind Kind, cfg StreamConfig, log *slog.Logger) *streamCore {
 	return &streamCore{
-		kind:   kind,
-		cfg:    cfg,
-		log:    log,
-		ring:   newRing(cfg.PeriodSamples() * cfg.BufferPeriods),
-		start:  time.Now(),
-		moved:  make(chan struct{}, 1),
-		lost:   make(chan struct{}),
-		closed: make(chan struct{}),
+		kind:      kind,
+		cfg:       cfg,
+		log:       log,
+		ring:      newRing(cfg.PeriodSamples() * cfg.BufferPeriods),
+		maxQueued: int(int64(cfg.SampleRate)*int64(cfg.MaxQueued)/int64(time.Second)) * cfg.Channels,
+		start:     time.Now(),
+		moved:     make(chan struct{}, 1),
+		lost:      make(chan struct{}),
+		closed:    make(chan struct{}),
 	}
 }
 
@@ -76,6 +79,7 @@ func (c *streamCore) Stats() StreamStats {
 		Callbacks:  c.callbacks.Load(),
 		Overruns:   c.overruns.Load(),
 		Underruns:  c.underruns.Load(),
+		Trimmed:    c.trimmed.Load(),
 		FirstFrame: time.Duration(c.firstFrame.Load()),
 		Steady:     time.Duration(c.steady.Load()),
 	}
@@ -105,6 +109,11 @@ func (c *streamCore) onCapture(in []int16) {
 // onPlayback fills one callback's worth of samples to play (device
 // side); what the ring cannot give is silence.
 func (c *streamCore) onPlayback(out []int16) {
+	if c.maxQueued > 0 {
+		if excess := c.ring.readable() - len(out) - c.maxQueued; excess > 0 {
+			c.trimmed.Add(uint64(c.ring.skip(excess)))
+		}
+	}
 	n := c.ring.read(out)
 	if n < len(out) {
 		clear(out[n:])

@@ -2,6 +2,7 @@ package audio
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -237,5 +238,49 @@ func TestFakeTicksInRealTime(t *testing.T) {
 	}
 	if _, err := ps.Write(make([]int16, 1)); !errors.Is(err, ErrStreamClosed) && err != nil {
 		t.Errorf("Write after Close = %v", err)
+	}
+}
+
+func TestPlaybackMaxQueued(t *testing.T) {
+	r := newRing(10)
+	r.write([]int16{1, 2, 3, 4, 5, 6})
+	if n := r.skip(4); n != 4 || r.readable() != 2 {
+		t.Fatalf("skip(4) = %d, readable %d", n, r.readable())
+	}
+	if n := r.skip(9); n != 2 || r.readable() != 0 {
+		t.Fatalf("skip past the end = %d, readable %d", n, r.readable())
+	}
+
+	tests := []struct {
+		name      string
+		maxQueued time.Duration
+		queued    int // samples written before the callback
+		want      []int16
+		trimmed   uint64
+		left      int
+	}{
+		// 8 kHz, 1 ms periods: 8 samples a callback; 2 ms bound = 16 samples.
+		{"no bound keeps the backlog", 0, 40, []int16{0, 1, 2, 3, 4, 5, 6, 7}, 0, 32},
+		{"within the bound", 2 * time.Millisecond, 24, []int16{0, 1, 2, 3, 4, 5, 6, 7}, 0, 16},
+		{"backlog trimmed, oldest first", 2 * time.Millisecond, 40, []int16{16, 17, 18, 19, 20, 21, 22, 23}, 16, 16},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := StreamConfig{SampleRate: 8000, Channels: 1, Period: time.Millisecond, BufferPeriods: 8, MaxQueued: tt.maxQueued}.withDefaults()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := newStreamCore(KindPlayback, cfg, nil)
+			in := make([]int16, tt.queued)
+			for i := range in {
+				in[i] = int16(i)
+			}
+			c.ring.write(in)
+			out := make([]int16, 8)
+			c.onPlayback(out)
+			if fmt.Sprint(out) != fmt.Sprint(tt.want) || c.Stats().Trimmed != tt.trimmed || c.ring.readable() != tt.left {
+				t.Errorf("played %v trimmed %d left %d; want %v, %d, %d", out, c.Stats().Trimmed, c.ring.readable(), tt.want, tt.trimmed, tt.left)
+			}
+		})
 	}
 }

@@ -42,6 +42,9 @@ const (
 	DefaultDeviceRate   = 48000
 	DefaultDevicePeriod = 20 * time.Millisecond
 	DefaultCloseTimeout = 3 * time.Second
+	// DefaultPlaybackLatency keeps one period queued behind the one
+	// playing.
+	DefaultPlaybackLatency = DefaultDevicePeriod
 	// captureBufferPeriods bounds what the capture ring holds (200 ms at
 	// 20 ms periods) and playbackBufferPeriods the playback queue (80 ms),
 	// which is latency the agent hears.
@@ -74,6 +77,11 @@ type Options struct {
 	DevicePeriod time.Duration
 	// CloseTimeout bounds Close; 0 means DefaultCloseTimeout.
 	CloseTimeout time.Duration
+	// PlaybackLatency bounds what waits for the playback device: older
+	// queued audio is dropped at the device (a backlog left by its
+	// start-up stall, or a session clock slightly faster than the
+	// device's). 0 means DefaultPlaybackLatency; negative means no bound.
+	PlaybackLatency time.Duration
 	// OnDeviceLost, when set, is called once for every device found lost
 	// (its stream's Lost channel closed), on the path's goroutine of that
 	// direction: it must return quickly and must not call Close. The path
@@ -257,6 +265,12 @@ func (p *Path) streamConfig(k audio.Kind) audio.StreamConfig {
 		BufferPeriods: captureBufferPeriods}
 	if k == audio.KindPlayback {
 		c.BufferPeriods = playbackBufferPeriods
+		switch l := p.opts.PlaybackLatency; {
+		case l == 0:
+			c.MaxQueued = DefaultPlaybackLatency
+		case l > 0:
+			c.MaxQueued = l
+		}
 	}
 	return c
 }
