@@ -34,10 +34,18 @@ func TestStartDebug(t *testing.T) {
 			if err != nil {
 				return
 			}
+			closed := false
+			t.Cleanup(func() {
+				if !closed {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					_ = d.Close(ctx)
+				}
+			})
 			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 			res, err := c.Get("http://" + d.Addr() + "/debug/pprof/heap?debug=1")
 			if err != nil {
-				t.Skipf("loopback %s not usable here: %v", tt.addr, err)
+				t.Fatalf("get the heap profile on %s: %v", tt.addr, err)
 			}
 			body, _ := io.ReadAll(res.Body)
 			res.Body.Close()
@@ -46,6 +54,7 @@ func TestStartDebug(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
+			closed = true
 			if err := d.Close(ctx); err != nil {
 				t.Errorf("close: %v", err)
 			}
