@@ -143,6 +143,24 @@ func (instantTicker) Reset(time.Duration)   {}
 func (instantTicker) Stop()                 {}
 
 // readTick makes s's manual playout ticker fire and reads the frame.
+// readPlayout ticks the playout clock once and names the frame played:
+// its packet index (frameIndex), or "s"/"c" for silence and concealment,
+// told apart by the session's counters.
+func readPlayout(t *testing.T, s *Session, tk *manualTicker) string {
+	t.Helper()
+	before := s.Stats()
+	f := readTick(t, s, tk)
+	after := s.Stats()
+	kind := playoutDecoded
+	switch {
+	case after.FramesSilent > before.FramesSilent:
+		kind = playoutSilence
+	case after.FramesConcealed > before.FramesConcealed:
+		kind = playoutConcealed
+	}
+	return frameIndex(f, kind)
+}
+
 func readTick(t *testing.T, s *Session, tk *manualTicker) []int16 {
 	t.Helper()
 	tk.Tick()
@@ -589,17 +607,7 @@ func TestSessionReorders(t *testing.T) {
 			}
 		}
 		clock.Set(t0.Add(time.Duration(p*20) * time.Millisecond))
-		before := s.Stats()
-		f := readTick(t, s, tick)
-		after := s.Stats()
-		kind := playoutDecoded
-		switch {
-		case after.FramesSilent > before.FramesSilent:
-			kind = playoutSilence
-		case after.FramesConcealed > before.FramesConcealed:
-			kind = playoutConcealed
-		}
-		got = append(got, frameIndex(f, kind))
+		got = append(got, readPlayout(t, s, tick))
 	}
 	if want := []string{"s", "s", "0", "1", "2", "c", "4", "5"}; !slices.Equal(got, want) {
 		t.Errorf("played %v, want %v", got, want)

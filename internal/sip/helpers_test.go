@@ -145,33 +145,29 @@ const waitTimeout = 10 * time.Second
 // waitState waits for a call state event with state st.
 func (h *recHandler) waitState(t *testing.T, st CallState) stateEvent {
 	t.Helper()
-	timer := time.NewTimer(waitTimeout)
-	defer timer.Stop()
-	for {
-		select {
-		case e := <-h.states:
-			if e.state == st {
-				return e
-			}
-		case <-timer.C:
-			t.Fatalf("no call state %s within %s", st, waitTimeout)
-		}
-	}
+	return recvMatch(t, h.states, waitTimeout, "call state "+st.String(), func(e stateEvent) bool { return e.state == st })
 }
 
 // waitReg waits for a registration event with state st.
 func (h *recHandler) waitReg(t *testing.T, st RegState, timeout time.Duration) Registration {
 	t.Helper()
+	return recvMatch(t, h.regs, timeout, "registration state "+st.String(), func(r Registration) bool { return r.State == st })
+}
+
+// recvMatch takes values from ch until one matches, or fails t after
+// timeout.
+func recvMatch[T any](t *testing.T, ch <-chan T, timeout time.Duration, what string, match func(T) bool) T {
+	t.Helper()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
 		select {
-		case r := <-h.regs:
-			if r.State == st {
-				return r
+		case v := <-ch:
+			if match(v) {
+				return v
 			}
 		case <-timer.C:
-			t.Fatalf("no registration state %s within %s", st, timeout)
+			t.Fatalf("no %s within %s", what, timeout)
 		}
 	}
 }
@@ -487,18 +483,7 @@ func (p *peer) ack(inv *sip.Request, res *sip.Response, body []byte) {
 
 func (p *peer) waitReq(t *testing.T, method sip.RequestMethod) *sip.Request {
 	t.Helper()
-	timer := time.NewTimer(waitTimeout)
-	defer timer.Stop()
-	for {
-		select {
-		case r := <-p.reqs:
-			if r.Method == method {
-				return r
-			}
-		case <-timer.C:
-			t.Fatalf("peer got no %s", method)
-		}
-	}
+	return recvMatch(t, p.reqs, waitTimeout, "peer request "+string(method), func(r *sip.Request) bool { return r.Method == method })
 }
 
 func offerSDP() []byte { return newFakeMedia().sdp(SendRecv) }
