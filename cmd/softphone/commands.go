@@ -59,6 +59,16 @@ func loadConfig(flagPath string, stderr io.Writer) (*config.Config, error) {
 	return cfg, nil
 }
 
+// newPolicy builds the device policy of cfg and prints its warnings (device
+// entries that are not valid regular expressions).
+func newPolicy(cfg *config.Config, stderr io.Writer) *policy.Policy {
+	pol, warns := policy.New(phone.PolicySettings(cfg))
+	for _, w := range warns {
+		fmt.Fprintln(stderr, "warning: "+w)
+	}
+	return pol
+}
+
 func devicesCommand(args []string, stdout, stderr io.Writer) int {
 	fs, cfgPath := newFlags("devices", "", "Lists the audio devices and what the device policy would do with a call arriving now, and why.\nIt reads the devices itself: no daemon is needed.", stderr)
 	asJSON := fs.Bool("json", false, "print the verdict as JSON (the stable contract)")
@@ -85,11 +95,7 @@ func devicesCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "softphone: "+err.Error())
 		return 1
 	}
-	pol, warns := policy.New(phone.PolicySettings(cfg))
-	for _, w := range warns {
-		fmt.Fprintln(stderr, "warning: "+w)
-	}
-	dec := pol.Evaluate(phone.PolicySnapshot(snap))
+	dec := newPolicy(cfg, stderr).Evaluate(phone.PolicySnapshot(snap))
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -108,25 +114,14 @@ func checkConfigCommand(args []string, stdout, stderr io.Writer) int {
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	path, err := config.Locate(*cfgPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	cfg, warns, err := config.Load(path)
-	for _, w := range warns {
-		fmt.Fprintln(stderr, "warning: "+w)
-	}
+	cfg, err := loadConfig(*cfgPath, stderr)
 	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			fmt.Fprintln(stderr, "error: "+line)
 		}
 		return 1
 	}
-	_, pwarns := policy.New(phone.PolicySettings(cfg))
-	for _, w := range pwarns {
-		fmt.Fprintln(stderr, "warning: "+w)
-	}
+	newPolicy(cfg, stderr)
 	fmt.Fprintln(stdout, "ok: "+cfg.Summary())
 	return 0
 }
