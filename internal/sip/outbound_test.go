@@ -111,8 +111,14 @@ func TestIntegrationOutboundProxy(t *testing.T) {
 				route = "route=<sip:" + proxyAddr + ";transport=tcp;lr>"
 				from = "/tcp" // from an ephemeral port
 			}
-			regs := linesWith(proxy.Log(), "outbound-proxy REGISTER sip:"+k.Addr())
-			regs = linesWith(strings.Join(regs, "\n"), from)
+			// The proxy's log is read as it prints: wait for the lines
+			// rather than read what has arrived so far.
+			var regs []string
+			testbed.WaitFor(5*time.Second, func() bool {
+				regs = linesWith(proxy.Log(), "outbound-proxy REGISTER sip:"+k.Addr())
+				regs = linesWith(strings.Join(regs, "\n"), from)
+				return len(regs) >= 2
+			})
 			if len(regs) < 2 { // the challenged REGISTER and the authorised one
 				t.Fatalf("proxy saw %d REGISTERs %s, want 2:\n%s", len(regs), from, proxy.Log())
 			}
@@ -141,6 +147,9 @@ func TestIntegrationOutboundProxy(t *testing.T) {
 			res, err := uas.Wait(10 * time.Second)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, res.Messages)
+			}
+			if _, err := proxy.WaitLine("outbound-proxy BYE sip:uas@"+uas.Addr(), 5*time.Second); err != nil {
+				t.Fatal(err)
 			}
 			invites := linesWith(proxy.Log(), "outbound-proxy INVITE sip:uas@"+uas.Addr())
 			if len(invites) != 1 || !strings.Contains(invites[0], route) || !strings.Contains(invites[0], from) {

@@ -223,7 +223,7 @@ func TestKamailioForksToAllContacts(t *testing.T) {
 	if _, err := erin.WaitEvent(EventCallEstablished, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(k.Log(), "route INVITE "+erin.URI()) {
+	if !WaitFor(5*time.Second, func() bool { return strings.Contains(k.Log(), "route INVITE "+erin.URI()) }) {
 		t.Fatalf("the INVITE to %s did not go through kamailio:\n%s", erin.URI(), k.Log())
 	}
 	if err := caller.Hangup(); err != nil {
