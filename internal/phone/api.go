@@ -39,6 +39,29 @@ type CallInfo struct {
 	Held       bool       `json:"held"`
 	Reason     string     `json:"reason,omitempty"` // why it ended or was refused
 	Media      *MediaInfo `json:"media,omitempty"`  // codec and quality, once the media is agreed
+	// Transfer is set when the remote party asked to transfer this call
+	// (a received REFER): where the new call stands.
+	Transfer *TransferInfo `json:"transfer,omitempty"`
+}
+
+// TransferInfo is a transfer the remote party asked of one of our calls (a
+// received REFER, RFC 3515 blind transfer) and what became of the call the
+// phone placed for it. On "succeeded" the original call ends (the
+// transferor's BYE, else the phone's after a few seconds); on "failed" it
+// stays up and the transferor decides what to do with it.
+type TransferInfo struct {
+	Target  string `json:"target"`             // the Refer-To URI
+	State   string `json:"state"`              // trying, ringing, succeeded, failed
+	Code    int    `json:"code,omitempty"`     // the SIP status reported to the transferor
+	Reason  string `json:"reason,omitempty"`   // e.g. "Busy Here", or why the call could not be placed
+	NewCall string `json:"new_call,omitempty"` // the id of the call placed to the target
+}
+
+// TransferEvent is the data of a "transfer" event: one step of a transfer
+// asked of call Call.
+type TransferEvent struct {
+	Call string `json:"call"`
+	TransferInfo
 }
 
 // Registration is the state of one [connectivity.N].
@@ -64,8 +87,8 @@ type Status struct {
 }
 
 // Event is one item of the event stream. Type is one of "registration",
-// "devices", "call", "dtmf". Call-state events are never dropped for a
-// connected subscriber.
+// "devices", "call", "dtmf", "transfer" (a TransferEvent). Call-state
+// events are never dropped for a connected subscriber.
 type Event struct {
 	Seq  uint64          `json:"seq"`
 	Time time.Time       `json:"time"`

@@ -23,7 +23,11 @@ type sipSide struct {
 	mu    sync.Mutex
 	calls map[string]*callEntry
 	regs  map[int]sip.Registration
-	wg    sync.WaitGroup // timers' goroutines
+	wg    sync.WaitGroup // timers' and transfers' goroutines
+	// ctx is cancelled first thing in stopSIP: the stop signal of the
+	// goroutines in wg that do not belong to one call.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // callEntry is one call with the timers the phone runs for it.
@@ -51,6 +55,10 @@ type callEntry struct {
 	voice, noDevice bool
 	// vqAlarm is on while the call's voice quality is poor.
 	vqAlarm bool
+	// transfer is the transfer the remote party asked of this call (a
+	// received REFER); follows is the transfer this call carries out (it
+	// was placed for one). Both point to the same record.
+	transfer, follows *transfer
 }
 
 // startSIP builds and starts the user agent from the configuration.
@@ -70,6 +78,7 @@ func (p *Phone) startSIP(ctx context.Context) error {
 	}
 	opts.Accounts = sipAccounts(c)
 	s := &sipSide{calls: map[string]*callEntry{}, regs: map[int]sip.Registration{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	ua, err := sip.New(opts, &handler{p: p})
 	if err != nil {
 		return fmt.Errorf("phone: %w", err)
@@ -105,6 +114,7 @@ func (p *Phone) stopSIP(ctx context.Context) error {
 	if s == nil {
 		return nil
 	}
+	s.cancel()
 	err := s.ua.Close(ctx)
 	s.mu.Lock()
 	for _, e := range s.calls {
@@ -345,6 +355,7 @@ func (h *handler) CallState(c *sip.Call, st sip.CallState, reason string) {
 		}
 	}
 	info := e.info()
+	follows := e.follows
 	if st == sip.CallStateEnded {
 		delete(s.calls, c.ID())
 		e.endTimers()
@@ -362,6 +373,9 @@ func (h *handler) CallState(c *sip.Call, st sip.CallState, reason string) {
 		p.log.Info("call "+st.String(), "call", c.ID(), "remote", c.Remote(), "reason", reason)
 	}
 	p.events.publish("call", info)
+	if follows != nil {
+		p.followTransfer(s, follows, c, st)
+	}
 }
 
 func (h *handler) RegistrationChanged(r sip.Registration) {
@@ -413,18 +427,9 @@ func (h *handler) DTMF(c *sip.Call, digit string) {
 	h.p.events.publish("dtmf", map[string]string{"call": c.ID(), "digit": digit, "direction": "received"})
 }
 
-// TransferRequested follows a REFER: the target is dialled from the same
-// connection (when outgoing calls are allowed) and the referred call ends.
+// TransferRequested follows a REFER: see transfer.go.
 func (h *handler) TransferRequested(c *sip.Call, target string) {
-	p := h.p
-	p.log.Info("transfer requested", "call", c.ID(), "target", target)
-	go func() {
-		if _, err := p.dial(context.Background(), target, c.Account()); err != nil {
-			p.log.Warn("transfer target could not be called", "target", target, "err", err)
-			return
-		}
-		_ = c.Hangup()
-	}()
+	h.p.transferRequested(c, target)
 }
 
 func (p *Phone) mediaOf(c *sip.Call) *callMedia {
@@ -442,7 +447,7 @@ func (e *callEntry) info() CallInfo {
 	return CallInfo{
 		ID: c.ID(), Direction: c.Direction().String(), State: e.state.String(), Remote: c.Remote(),
 		RemoteName: c.RemoteName(), Local: c.Local(), Connection: c.Account(), Started: e.start,
-		Answered: e.ans, Held: e.held, Reason: e.why, Media: e.media.info(),
+		Answered: e.ans, Held: e.held, Reason: e.why, Media: e.media.info(), Transfer: e.transfer.info(),
 	}
 }
 
@@ -605,6 +610,12 @@ func (p *Phone) Dial(ctx context.Context, uri string, connection int) (CallInfo,
 }
 
 func (p *Phone) dial(ctx context.Context, uri string, connection int) (CallInfo, error) {
+	return p.dialFor(ctx, uri, connection, nil)
+}
+
+// dialFor places a call; follows, when not nil, is the transfer it is
+// placed for (set on the call's entry before anything else can see it).
+func (p *Phone) dialFor(ctx context.Context, uri string, connection int, follows *transfer) (CallInfo, error) {
 	if dec := p.Decision(); !dec.OutgoingAllowed {
 		return CallInfo{}, fmt.Errorf("%w: %s", ErrOutgoingBlocked, dec.Reason)
 	}
@@ -635,12 +646,27 @@ func (p *Phone) dial(ctx context.Context, uri string, connection int) (CallInfo,
 	e := s.calls[c.ID()]
 	if e == nil {
 		e = &callEntry{call: c, state: c.State(), start: p.now(), stop: make(chan struct{})}
-		s.calls[c.ID()] = e
+		// A call that ended already (refused at once on loopback) has
+		// been reported: it is not added back.
+		if e.state != sip.CallStateEnded {
+			s.calls[c.ID()] = e
+		}
 	}
 	e.media = m
 	p.attachMedia(e)
+	if follows != nil {
+		e.follows = follows
+		follows.newCall = c.ID()
+	}
 	info := e.info()
 	s.mu.Unlock()
 	p.log.Info("outgoing call", "call", c.ID(), "to", target, "connection", connection)
+	if follows != nil {
+		// The call's states so far came before the entry knew the
+		// transfer: catch up with the one it is in now.
+		if st := c.State(); st != sip.CallStateCalling {
+			p.followTransfer(s, follows, c, st)
+		}
+	}
 	return info, nil
 }

@@ -34,6 +34,10 @@ type Options struct {
 	Audio *audio.System
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
+	// TransferGrace is how long the phone waits, once the call placed for
+	// a received REFER was answered, for the transferor to end the
+	// original call before it sends the BYE itself; 0 = 4 s.
+	TransferGrace time.Duration
 }
 
 // Phone is the running softphone.
@@ -45,6 +49,8 @@ type Phone struct {
 	now     func() time.Time
 	started time.Time
 	events  *hub
+	// transferGrace: see Options.TransferGrace.
+	transferGrace time.Duration
 
 	mu       sync.Mutex
 	pol      *policy.Policy
@@ -68,13 +74,16 @@ func New(o Options) (*Phone, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.TransferGrace <= 0 {
+		o.TransferGrace = 4 * time.Second
+	}
 	pol, warns := policy.New(PolicySettings(o.Config))
 	for _, w := range warns {
 		o.Logger.Warn("device policy: " + w)
 	}
 	p := &Phone{
 		log: o.Logger, version: o.Version, audio: o.Audio, now: o.Now,
-		started: o.Now(), events: newHub(o.Now), pol: pol, ready: make(chan struct{}),
+		started: o.Now(), events: newHub(o.Now), pol: pol, ready: make(chan struct{}), transferGrace: o.TransferGrace,
 		levels: AudioState{Speaker: AudioDevice{Volume: 100}, Microphone: AudioDevice{Volume: 100}},
 	}
 	p.cfg.Store(o.Config)

@@ -45,6 +45,15 @@ type Call struct {
 	hangupReq bool // outgoing: Hangup before any provisional response
 	sessionSE time.Duration
 	refresher bool // we send the session refreshes (RFC 4028 §7.1)
+	// refer is the implicit subscription of the last REFER received in
+	// the dialog (see refer.go); nil before any.
+	refer *referSub
+	// lastCode and lastReason are the last response to our INVITE
+	// (outgoing calls): a provisional one while it rings, then the final
+	// one, or the code standing for a local failure (408 timeout, 503
+	// transport error, RFC 3261 §8.1.3.1).
+	lastCode   int
+	lastReason string
 
 	// dialog state (RFC 3261 §12.1)
 	localTag, remoteTag string
@@ -118,6 +127,23 @@ func (c *Call) Local() string {
 // and after which delay (Call-Info answer-after, Alert-Info
 // alert-autoanswer, RFC 5373 Answer-Mode: Auto).
 func (c *Call) AutoAnswer() (time.Duration, bool) { return c.autoDelay, c.autoOK }
+
+// LastResponse returns the last response to an outgoing call's INVITE
+// (for example 180 Ringing while it rings, 486 Busy Here once refused);
+// code 0 before any. A call that failed locally reports 408 Request
+// Timeout (no answer in time) or 503 Service Unavailable (transport error),
+// as RFC 3261 §8.1.3.1 has it.
+func (c *Call) LastResponse() (code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastCode, c.lastReason
+}
+
+func (c *Call) noteResponse(code int, reason string) {
+	c.mu.Lock()
+	c.lastCode, c.lastReason = code, reason
+	c.mu.Unlock()
+}
 
 // Context is cancelled when the call ends; context.Cause tells why.
 func (c *Call) Context() context.Context { return c.ctx }
@@ -284,8 +310,10 @@ func (c *Call) request(ctx context.Context, method sip.RequestMethod, body []byt
 	}
 	if !res.IsSuccess() {
 		if res.StatusCode == 481 || res.StatusCode == 408 {
-			// RFC 3261 §12.2.1.2: the dialog is gone.
-			if method != sip.BYE {
+			// RFC 3261 §12.2.1.2: the dialog is gone. A NOTIFY is another
+			// usage of the dialog: its 481/408 ends only the subscription,
+			// not the call (RFC 5057 §5.2, §5.3).
+			if method != sip.BYE && method != sip.NOTIFY {
 				c.end(ErrCallEnded, fmt.Sprintf("%d %s", res.StatusCode, res.Reason))
 			}
 		}

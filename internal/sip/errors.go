@@ -35,6 +35,14 @@ var (
 	ErrTimeout = errors.New("sip: timeout")
 	// ErrAuth is returned when a digest challenge cannot be answered.
 	ErrAuth = errors.New("sip: authentication failed")
+	// ErrNoSubscription is returned by Call.ReferProgress when the call has
+	// no transfer subscription to report on: no REFER was received, it
+	// asked for none (Refer-Sub: false), or its final NOTIFY was sent
+	// already (by an earlier report, the guard timer, or the dialog ended).
+	ErrNoSubscription = errors.New("sip: no transfer subscription in progress")
+	// ErrInvalidStatus is returned by Call.ReferProgress for a status code
+	// outside 100-699.
+	ErrInvalidStatus = errors.New("sip: transfer status code must be 100-699")
 )
 
 // ResponseError carries the final non-2xx response that ended a request, for

@@ -220,30 +220,6 @@ func (u *UA) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	u.h.DTMF(c, d)
 }
 
-func (u *UA) onRefer(req *sip.Request, tx sip.ServerTransaction) {
-	c := u.inDialog(req, tx)
-	if c == nil {
-		return
-	}
-	rt := req.ReferTo()
-	if rt == nil {
-		u.respond(tx, req, 400, nil, sip.NewHeader("Warning", warningValue(u.o.UserAgent, "missing refer-to")))
-		return
-	}
-	target := rt.Address.String()
-	u.respond(tx, req, 202, nil)
-	u.h.TransferRequested(c, target)
-	// RFC 3515 §2.4.4: the implicit subscription gets a final NOTIFY; the
-	// new call is the phone's, so we report it accepted and terminate.
-	c.u.spawn(func() {
-		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
-		defer cancel()
-		_, _ = c.request(ctx, sip.NOTIFY, []byte("SIP/2.0 200 OK\r\n"), "message/sipfrag;version=2.0",
-			sip.NewHeader("Event", "refer"),
-			sip.NewHeader("Subscription-State", "terminated;reason=noresource"))
-	})
-}
-
 // onUpdate answers an UPDATE (RFC 3311): a session refresh, or an offer.
 func (u *UA) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 	c := u.inDialog(req, tx)

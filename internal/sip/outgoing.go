@@ -146,6 +146,7 @@ func (c *Call) runInvite(req *sip.Request) {
 		u.trace("send", req)
 		tx, err := u.client.TransactionRequest(u.ctx, req)
 		if err != nil {
+			c.noteResponse(503, reasonPhrase(503))
 			c.end(ErrCallEnded, "transport error: "+err.Error())
 			return
 		}
@@ -163,6 +164,7 @@ func (c *Call) runInvite(req *sip.Request) {
 			req = next
 			continue
 		}
+		c.noteResponse(res.StatusCode, res.Reason)
 		switch {
 		case res.IsSuccess():
 			c.established(req, res)
@@ -234,11 +236,13 @@ func (c *Call) waitInvite(tx sip.ClientTransaction, req *sip.Request, earlyAppli
 						*earlyApplied = true
 					}
 				}
+				c.noteResponse(res.StatusCode, res.Reason)
 				c.setState(CallStateEarly, fmt.Sprintf("%d %s", res.StatusCode, res.Reason))
 				continue
 			}
 			return res, nil
 		case <-tx.Done():
+			c.noteResponse(408, reasonPhrase(408))
 			c.end(ErrTimeout, "408 Request Timeout")
 			return nil, nil
 		case <-u.ctx.Done():

@@ -186,6 +186,10 @@ type Handler interface {
 	RegistrationChanged(r Registration)
 	RemoteControl(c *Call, ev RemoteEvent)
 	DTMF(c *Call, digit string)
+	// TransferRequested is called for a REFER accepted in the call's
+	// dialog (RFC 3515): the Handler places the call to target and reports
+	// its progress with c.ReferProgress (a final status once it is known);
+	// the UA has already answered 202 and sent NOTIFY "100 Trying".
 	TransferRequested(c *Call, target string)
 }
 
@@ -222,6 +226,11 @@ type Options struct {
 	// HangupTimeout bounds the BYE/CANCEL/un-REGISTER work in Close when
 	// its context has no deadline; 0 = 5 s.
 	HangupTimeout time.Duration
+	// ReferTimeout bounds the implicit subscription of a received REFER
+	// (RFC 3515 §2.4.4): when the Handler has reported no final status of
+	// the new call by then, a final NOTIFY "408 Request Timeout" ends the
+	// subscription so it never dangles. 0 = DefaultReferTimeout.
+	ReferTimeout time.Duration
 	// Resolver is used for SRV and host lookups; nil = net.DefaultResolver.
 	Resolver *net.Resolver
 	// Clock is injected for tests; nil = the real clock.

@@ -106,6 +106,9 @@ func New(o Options, h Handler) (*UA, error) {
 	if o.HangupTimeout <= 0 {
 		o.HangupTimeout = 5 * time.Second
 	}
+	if o.ReferTimeout <= 0 {
+		o.ReferTimeout = DefaultReferTimeout
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -301,9 +301,15 @@ func TestInfoDTMFAndRefer(t *testing.T) {
 	if got := recv(t, h.transfers, "transfer"); got != "sip:carol@127.0.0.1" {
 		t.Fatalf("transfer target %q", got)
 	}
-	n := p.waitReq(t, sip.NOTIFY)
-	if !strings.HasPrefix(string(n.Body()), "SIP/2.0 200") {
-		t.Fatalf("refer NOTIFY body %q", n.Body())
+	// RFC 3515 §2.4.4: 100 Trying at once, the outcome when reported.
+	if n := p.waitReq(t, sip.NOTIFY); !strings.HasPrefix(string(n.Body()), "SIP/2.0 100") {
+		t.Fatalf("first refer NOTIFY body %q", n.Body())
+	}
+	if err := c.ReferProgress(200, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.waitReq(t, sip.NOTIFY); !strings.HasPrefix(string(n.Body()), "SIP/2.0 200") {
+		t.Fatalf("final refer NOTIFY body %q", n.Body())
 	}
 	// We send DTMF too.
 	if err := c.SendDTMF("1*"); err != nil {

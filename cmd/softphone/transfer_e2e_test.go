@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/softphone/softphone/internal/phone"
+	"github.com/softphone/softphone/internal/testbed"
+)
+
+// transferDaemon is a standalone daemon on the null audio backend that
+// answers every call at once.
+type transferDaemon struct {
+	*daemon
+	sipAddr string
+	ev      <-chan phone.Event
+}
+
+func startTransferDaemon(t *testing.T) *transferDaemon {
+	t.Helper()
+	testbed.Require(t, "sipp")
+	base, sipPort := daemonConfig(t)
+	cfg := writeConfig(t, base+`
+[system.audio]
+backend = null
+[policy.device]
+use_headset = 0
+[policy.session]
+auto_answer = 1
+dtmf_method = info
+`)
+	d := startDaemon(t, nil, cfg)
+	td := &transferDaemon{daemon: d, sipAddr: "127.0.0.1:" + strconv.Itoa(sipPort)}
+	td.ev = d.events(t)
+	return td
+}
+
+// transferEvent waits for a "transfer" event in state.
+func (td *transferDaemon) transferEvent(t *testing.T, state string) phone.TransferEvent {
+	t.Helper()
+	var te phone.TransferEvent
+	waitEvent(t, td.ev, "transfer", 15*time.Second, func(d json.RawMessage) bool {
+		return json.Unmarshal(d, &te) == nil && te.State == state
+	})
+	return te
+}
+
+// callEvent waits for a "call" event of call id (any call when "") in
+// state.
+func (td *transferDaemon) callEvent(t *testing.T, id, state string) phone.CallInfo {
+	t.Helper()
+	var ci phone.CallInfo
+	waitEvent(t, td.ev, "call", 15*time.Second, func(d json.RawMessage) bool {
+		return json.Unmarshal(d, &ci) == nil && ci.State == state && (id == "" || ci.ID == id)
+	})
+	return ci
+}
+
+var notifyLine = regexp.MustCompile(`notify=(\d+) substate=(\S+) event=(\S+)`)
+
+// notifies returns the NOTIFYs the sipp transferor logged, as
+// "CODE SUBSCRIPTION-STATE".
+func notifies(t *testing.T, res *testbed.SippResult) []string {
+	t.Helper()
+	var out []string
+	event := ""
+	for _, m := range notifyLine.FindAllStringSubmatch(res.Logs, -1) {
+		state := m[2]
+		if strings.HasPrefix(state, "active;expires=") {
+			state = "active"
+		}
+		out = append(out, m[1]+" "+state)
+		if event == "" {
+			event = m[3]
+		}
+		if m[3] != event || !strings.HasPrefix(m[3], "refer") {
+			t.Errorf("NOTIFY events %q and %q: one subscription, Event refer", event, m[3])
+		}
+	}
+	return out
+}
+
+// TestTransferReceived: a sipp transferor calls the daemon (answered at
+// once) and refers it to a sipp target; the transferor hears what became
+// of the new call through NOTIFYs (RFC 3515), and the daemon keeps or
+// ends the original call by that outcome.
+func TestTransferReceived(t *testing.T) {
+	t.Run("target answers: 100, 180, 200; the transferor hangs up", func(t *testing.T) {
+		td := startTransferDaemon(t)
+		target := testbed.StartSipp(t, testbed.SippOptions{Scenario: "uas", Timeout: 60 * time.Second})
+		targetURI := "sip:target@" + target.Addr()
+		res, err := testbed.RunSipp(t, testbed.SippOptions{Scenario: "refer_transferor.xml", Target: td.sipAddr, Service: "agent",
+			Vars: map[string]string{"target": targetURI, "after": "bye"}, Timeout: 30 * time.Second})
+		if err != nil {
+			t.Fatalf("transferor: %v\n%s", err, td.proc.Log())
+		}
+		if got, want := strings.Join(notifies(t, res), ", "), "100 active, 180 active, 200 terminated;reason=noresource"; got != want {
+			t.Errorf("NOTIFYs %q, want %q", got, want)
+		}
+		orig := td.callEvent(t, "", "active")
+		te := td.transferEvent(t, "trying")
+		if te.Call != orig.ID || te.Target != targetURI {
+			t.Errorf("transfer event %+v, want call %s target %s", te, orig.ID, targetURI)
+		}
+		if te = td.transferEvent(t, "ringing"); te.Code != 180 {
+			t.Errorf("ringing event %+v", te)
+		}
+		te = td.transferEvent(t, "succeeded")
+		if te.Code != 200 || te.NewCall == "" || te.NewCall == orig.ID {
+			t.Errorf("succeeded event %+v", te)
+		}
+		if end := td.callEvent(t, orig.ID, "ended"); end.Reason != "transferred to "+targetURI {
+			t.Errorf("original call ended with reason %q", end.Reason)
+		}
+		// One call left: the new one, up with the target.
+		calls, err := td.client.Calls(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(calls) != 1 || calls[0].ID != te.NewCall || calls[0].State != "active" || calls[0].Remote != targetURI {
+			t.Fatalf("calls after the transfer: %+v", calls)
+		}
+		if err := td.client.Hangup(context.Background(), te.NewCall); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := target.Wait(15 * time.Second); err != nil {
+			t.Errorf("target: %v", err)
+		}
+	})
+
+	t.Run("target busy: NOTIFY 486, the original call stays up", func(t *testing.T) {
+		td := startTransferDaemon(t)
+		target := testbed.StartSipp(t, testbed.SippOptions{Scenario: "uas_busy.xml", Timeout: 60 * time.Second})
+		targetURI := "sip:target@" + target.Addr()
+		transferor := testbed.StartSipp(t, testbed.SippOptions{Scenario: "refer_transferor.xml", Target: td.sipAddr, Service: "agent",
+			Vars: map[string]string{"target": targetURI, "after": "info"}, Timeout: 30 * time.Second})
+		orig := td.callEvent(t, "", "active")
+		te := td.transferEvent(t, "failed")
+		if te.Call != orig.ID || te.Code != 486 || te.Reason != "Busy Here" {
+			t.Errorf("failed event %+v", te)
+		}
+		// The daemon's API: the original call is still up and says why
+		// the transfer failed.
+		calls, err := td.client.Calls(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(calls) != 1 || calls[0].ID != orig.ID || calls[0].State != "active" || calls[0].Transfer == nil ||
+			calls[0].Transfer.State != "failed" || calls[0].Transfer.Code != 486 {
+			t.Fatalf("calls after the failed transfer: %+v", calls)
+		}
+		// The agent signals on that call (SIP INFO); the transferor then
+		// hangs up.
+		if err := td.client.DTMF(context.Background(), orig.ID, "1"); err != nil {
+			res := transferor.Stop()
+			t.Fatalf("dtmf: %v\ntransferor errors:\n%s\nmessages:\n%s", err, res.Errors, res.Messages)
+		}
+		if end := td.callEvent(t, orig.ID, "ended"); end.Reason != "remote hangup" {
+			t.Errorf("original call ended with reason %q", end.Reason)
+		}
+		res, err := transferor.Wait(15 * time.Second)
+		if err != nil {
+			t.Fatalf("transferor: %v", err)
+		}
+		if got, want := strings.Join(notifies(t, res), ", "), "100 active, 180 active, 486 terminated;reason=noresource"; got != want {
+			t.Errorf("NOTIFYs %q, want %q", got, want)
+		}
+		if _, err := target.Wait(15 * time.Second); err != nil {
+			t.Errorf("target: %v", err)
+		}
+	})
+
+	t.Run("transferor never hangs up: the daemon ends the original call", func(t *testing.T) {
+		td := startTransferDaemon(t)
+		target := testbed.StartSipp(t, testbed.SippOptions{Scenario: "uas", Timeout: 60 * time.Second})
+		targetURI := "sip:target@" + target.Addr()
+		res, err := testbed.RunSipp(t, testbed.SippOptions{Scenario: "refer_transferor.xml", Target: td.sipAddr, Service: "agent",
+			Vars: map[string]string{"target": targetURI, "after": "wait"}, Timeout: 30 * time.Second})
+		if err != nil {
+			t.Fatalf("transferor (waits for the daemon's BYE): %v\n%s", err, td.proc.Log())
+		}
+		if n := notifies(t, res); len(n) == 0 || n[len(n)-1] != "200 terminated;reason=noresource" {
+			t.Errorf("NOTIFYs %q", n)
+		}
+		orig := td.callEvent(t, "", "active")
+		if end := td.callEvent(t, orig.ID, "ended"); end.Reason != "transferred to "+targetURI {
+			t.Errorf("original call ended with reason %q", end.Reason)
+		}
+		if _, err := td.proc.WaitLine("transferred call not ended by the transferor", 10*time.Second); err != nil {
+			t.Error(err)
+		}
+		calls, err := td.client.Calls(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(calls) != 1 || calls[0].ID == orig.ID {
+			t.Fatalf("calls after the transfer: %+v", calls)
+		}
+		if err := td.client.Hangup(context.Background(), calls[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := target.Wait(15 * time.Second); err != nil {
+			t.Errorf("target: %v", err)
+		}
+	})
+}
