@@ -464,3 +464,27 @@ func TestHarnessTiny(t *testing.T) {
 	}
 	t.Log("\n" + table.String())
 }
+
+func TestLogTime(t *testing.T) {
+	log := "time=2026-11-25T21:15:45.841Z level=INFO msg=\"registration registering\" connection=0\n" +
+		"time=2026-11-25T21:15:45.842Z level=INFO msg=\"registration registered\" connection=0\n"
+	for _, tc := range []struct {
+		name, substr string
+		want         string
+		wantErr      bool
+	}{
+		{name: "found", substr: `msg="registration registered"`, want: "2026-11-25T21:15:45.842Z"},
+		{name: "first of several", substr: "level=INFO", want: "2026-11-25T21:15:45.841Z"},
+		{name: "missing", substr: `msg="registration failed"`, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := logTime(log, tc.substr)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v, wantErr %v", err, tc.wantErr)
+			}
+			if err == nil && got.Format(time.RFC3339Nano) != tc.want {
+				t.Fatalf("got %s, want %s", got.Format(time.RFC3339Nano), tc.want)
+			}
+		})
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/softphone/softphone/internal/phone"
 	"github.com/softphone/softphone/internal/testbed"
 )
 
@@ -39,17 +41,11 @@ func (h *harness) figIdle(ctx context.Context) []*Row {
 					t0 := time.Now()
 					d := h.startDaemon(tb, daemonOpts{Headset: headsetName, Session: "auto_answer = 1",
 						Account: "user = alice\npassword = alicepw\nserver = " + kam.Addr() + "\nreg_timeout = 300"})
-					ev := d.subscribe(tb)
-					e, err := ev.wait("registration", 20*time.Second, func(b json.RawMessage) bool {
-						var r struct{ State string }
-						return json.Unmarshal(b, &r) == nil && r.State == "registered"
-					})
+					at, err := registeredAt(tb, d)
 					if err != nil {
-						// registered before the stream opened: the status
-						// event carries it, at a later time than the fact
 						return 0, fmt.Errorf("%w\n%s", err, d.proc.Log())
 					}
-					ms = float64(e.Time.Sub(t0).Microseconds()) / 1000
+					ms = float64(at.Sub(t0).Microseconds()) / 1000
 					pid = d.pid()
 				case ImplBaresip:
 					t0 := time.Now()
@@ -101,4 +97,51 @@ func idle(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
+}
+
+// registeredAt returns when the daemon's connection 0 registered: the
+// time of its "registration" event, or, when it registered before the
+// event stream opened (the stream's first "status" event shows it
+// registered already), the time of the daemon's log line for it
+// (millisecond precision).
+func registeredAt(tb *runTB, d *daemon) (time.Time, error) {
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	ev := d.subscribe(tb)
+	for {
+		select {
+		case e := <-ev.ch:
+			switch e.Type {
+			case "registration":
+				var r phone.Registration
+				if json.Unmarshal(e.Data, &r) == nil && r.State == "registered" {
+					return e.Time, nil
+				}
+			case "status":
+				var st phone.Status
+				if json.Unmarshal(e.Data, &st) != nil {
+					continue
+				}
+				for _, r := range st.Registrations {
+					if r.State == "registered" {
+						return logTime(d.proc.Log(), `msg="registration registered"`)
+					}
+				}
+			}
+		case <-deadline.C:
+			return time.Time{}, fmt.Errorf("%w: connection 0 not registered within 20s", ErrFigureFailed)
+		}
+	}
+}
+
+// logTime returns the time= of the first slog text line containing substr.
+func logTime(log, substr string) (time.Time, error) {
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, substr) || !strings.HasPrefix(l, "time=") {
+			continue
+		}
+		v, _, _ := strings.Cut(strings.TrimPrefix(l, "time="), " ")
+		return time.Parse(time.RFC3339Nano, v)
+	}
+	return time.Time{}, fmt.Errorf("%w: no log line with %s", ErrFigureFailed, substr)
 }
