@@ -44,7 +44,13 @@
 // ringing tone of ITU-T E.180 Supplement 2 for most of Europe) on one or
 // more playback devices until stopped. The zip tone is two 60 ms beeps of
 // 1 kHz, 60 ms apart, played on the path's output in place of the caller's
-// audio. In-band DTMF sends the ITU-T Q.23 frequency pairs, 100 ms of tone
+// audio. It starts once the playback device consumes frames (its frame
+// counter moves and the queue is within the latency bound), so neither a
+// device's start-up stall nor the backlog the bound drops after it cuts
+// the tone: a fresh PulseAudio null sink stalls ~1.5-2 s after its first
+// period, and a tone written at once lost ~70 ms there (most of its first
+// beep); waiting, it plays whole, 60-80 ms after the device starts.
+// In-band DTMF sends the ITU-T Q.23 frequency pairs, 100 ms of tone
 // and 60 ms of silence per digit, in place of the microphone's audio.
 //
 // # Playback priming

@@ -222,6 +222,7 @@ type receiver struct {
 	rs        *media.Resampler
 	out, pad  []int16
 	underruns uint64 // the playback stream's underrun count when last primed
+	gate      zipGate
 }
 
 func (r *receiver) configure(p *Path, f format) {
@@ -265,21 +266,25 @@ func (p *Path) recvLoop() {
 		if p.held.Load() {
 			clear(r.out)
 		}
-		p.renderZip(r.out)
-		applyGain(r.out, p.spkGain.Load())
 		st, gen := p.current(&p.out)
 		if st == nil {
+			// Nobody hears it: a pending zip tone is used up all the same.
+			p.renderZip(r.out, true)
 			p.dropped.Add(1)
 			continue
 		}
 		select {
 		case <-st.Lost():
 			p.lost(&p.out, st, gen, st.Err())
+			p.renderZip(r.out, true)
 			p.dropped.Add(1)
 			continue
 		default:
 		}
 		ps := st.(audio.PlaybackStream)
+		p.renderZip(r.out, r.gate.isOpen(gen))
+		applyGain(r.out, p.spkGain.Load())
+		wrote := 0
 		if under := ps.Stats().Underruns; gen != primed || under != r.underruns {
 			// A new stream starts with one packet time of silence queued,
 			// and gets another after it ran dry, so scheduling jitter
@@ -287,9 +292,12 @@ func (p *Path) recvLoop() {
 			// not cut the audio up into many small gaps.
 			primed, r.underruns = gen, under
 			r.pad = append(r.pad[:0], make([]int16, len(r.out))...)
-			_, _ = ps.Write(r.pad)
+			n, _ := ps.Write(r.pad)
+			wrote += n
 		}
-		if _, err := ps.Write(r.out); err != nil {
+		n, err := ps.Write(r.out)
+		r.gate.wrote(gen, ps, wrote+n)
+		if err != nil {
 			if errors.Is(err, audio.ErrDeviceLost) {
 				p.lost(&p.out, st, gen, err)
 			}
@@ -305,15 +313,99 @@ func (p *Path) recvLoop() {
 	}
 }
 
-// renderZip replaces out with the zip tone while one plays.
-func (p *Path) renderZip(out []int16) {
+// renderZip replaces out with the zip tone while one plays. A zip tone
+// that has not started yet waits while ready is false (see zipGate), for
+// at most zipMaxWait; once started it plays to its end.
+func (p *Path) renderZip(out []int16, ready bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.zip == nil {
 		return
 	}
+	if !p.zip.started {
+		if !ready && p.now().Sub(p.zip.at) < zipMaxWait {
+			return
+		}
+		p.zip.started = true
+	}
 	if !p.zip.seq.render(out, p.opts.DeviceRate) {
 		close(p.zip.done)
 		p.zip = nil
 	}
+}
+
+// zipGateWrites is how many frames in a row the playback device's frame
+// counter must have moved before a zip tone starts.
+const zipGateWrites = 3
+
+// zipMaxWait bounds how long a zip tone waits for its device to run: a
+// device that never shows steady progress still gets it (and the stream
+// watchdog declares a device that does not move at all lost sooner, after
+// its start grace).
+const zipMaxWait = 5 * time.Second
+
+// zipGate tells when a playback stream has started to consume what the
+// path writes, so that a zip tone is written only then.
+//
+// Why: a device may take its first period at once and then nothing for a
+// while — a PulseAudio null sink does so for 1.5-2 s (BENCHMARKS.md, 7g).
+// Meanwhile the receive side fills the stream's queue and waits. When the
+// device starts, the stream drops the backlog beyond MaxQueued, the bound
+// that keeps the caller's voice within a period of the ear. A zip tone
+// written at the answer sat in that backlog: on a virtual headset about
+// 70 ms of its 180 ms were dropped, most of the first beep. Exempting the
+// tone from the bound would need the audio layer to tell samples apart
+// and would hold the caller's audio behind it; instead the bound stays as
+// it is for call audio, and the tone waits (the caller's audio plays
+// meanwhile) until the device runs: its frame counter has moved across
+// zipGateWrites frames in a row and what is queued fits within the bound
+// (so the backlog is gone and the tone is not trimmed), or the stream's
+// watchdog found it steady. On a device without a start-up stall this
+// costs the tone about zipGateWrites packet times; ordinary call audio is
+// not delayed at all.
+//
+// The gate is the receive goroutine's; it starts afresh with every
+// playback stream (a switch, a loss).
+type zipGate struct {
+	gen     uint64
+	seen    bool   // gen is the stream being watched
+	frames  uint64 // the device's frame counter after the last write
+	moving  int    // writes in a row after which the counter had moved
+	written uint64 // samples written to this stream
+	open    bool
+}
+
+// isOpen reports whether a zip tone may start on the stream of
+// generation gen.
+func (g *zipGate) isOpen(gen uint64) bool { return g.seen && g.gen == gen && g.open }
+
+// wrote takes note of n samples written to ps (generation gen), and of
+// what the device consumed so far.
+func (g *zipGate) wrote(gen uint64, ps audio.PlaybackStream, n int) {
+	st := ps.Stats()
+	if !g.seen || g.gen != gen {
+		*g = zipGate{gen: gen, seen: true, frames: st.Frames}
+	} else if st.Frames > g.frames {
+		g.moving++
+		g.frames = st.Frames
+	} else {
+		g.moving = 0
+	}
+	g.written += uint64(n)
+	if st.Steady > 0 {
+		g.open = true
+		return
+	}
+	cfg := ps.Config()
+	queued := g.written + st.Underruns - st.Frames*uint64(cfg.Channels) - st.Trimmed
+	if g.written+st.Underruns < st.Frames*uint64(cfg.Channels)+st.Trimmed {
+		queued = 0 // counters read while a data callback was under way
+	}
+	keep := uint64(cfg.PeriodSamples())
+	if cfg.MaxQueued > 0 {
+		keep += uint64(int64(cfg.SampleRate)*int64(cfg.MaxQueued)/int64(time.Second)) * uint64(cfg.Channels)
+	} else {
+		keep = queued // no bound: nothing is dropped
+	}
+	g.open = g.moving >= zipGateWrites && queued <= keep
 }

@@ -195,8 +195,10 @@ type dtmfJob struct {
 
 // zipJob is a zip tone waiting to be played.
 type zipJob struct {
-	seq  *toneSeq
-	done chan struct{}
+	seq     *toneSeq
+	done    chan struct{}
+	at      time.Time // when it was asked for
+	started bool      // its first samples are out: it plays to the end
 }
 
 // Start opens the devices and starts the path's two goroutines. It fails
@@ -549,9 +551,13 @@ func (p *Path) SendDTMF(ctx context.Context, digits string) error {
 // PlayZipTone plays the zip tone (two ZipToneBeep beeps of
 // ZipToneFrequency Hz, ZipToneGap apart) on the path's output, in place of
 // the caller's audio, and returns a channel closed once it has been played
-// (or the path closed). A zip tone still playing is replaced.
+// (or the path closed). On a playback stream that has not started to
+// consume frames yet (a device's start-up), the tone waits until it has,
+// so the stream's latency bound does not drop it (see zipGate). Without a
+// playback device the tone is used up unheard. A zip tone still playing
+// is replaced.
 func (p *Path) PlayZipTone() <-chan struct{} {
-	job := &zipJob{seq: zipSequence(), done: make(chan struct{})}
+	job := &zipJob{seq: zipSequence(), done: make(chan struct{}), at: p.now()}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
