@@ -247,6 +247,11 @@ type MediaInfo struct {
 	OutputGapMillis float64 `json:"output_gap_ms"`
 	OutputMaxGap    float64 `json:"output_max_gap_ms"`
 	InputGapMillis  float64 `json:"input_gap_ms"`
+	// Received audio the output devices dropped to stay within the
+	// playback latency bound, and silence they played for want of audio
+	// in time (both in total, milliseconds of audio).
+	OutputTrimmedMillis  float64 `json:"output_trimmed_ms"`
+	OutputUnderrunMillis float64 `json:"output_underrun_ms"`
 }
 
 // info returns the session's figures, nil before the media is agreed.
@@ -283,6 +288,7 @@ func (m *callMedia) info() *MediaInfo {
 		mi.DeviceSwitches = ps.Switches
 		mi.OutputGapMillis, mi.OutputMaxGap = ms(ps.OutputGap.Seconds()), ms(ps.OutputMaxGap.Seconds())
 		mi.InputGapMillis = ms(ps.InputGap.Seconds())
+		mi.OutputTrimmedMillis, mi.OutputUnderrunMillis = ms(ps.OutputTrimmed.Seconds()), ms(ps.OutputUnderrun.Seconds())
 	}
 	return mi
 }

@@ -223,6 +223,28 @@ type receiver struct {
 	out, pad  []int16
 	underruns uint64 // the playback stream's underrun count when last primed
 	gate      zipGate
+	// counted is the playback stream generation whose trimmed and
+	// underrun samples were last added to the path's totals, and how
+	// many of each had been added.
+	counted           uint64
+	trimmed, underrun uint64
+}
+
+// count adds what the playback stream of generation gen dropped from its
+// queue (the latency bound) and played as silence for want of samples
+// since the last call to the path's totals.
+func (r *receiver) count(p *Path, gen uint64, st audio.StreamStats) {
+	if gen != r.counted {
+		r.counted, r.trimmed, r.underrun = gen, 0, 0
+	}
+	if st.Trimmed > r.trimmed {
+		p.outTrimmed.Add(st.Trimmed - r.trimmed)
+		r.trimmed = st.Trimmed
+	}
+	if st.Underruns > r.underrun {
+		p.outUnderrun.Add(st.Underruns - r.underrun)
+		r.underrun = st.Underruns
+	}
 }
 
 func (r *receiver) configure(p *Path, f format) {
@@ -297,6 +319,7 @@ func (p *Path) recvLoop() {
 		}
 		n, err := ps.Write(r.out)
 		r.gate.wrote(gen, ps, wrote+n)
+		r.count(p, gen, ps.Stats())
 		if err != nil {
 			if errors.Is(err, audio.ErrDeviceLost) {
 				p.lost(&p.out, st, gen, err)

@@ -125,6 +125,11 @@ type Stats struct {
 	// InputFramesMissed is the number of packet times left without
 	// captured audio by input switches, in total.
 	InputFramesMissed uint64
+	// OutputTrimmed is the received audio the playback devices dropped
+	// to keep within PlaybackLatency (a backlog after a device stalled);
+	// OutputUnderrun the silence they played because nothing was queued
+	// in time. Both in total over the path's devices, as audio time.
+	OutputTrimmed, OutputUnderrun time.Duration
 }
 
 // side is one direction's device: the stream, the device it runs on and a
@@ -172,6 +177,9 @@ type Path struct {
 	sent, silent    atomic.Uint64
 	withheld        atomic.Uint64
 	played, dropped atomic.Uint64
+	// outTrimmed and outUnderrun count samples at the device rate: see
+	// Stats.OutputTrimmed and OutputUnderrun.
+	outTrimmed, outUnderrun atomic.Uint64
 	digits          atomic.Uint64
 
 	wake   chan struct{} // one slot: the send side has a new capture stream
@@ -450,6 +458,8 @@ func (p *Path) Stats() Stats {
 	st.FramesSent, st.FramesSilent, st.FramesWithheld = p.sent.Load(), p.silent.Load(), p.withheld.Load()
 	st.FramesPlayed, st.FramesDropped = p.played.Load(), p.dropped.Load()
 	st.DTMFDigits = p.digits.Load()
+	st.OutputTrimmed = p.samplesTime(p.outTrimmed.Load())
+	st.OutputUnderrun = p.samplesTime(p.outUnderrun.Load())
 	return st
 }
 
@@ -643,3 +653,8 @@ var (
 	_ Media         = (*media.Session)(nil)
 	_ silenceWriter = (*media.Session)(nil)
 )
+
+// samplesTime is the audio time of n mono samples at the device rate.
+func (p *Path) samplesTime(n uint64) time.Duration {
+	return time.Duration(n) * time.Second / time.Duration(p.opts.DeviceRate)
+}

@@ -124,6 +124,11 @@ func TestZipToneSurvivesStartupStall(t *testing.T) {
 	if st.Trimmed == 0 {
 		t.Errorf("stream stats %+v: the stall left no backlog to drop, so the test shows nothing", st)
 	}
+	// The path's totals report the drop (what the phone shows as
+	// output_trimmed_ms), counted once the next frame was written.
+	eventually(t, "the drop in the path's stats", func() bool {
+		return p.Stats().OutputTrimmed >= time.Duration(st.Trimmed)*time.Second/DefaultDeviceRate
+	})
 }
 
 // TestZipToneWithoutDevice: with no playback device the zip tone is used
