@@ -58,8 +58,9 @@
 // A new playback stream gets one packet time of silence queued before the
 // first frame, and another after every underrun, so the small phase jitter
 // between the session's playout clock and the device's clock costs one
-// short gap instead of many; the playback queue is bounded (4 device
-// periods), so this cannot build up latency.
+// short gap instead of many; what waits for the device is bounded
+// (Options.PlaybackLatency, one packet time by default: the device drops
+// the older samples), so this cannot build up latency.
 //
 // # Latency and measurements
 //

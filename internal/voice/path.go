@@ -40,16 +40,23 @@ type silenceWriter interface {
 // Defaults for Options.
 const (
 	DefaultDeviceRate   = 48000
-	DefaultDevicePeriod = 20 * time.Millisecond
+	// DefaultDevicePeriod is half a packet time: the device side's own
+	// buffering (PulseAudio's, a few periods) is what the agent hears on
+	// top of the jitter buffer, and 10 ms periods brought the receive
+	// path from ~68 ms to ~22 ms (BENCHMARKS.md, 4a) for about one
+	// percent of a core more per call (3a).
+	DefaultDevicePeriod = 10 * time.Millisecond
 	DefaultCloseTimeout = 3 * time.Second
-	// DefaultPlaybackLatency keeps one period queued behind the one
-	// playing.
-	DefaultPlaybackLatency = DefaultDevicePeriod
+	// DefaultPlaybackLatency keeps one packet time (at the usual 20 ms
+	// ptime) queued behind the period playing: frames arrive a packet at
+	// a time, so a bound of one 10 ms period would drop audio whenever a
+	// packet lands just before a device callback.
+	DefaultPlaybackLatency = 20 * time.Millisecond
 	// captureBufferPeriods bounds what the capture ring holds (200 ms at
-	// 20 ms periods) and playbackBufferPeriods the playback queue (80 ms),
-	// which is latency the agent hears.
-	captureBufferPeriods  = 10
-	playbackBufferPeriods = 4
+	// 10 ms periods) and playbackBufferPeriods the playback queue (80 ms;
+	// beyond PlaybackLatency it is dropped at the device).
+	captureBufferPeriods  = 20
+	playbackBufferPeriods = 8
 	// defaultPTime is the packet time when the negotiation gave none.
 	defaultPTime = 20
 )
