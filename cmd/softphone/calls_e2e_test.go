@@ -53,9 +53,16 @@ device_poll_interval = 100ms
 // callEvent waits for a call event in the given state.
 func (cd *callDaemon) callEvent(t *testing.T, state string) phone.CallInfo {
 	t.Helper()
+	return waitCallEvent(t, cd.ev, "", state)
+}
+
+// waitCallEvent waits for a "call" event of call id (any call when "")
+// in state.
+func waitCallEvent(t *testing.T, ev <-chan phone.Event, id, state string) phone.CallInfo {
+	t.Helper()
 	var ci phone.CallInfo
-	waitEvent(t, cd.ev, "call", 15*time.Second, func(d json.RawMessage) bool {
-		return json.Unmarshal(d, &ci) == nil && ci.State == state
+	waitEvent(t, ev, "call", 15*time.Second, func(d json.RawMessage) bool {
+		return json.Unmarshal(d, &ci) == nil && ci.State == state && (id == "" || ci.ID == id)
 	})
 	return ci
 }

@@ -54,11 +54,7 @@ func (td *transferDaemon) transferEvent(t *testing.T, state string) phone.Transf
 // state.
 func (td *transferDaemon) callEvent(t *testing.T, id, state string) phone.CallInfo {
 	t.Helper()
-	var ci phone.CallInfo
-	waitEvent(t, td.ev, "call", 15*time.Second, func(d json.RawMessage) bool {
-		return json.Unmarshal(d, &ci) == nil && ci.State == state && (id == "" || ci.ID == id)
-	})
-	return ci
+	return waitCallEvent(t, td.ev, id, state)
 }
 
 var notifyLine = regexp.MustCompile(`notify=(\d+) substate=(\S+) event=(\S+)`)
