@@ -318,8 +318,9 @@ func (p *Path) recvLoop() {
 			wrote += n
 		}
 		n, err := ps.Write(r.out)
-		r.gate.wrote(gen, ps, wrote+n)
-		r.count(p, gen, ps.Stats())
+		pst := ps.Stats()
+		r.gate.wrote(gen, ps.Config(), pst, wrote+n)
+		r.count(p, gen, pst)
 		if err != nil {
 			if errors.Is(err, audio.ErrDeviceLost) {
 				p.lost(&p.out, st, gen, err)
@@ -402,10 +403,10 @@ type zipGate struct {
 // generation gen.
 func (g *zipGate) isOpen(gen uint64) bool { return g.seen && g.gen == gen && g.open }
 
-// wrote takes note of n samples written to ps (generation gen), and of
-// what the device consumed so far.
-func (g *zipGate) wrote(gen uint64, ps audio.PlaybackStream, n int) {
-	st := ps.Stats()
+// wrote takes note of n samples written to the playback stream of
+// generation gen (its config cfg), and of what the device consumed so far
+// (its stats st, read after the write).
+func (g *zipGate) wrote(gen uint64, cfg audio.StreamConfig, st audio.StreamStats, n int) {
 	if !g.seen || g.gen != gen {
 		*g = zipGate{gen: gen, seen: true, frames: st.Frames}
 	} else if st.Frames > g.frames {
@@ -419,7 +420,6 @@ func (g *zipGate) wrote(gen uint64, ps audio.PlaybackStream, n int) {
 		g.open = true
 		return
 	}
-	cfg := ps.Config()
 	queued := g.written + st.Underruns - st.Frames*uint64(cfg.Channels) - st.Trimmed
 	if g.written+st.Underruns < st.Frames*uint64(cfg.Channels)+st.Trimmed {
 		queued = 0 // counters read while a data callback was under way

@@ -39,7 +39,7 @@ type silenceWriter interface {
 
 // Defaults for Options.
 const (
-	DefaultDeviceRate   = 48000
+	DefaultDeviceRate = 48000
 	// DefaultDevicePeriod is half a packet time: the device side's own
 	// buffering (PulseAudio's, a few periods) is what the agent hears on
 	// top of the jitter buffer, and 10 ms periods brought the receive
@@ -187,7 +187,7 @@ type Path struct {
 	// outTrimmed and outUnderrun count samples at the device rate: see
 	// Stats.OutputTrimmed and OutputUnderrun.
 	outTrimmed, outUnderrun atomic.Uint64
-	digits          atomic.Uint64
+	digits                  atomic.Uint64
 
 	wake   chan struct{} // one slot: the send side has a new capture stream
 	stop   chan struct{} // closed by Close

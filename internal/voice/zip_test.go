@@ -173,16 +173,6 @@ func TestRenderZipWaits(t *testing.T) {
 	}
 }
 
-// gateStream is a playback stream whose counters a test sets.
-type gateStream struct {
-	audio.PlaybackStream
-	st  audio.StreamStats
-	cfg audio.StreamConfig
-}
-
-func (g *gateStream) Stats() audio.StreamStats   { return g.st }
-func (g *gateStream) Config() audio.StreamConfig { return g.cfg }
-
 func TestZipGate(t *testing.T) {
 	const period = 960 // 20 ms at 48 kHz
 	bounded := audio.StreamConfig{SampleRate: rate, Channels: 1, Period: 20 * time.Millisecond, MaxQueued: 20 * time.Millisecond}
@@ -226,8 +216,8 @@ func TestZipGate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var g zipGate
 			for _, s := range tt.steps {
-				ps := &gateStream{cfg: tt.cfg, st: audio.StreamStats{Frames: s.frames, Underruns: s.under, Trimmed: s.trimmed, Steady: s.steady}}
-				g.wrote(s.gen, ps, s.n)
+				st := audio.StreamStats{Frames: s.frames, Underruns: s.under, Trimmed: s.trimmed, Steady: s.steady}
+				g.wrote(s.gen, tt.cfg, st, s.n)
 			}
 			last := tt.steps[len(tt.steps)-1].gen
 			if got := g.isOpen(last); got != tt.want {
