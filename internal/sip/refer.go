@@ -213,15 +213,15 @@ func (c *Call) runRefer(s *referSub) {
 				}
 			}
 		case <-guard:
+			// A final status that came just now is sent instead; else
+			// none can be queued from here on.
 			c.mu.Lock()
-			late := s.final // a final status came just now: send it instead
+			late := s.final
+			s.final = true
 			c.mu.Unlock()
 			if late {
 				continue
 			}
-			c.mu.Lock()
-			s.final = true
-			c.mu.Unlock()
 			u.log.Info("transfer reported no outcome in time: subscription ended", "call", c.id, "after", u.o.ReferTimeout)
 			c.notifyRefer(s, referStatus{408, reasonPhrase(408)}, "timeout")
 			return
