@@ -347,7 +347,7 @@ func TestZipTone(t *testing.T) {
 	case <-time.After(hardTimeout):
 		t.Fatal("zip tone not played")
 	}
-	checkZip(t, spk.waitLen(t, start+ms(600))[start:])
+	checkZip(t, spk.waitLen(t, start+ms(600))[start:], 0.25)
 }
 
 func TestStartErrors(t *testing.T) {

@@ -11,7 +11,13 @@ import (
 
 // checkZip finds the zip tone in s (device rate) and checks both beeps,
 // the gap between them and the silence after: levels with margins.
-func checkZip(t *testing.T, s []int16) {
+//
+// minBeep is the lowest 1 kHz level a beep's window may show (a whole beep
+// is at 0.30). On a real device a loaded machine can lose a few ms of a
+// beep downstream of our stream (a late period of the sound server or of
+// the recorder): 8 ms of 40 gave 0.24 once, with our stream's counters
+// those of every good run. Fakes lose nothing and are held to 0.25.
+func checkZip(t *testing.T, s []int16, minBeep float64) {
 	t.Helper()
 	onset := -1
 	for i, v := range s {
@@ -38,7 +44,7 @@ func checkZip(t *testing.T, s []int16) {
 		// Quiet is below 0.05, a sixth of a beep: a device that drops a
 		// few ms in the middle of the tone (a late period on a loaded
 		// machine) leaves a trace of it in the gap, not a beep.
-		if c.beep && (l < 0.25 || l > 0.35) || !c.beep && l > 0.05 {
+		if c.beep && (l < minBeep || l > 0.35) || !c.beep && l > 0.05 {
 			t.Errorf("%s: 1 kHz level %.3f (beep %v)", c.name, l, c.beep)
 		}
 	}
@@ -117,7 +123,7 @@ func TestZipToneSurvivesStartupStall(t *testing.T) {
 		t.Fatal("zip tone not played once the device runs")
 	}
 	d.rec.waitMore(t, ms(400))
-	checkZip(t, d.rec.waitLen(t, 0))
+	checkZip(t, d.rec.waitLen(t, 0), 0.25)
 	d.mu.Lock()
 	st := d.stream.Stats()
 	d.mu.Unlock()
@@ -255,7 +261,7 @@ func TestPulseZipToneAfterStartupStall(t *testing.T) {
 	played := p.Stats().FramesPlayed
 	eventually(t, "400 ms played after the tone", func() bool { return p.Stats().FramesPlayed >= played+20 })
 	got := rec.Stop(t)
-	checkZip(t, got)
+	checkZip(t, got, 0.2)
 	p.mu.Lock()
 	st := p.out.play.Stats()
 	p.mu.Unlock()
