@@ -42,6 +42,10 @@ type CallInfo struct {
 	// Transfer is set when the remote party asked to transfer this call
 	// (a received REFER): where the new call stands.
 	Transfer *TransferInfo `json:"transfer,omitempty"`
+	// Replaces is the id of the call this one took the place of (an
+	// INVITE with Replaces, RFC 3891: an attended transfer completed
+	// towards the agent).
+	Replaces string `json:"replaces,omitempty"`
 }
 
 // TransferInfo is a transfer the remote party asked of one of our calls (a

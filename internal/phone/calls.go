@@ -55,6 +55,8 @@ type callEntry struct {
 	voice, noDevice bool
 	// vqAlarm is on while the call's voice quality is poor.
 	vqAlarm bool
+	// replaces is the id of the call this one replaced (RFC 3891).
+	replaces string
 	// transfer is the transfer the remote party asked of this call (a
 	// received REFER); follows is the transfer this call carries out (it
 	// was placed for one). Both point to the same record.
@@ -189,9 +191,15 @@ func (s *sipSide) activeCount(except *sip.Call) int {
 //     then;
 //   - otherwise ring until the agent answers or rejects, the caller gives
 //     up, or no_answer_timeout ends it with 480.
+//
+// A call that replaces one of ours (RFC 3891) is answered at once whatever
+// the verdict: it carries on a conversation the agent is already in.
 func (p *Phone) decideIncoming(c *sip.Call) sip.Decision {
 	dec := p.Decision()
 	s := p.sipSide()
+	if old := c.Replaces(); old != nil {
+		return p.decideReplacing(s, c, old)
+	}
 	if dec.ShouldAnswer == policy.AnswerFalse {
 		return sip.Decision{Action: sip.ActionReject, Code: dec.RejectCode, Reason: dec.Reason}
 	}
@@ -244,6 +252,27 @@ func (p *Phone) decideIncoming(c *sip.Call) sip.Decision {
 		p.startRinger(s, e)
 	}
 	return sip.Decision{Action: sip.ActionRing, Media: m}
+}
+
+// decideReplacing answers a call that replaces old at once, without ringing
+// or a zip tone; the SIP layer ends old (reason "replaced by call ID") once
+// the new call is confirmed.
+func (p *Phone) decideReplacing(s *sipSide, c, old *sip.Call) sip.Decision {
+	m, err := p.newCallMedia(c.Transport())
+	if errors.Is(err, errInsecureSRTP) {
+		return sip.Decision{Action: sip.ActionReject, Code: 488, Reason: "srtp is mandatory and keys are sent only over tls"}
+	}
+	if err != nil {
+		p.log.Error("replacing call refused", "err", err)
+		return sip.Decision{Action: sip.ActionReject, Code: 503, Reason: "no media port available"}
+	}
+	e := &callEntry{call: c, media: m, state: sip.CallStateRinging, start: p.now(), stop: make(chan struct{}), replaces: old.ID()}
+	p.attachMedia(e)
+	s.mu.Lock()
+	s.calls[c.ID()] = e
+	s.mu.Unlock()
+	p.log.Info("incoming call replaces a call: answered at once", "call", c.ID(), "replaces", old.ID(), "from", c.Remote())
+	return sip.Decision{Action: sip.ActionAnswer, Media: m}
 }
 
 // headerAutoAnswer answers a ringing call whose INVITE asked for it, once
@@ -448,6 +477,7 @@ func (e *callEntry) info() CallInfo {
 		ID: c.ID(), Direction: c.Direction().String(), State: e.state.String(), Remote: c.Remote(),
 		RemoteName: c.RemoteName(), Local: c.Local(), Connection: c.Account(), Started: e.start,
 		Answered: e.ans, Held: e.held, Reason: e.why, Media: e.media.info(), Transfer: e.transfer.info(),
+		Replaces: e.replaces,
 	}
 }
 
@@ -637,7 +667,12 @@ func (p *Phone) dialFor(ctx context.Context, uri string, connection int, follows
 	if err != nil {
 		return CallInfo{}, err
 	}
-	c, err := s.ua.Dial(ctx, connection, target, m)
+	var c *sip.Call
+	if follows != nil {
+		c, err = s.ua.DialTransfer(ctx, follows.orig, m)
+	} else {
+		c, err = s.ua.Dial(ctx, connection, target, m)
+	}
 	if err != nil {
 		m.Close()
 		return CallInfo{}, mapErr(err)

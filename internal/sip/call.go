@@ -54,6 +54,11 @@ type Call struct {
 	// transport error, RFC 3261 §8.1.3.1).
 	lastCode   int
 	lastReason string
+	// replaces is the call an incoming INVITE with Replaces takes the
+	// place of (RFC 3891); extra are headers our INVITE carries for its
+	// target URI or the REFER it follows (Replaces, Referred-By).
+	replaces *Call
+	extra    []sip.Header
 
 	// dialog state (RFC 3261 §12.1)
 	localTag, remoteTag string

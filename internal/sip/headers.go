@@ -21,7 +21,7 @@ const (
 )
 
 // supportedOptions are the option tags we honour in Require (RFC 3261 §8.2.2.3).
-var supportedOptions = map[string]bool{"timer": true}
+var supportedOptions = map[string]bool{"timer": true, "replaces": true}
 
 // unsupportedRequire returns the option tags of Require header values that
 // this UA does not support, for a 420 Bad Extension (RFC 3261 §8.2.2.3).

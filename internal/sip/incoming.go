@@ -324,6 +324,10 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if !u.precheck(req, tx) {
 		return
 	}
+	replaced, ok := u.matchReplaces(req, tx)
+	if !ok {
+		return
+	}
 	if v := headerValue(req, "Session-Expires"); v != "" {
 		if se, _, err := sessionExpires(v); err == nil && se < minSE {
 			u.respond(tx, req, 422, nil, sip.NewHeader("Min-SE", strconv.Itoa(int(minSE/time.Second))))
@@ -349,6 +353,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.remoteSeq = req.CSeq().SeqNo
 	c.localSeq = 1
 	c.state = CallStateRinging
+	c.replaces = replaced
 	c.autoDelay, c.autoOK = autoAnswer(req)
 	c.account, c.acct = u.accountFor(req.Recipient)
 	if c.acct != nil {
@@ -495,6 +500,10 @@ func (u *UA) answer(c *Call, req *sip.Request, tx sip.ServerTransaction, m Media
 		c.remoteDirection(sdpDirection(req.Body()))
 	}
 	c.startSessionTimer()
+	if old := c.Replaces(); old != nil {
+		u.log.Debug("call replaced", "call", old.id, "by", c.id)
+		old.endReplaced(c)
+	}
 }
 
 // waitAck retransmits the 2xx on unreliable transports until the ACK comes

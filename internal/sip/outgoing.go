@@ -14,8 +14,31 @@ const maxRedirects = 3
 // Dial places a call from account (its ID; 0 with no accounts configured)
 // to target (a SIP URI, user@host, or a number at the account's domain).
 // It returns once the INVITE is on its way; progress comes through
-// Handler.CallState.
+// Handler.CallState. Headers in a target URI are taken off it; a Replaces
+// among them is sent with the INVITE (see replaces.go).
 func (u *UA) Dial(ctx context.Context, account int, target string, m Media) (*Call, error) {
+	return u.dial(ctx, account, target, m, nil)
+}
+
+// DialTransfer places the call the last REFER received in orig's dialog
+// asks for (Handler.TransferRequested): to its Refer-To URI, with the
+// headers that URI carries (Replaces for an attended transfer) and the
+// REFER's Referred-By (RFC 3892 §3), from orig's account.
+func (u *UA) DialTransfer(ctx context.Context, orig *Call, m Media) (*Call, error) {
+	orig.mu.Lock()
+	s := orig.refer
+	orig.mu.Unlock()
+	if s == nil {
+		return nil, fmt.Errorf("%w: no transfer requested in call %s", ErrInvalidState, orig.id)
+	}
+	var more []sip.Header
+	if s.referredBy != "" {
+		more = append(more, sip.NewHeader("Referred-By", s.referredBy))
+	}
+	return u.dial(ctx, orig.account, s.target, m, more)
+}
+
+func (u *UA) dial(ctx context.Context, account int, target string, m Media, more []sip.Header) (*Call, error) {
 	u.mu.Lock()
 	if u.closed {
 		u.mu.Unlock()
@@ -47,6 +70,11 @@ func (u *UA) Dial(ctx context.Context, account int, target string, m Media) (*Ca
 	if err != nil {
 		return nil, err
 	}
+	extra, dropped := uriHeaders(&to)
+	if len(dropped) > 0 {
+		u.log.Debug("dial: target uri headers dropped", "headers", dropped)
+	}
+	extra = append(extra, more...)
 	offer, err := m.Offer(SendRecv)
 	if err != nil {
 		return nil, fmt.Errorf("sip: dial: offer: %w", err)
@@ -60,6 +88,7 @@ func (u *UA) Dial(ctx context.Context, account int, target string, m Media) (*Ca
 	c.state = CallStateCalling
 	c.remoteURI = to
 	c.remoteTarget = to
+	c.extra = extra
 	c.localSeq = 1
 	c.transport = "udp"
 	if v, ok := to.UriParams.Get("transport"); ok && v != "" {
@@ -132,6 +161,11 @@ func (c *Call) inviteRequest(offer []byte) *sip.Request {
 	req.AppendHeader(sip.NewHeader("Supported", supportedValue))
 	req.AppendHeader(sip.NewHeader("Allow-Events", allowEvents))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	c.mu.Lock()
+	for _, h := range c.extra {
+		req.AppendHeader(h)
+	}
+	c.mu.Unlock()
 	req.SetBody(offer)
 	return req
 }

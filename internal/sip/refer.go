@@ -65,10 +65,13 @@ type referStatus struct {
 
 // referSub is the implicit subscription of one received REFER.
 type referSub struct {
-	id       uint32    // the REFER's CSeq (RFC 3515 §2.4.6)
-	silent   bool      // Refer-Sub: false: track the transfer, send nothing
-	deadline time.Time // when the guard ends the subscription
-	wake     chan struct{}
+	id     uint32 // the REFER's CSeq (RFC 3515 §2.4.6)
+	target string // the Refer-To URI, with its headers
+	// referredBy is the REFER's Referred-By, for the new INVITE.
+	referredBy string
+	silent     bool      // Refer-Sub: false: track the transfer, send nothing
+	deadline   time.Time // when the guard ends the subscription
+	wake       chan struct{}
 
 	// guarded by Call.mu
 	queue []referStatus // reported, not sent yet
@@ -95,13 +98,20 @@ func (u *UA) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		u.respond(tx, req, 400, nil, sip.NewHeader("Warning", warningValue(u.o.UserAgent, "missing refer-to")))
 		return
 	}
-	target := rt.Address.String()
+	// The Handler is told the URI without its headers (what the agent
+	// sees); DialTransfer dials it with them.
+	full := rt.Address.String()
+	shown := rt.Address.Clone()
+	shown.Headers = nil
+	target := shown.String()
 	silent := referSubFalse(req)
 	s := &referSub{
-		id:       req.CSeq().SeqNo,
-		silent:   silent,
-		deadline: u.clock.Now().Add(u.o.ReferTimeout),
-		wake:     make(chan struct{}, 1),
+		id:         req.CSeq().SeqNo,
+		target:     full,
+		referredBy: headerValue(req, "Referred-By"),
+		silent:     silent,
+		deadline:   u.clock.Now().Add(u.o.ReferTimeout),
+		wake:       make(chan struct{}, 1),
 	}
 	c.mu.Lock()
 	if c.refer != nil && !c.refer.final {
