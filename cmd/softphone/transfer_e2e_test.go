@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -202,6 +203,92 @@ func TestTransferReceived(t *testing.T) {
 		}
 		if _, err := target.Wait(15 * time.Second); err != nil {
 			t.Errorf("target: %v", err)
+		}
+	})
+}
+
+// TestAttendedTransfer: the two ends of an attended (consultation)
+// transfer that reach the agent's phone (RFC 3891 Replaces with RFC 3515).
+func TestAttendedTransfer(t *testing.T) {
+	t.Run("the agent is transferred: the INVITE to the target carries Replaces and Referred-By", func(t *testing.T) {
+		td := startTransferDaemon(t)
+		target := testbed.StartSipp(t, testbed.SippOptions{Scenario: "uas_log_invite.xml", Timeout: 60 * time.Second})
+		targetURI := "sip:target@" + target.Addr()
+		// The consultation call between the transferor and the target,
+		// as the target knows it.
+		const consult = "consult-1@127.0.0.1;to-tag=t-tag;from-tag=f-tag"
+		referTo := targetURI + "?Replaces=" + url.PathEscape(consult)
+		res, err := testbed.RunSipp(t, testbed.SippOptions{Scenario: "refer_transferor.xml", Target: td.sipAddr, Service: "agent",
+			Vars: map[string]string{"target": referTo, "after": "bye"}, Timeout: 30 * time.Second})
+		if err != nil {
+			t.Fatalf("transferor: %v\n%s", err, td.proc.Log())
+		}
+		if got, want := strings.Join(notifies(t, res), ", "), "100 active, 180 active, 200 terminated;reason=noresource"; got != want {
+			t.Errorf("NOTIFYs %q, want %q", got, want)
+		}
+		te := td.transferEvent(t, "succeeded")
+		if te.Target != targetURI {
+			t.Errorf("transfer target %q, want %q (the URI without its headers)", te.Target, targetURI)
+		}
+		if err := td.client.Hangup(context.Background(), te.NewCall); err != nil {
+			t.Fatal(err)
+		}
+		tres, err := target.Wait(15 * time.Second)
+		if err != nil {
+			t.Fatalf("target: %v", err)
+		}
+		if got := tres.LogValue("ruri"); got != targetURI {
+			t.Errorf("Request-URI %q, want %q", got, targetURI)
+		}
+		if got := tres.LogValue("replaces"); got != consult {
+			t.Errorf("Replaces %q, want %q", got, consult)
+		}
+		if got, want := tres.LogValue("referred_by"), "<sip:sipp@127.0.0.1:"+strconv.Itoa(res.LocalPort)+">"; got != want {
+			t.Errorf("Referred-By %q, want %q", got, want)
+		}
+	})
+
+	t.Run("the agent is the target: the transferee's INVITE replaces the consultation call", func(t *testing.T) {
+		td := startTransferDaemon(t)
+		consult := testbed.StartSipp(t, testbed.SippOptions{Scenario: "invite_consult.xml", Target: td.sipAddr, Service: "agent",
+			Timeout: 60 * time.Second})
+		orig := td.callEvent(t, "", "active")
+		replaces := consult.WaitLog("replaces", 15*time.Second)
+		if !strings.HasPrefix(replaces, orig.ID+";") {
+			t.Fatalf("consultation call logged %q, want the dialog of call %s", replaces, orig.ID)
+		}
+		transferee := testbed.StartSipp(t, testbed.SippOptions{Scenario: "invite_replaces.xml", Target: td.sipAddr, Service: "agent",
+			Vars: map[string]string{"replaces": replaces}, Timeout: 30 * time.Second})
+		nc := td.callEvent(t, "", "active")
+		if nc.ID == orig.ID || nc.Replaces != orig.ID || nc.Direction != "incoming" {
+			t.Errorf("new call %+v, want an incoming call replacing %s", nc, orig.ID)
+		}
+		if end := td.callEvent(t, orig.ID, "ended"); end.Reason != "replaced by call "+nc.ID {
+			t.Errorf("consultation call ended with reason %q", end.Reason)
+		}
+		// The transferor got the BYE; the transferee answered at once (a
+		// 180 fails its scenario) and hangs up.
+		if _, err := consult.Wait(15 * time.Second); err != nil {
+			t.Errorf("consultation call: %v", err)
+		}
+		if _, err := transferee.Wait(15 * time.Second); err != nil {
+			t.Errorf("transferee: %v\n%s", err, td.proc.Log())
+		}
+		if end := td.callEvent(t, nc.ID, "ended"); end.Reason != "remote hangup" {
+			t.Errorf("new call ended with reason %q", end.Reason)
+		}
+	})
+
+	t.Run("no such dialog: 481 and nothing rings", func(t *testing.T) {
+		td := startTransferDaemon(t)
+		res, err := testbed.RunSipp(t, testbed.SippOptions{Scenario: "invite_replaces.xml", Target: td.sipAddr, Service: "agent",
+			Vars: map[string]string{"replaces": "gone@127.0.0.1;to-tag=a;from-tag=b"}, Timeout: 15 * time.Second})
+		if err == nil || !strings.Contains(res.Messages, "SIP/2.0 481") {
+			t.Fatalf("transferee: %v, want its call refused with 481\n%s", err, res.Messages)
+		}
+		calls, err := td.client.Calls(context.Background())
+		if err != nil || len(calls) != 0 {
+			t.Fatalf("calls: %+v %v", calls, err)
 		}
 	})
 }

@@ -171,6 +171,20 @@ func (s *Sipp) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.res.LocalPor
 // Port is the sipp's SIP port.
 func (s *Sipp) Port() int { return s.res.LocalPort }
 
+// WaitLog waits up to timeout for the running scenario's <log> actions to
+// write a "key=value" word (sipp writes each line at once) and returns the
+// value, or "" when none came.
+func (s *Sipp) WaitLog(key string, timeout time.Duration) string {
+	r := &SippResult{Dir: s.res.Dir}
+	v := ""
+	WaitFor(timeout, func() bool {
+		r.collect()
+		v = r.LogValue(key)
+		return v != ""
+	})
+	return v
+}
+
 // Stop ends sipp (SIGTERM, then SIGKILL) and returns what it left behind.
 func (s *Sipp) Stop() *SippResult {
 	s.Proc.Stop()
