@@ -38,6 +38,8 @@ Commands for the running daemon (through its local API):
   hold [CALL], resume [CALL]
   dtmf DIGITS    send DTMF digits (--call CALL)
   transfer URI   blind transfer (--call CALL)
+  transfer --to-call CALL2
+                 attended transfer to the party of CALL2 (--call CALL)
   events         print the daemon's events, one JSON object a line
 
 Every command takes -c FILE (the configuration file) and -h for its help.

@@ -292,3 +292,85 @@ func TestAttendedTransfer(t *testing.T) {
 		}
 	})
 }
+
+// TestAttendedTransferByAgent: the agent has a caller (a sipp that
+// accepts REFER and reports the outcome) and a consultation call to a
+// supervisor (a sipp that logs its dialog), and connects them.
+func TestAttendedTransferByAgent(t *testing.T) {
+	ctx := context.Background()
+	start := func(t *testing.T, frag, after string) (td *transferDaemon, customer, sup *testbed.Sipp, c1, c2 phone.CallInfo) {
+		t.Helper()
+		td = startTransferDaemon(t)
+		customer = testbed.StartSipp(t, testbed.SippOptions{Scenario: "uac_refer_recipient.xml", Target: td.sipAddr, Service: "agent",
+			Vars: map[string]string{"frag": frag, "after": after}, Timeout: 60 * time.Second})
+		c1 = td.callEvent(t, "", "active")
+		sup = testbed.StartSipp(t, testbed.SippOptions{Scenario: "uas_log_invite.xml", Timeout: 60 * time.Second})
+		c2, err := td.client.Dial(ctx, "sip:supervisor@"+sup.Addr(), -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		td.callEvent(t, c2.ID, "active")
+		return td, customer, sup, c1, c2
+	}
+
+	t.Run("success: the caller is referred to the supervisor with Replaces; both calls end", func(t *testing.T) {
+		td, customer, sup, c1, c2 := start(t, "200 OK", "wait")
+		// No call named: the one besides the consultation call.
+		if err := td.client.AttendedTransfer(ctx, "", c2.ID); err != nil {
+			t.Fatalf("attended transfer: %v\n%s", err, td.proc.Log())
+		}
+		referTo := customer.WaitLog("refer_to", 5*time.Second)
+		uri, replaces, ok := strings.Cut(strings.Trim(referTo, "<>"), "?Replaces=")
+		if !ok {
+			t.Fatalf("Refer-To %q has no Replaces", referTo)
+		}
+		if want := "sip:supervisor@" + sup.Addr(); uri != want {
+			t.Errorf("Refer-To URI %q, want %q", uri, want)
+		}
+		got, err := url.PathUnescape(replaces)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := sup.WaitLog("dialog", 5*time.Second); got != want || !strings.HasPrefix(got, c2.ID+";") {
+			t.Errorf("Replaces %q, want the consultation call as the supervisor knows it, %q", got, want)
+		}
+		if end := td.callEvent(t, c1.ID, "ended"); end.Reason != "transferred" {
+			t.Errorf("caller's call ended with reason %q", end.Reason)
+		}
+		// The supervisor's sipp does not replace its dialog: the daemon
+		// ends the consultation call after the grace.
+		if end := td.callEvent(t, c2.ID, "ended"); end.Reason != "transferred: the target kept the consultation call" {
+			t.Errorf("consultation call ended with reason %q", end.Reason)
+		}
+		for name, s := range map[string]*testbed.Sipp{"caller": customer, "supervisor": sup} {
+			if _, err := s.Wait(15 * time.Second); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	})
+
+	t.Run("failure: both calls stay up", func(t *testing.T) {
+		td, customer, sup, c1, c2 := start(t, "486 Busy Here", "bye")
+		err := td.client.AttendedTransfer(ctx, c1.ID, c2.ID)
+		if err == nil || !strings.Contains(err.Error(), "486") {
+			t.Fatalf("attended transfer refused by the transferee: %v, want an error naming 486", err)
+		}
+		// The caller hangs up on its own (it kept its call), the agent
+		// ends the consultation.
+		if end := td.callEvent(t, c1.ID, "ended"); end.Reason != "remote hangup" {
+			t.Errorf("caller's call ended with reason %q", end.Reason)
+		}
+		calls, err := td.client.Calls(ctx)
+		if err != nil || len(calls) != 1 || calls[0].ID != c2.ID || calls[0].State != "active" {
+			t.Fatalf("calls: %+v %v", calls, err)
+		}
+		if err := td.client.Hangup(ctx, c2.ID); err != nil {
+			t.Fatal(err)
+		}
+		for name, s := range map[string]*testbed.Sipp{"caller": customer, "supervisor": sup} {
+			if _, err := s.Wait(15 * time.Second); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	})
+}

@@ -41,7 +41,7 @@ var commands = []command{
 	{"hold", "", "[CALL]", "put a call on hold", simple("hold", (*Client).Hold)},
 	{"resume", "", "[CALL]", "take a call off hold", simple("resume", (*Client).Resume)},
 	{"dtmf", "[--call CALL]", "DIGITS", "send DTMF digits (0-9, *, #, A-D)", (*cli).dtmf},
-	{"transfer", "[--call CALL]", "URI", "transfer a call to URI (blind)", (*cli).transfer},
+	{"transfer", "[--call CALL] [--to-call CALL2]", "[URI]", "transfer a call to URI (blind), or to the party of CALL2 (attended)", (*cli).transfer},
 	{"events", "", "", "print the daemon's events, one JSON object per line, until interrupted", (*cli).events},
 	{"reload", "[--json]", "", "read the configuration file again and apply what can be applied", (*cli).reload},
 }
@@ -158,6 +158,13 @@ func (cl *cli) usage(w io.Writer, c command, fs *flag.FlagSet) {
 }
 
 // fail reports a refusal or transport error and returns ExitError.
+// misuse reports arguments that parse but do not go together.
+func (cl *cli) misuse(fs *flag.FlagSet, msg string) int {
+	fmt.Fprintf(cl.err, "softphone %s: %s\n", cl.cmd.name, msg)
+	cl.usage(cl.err, cl.cmd, fs)
+	return ExitUsage
+}
+
 func (cl *cli) fail(name string, err error) int {
 	fmt.Fprintf(cl.err, "softphone %s: %v\n", name, err)
 	return ExitError
@@ -398,12 +405,24 @@ func (cl *cli) dtmf(ctx context.Context, fs *flag.FlagSet, args []string) int {
 }
 
 func (cl *cli) transfer(ctx context.Context, fs *flag.FlagSet, args []string) int {
-	call := fs.String("call", "", "call id (default: the only call)")
-	rest, code, ok := cl.parse(fs, args, 1, 1)
+	call := fs.String("call", "", "call id (default: the only call; with --to-call, the one besides CALL2)")
+	toCall := fs.String("to-call", "", "attended transfer: connect the call with the party of this call (the consultation)")
+	rest, code, ok := cl.parse(fs, args, 0, 1)
 	if !ok {
 		return code
 	}
-	if err := cl.c.Transfer(ctx, *call, rest[0]); err != nil {
+	var err error
+	switch {
+	case *toCall != "" && len(rest) == 1:
+		return cl.misuse(fs, "a URI (blind) or --to-call (attended), not both")
+	case *toCall != "":
+		err = cl.c.AttendedTransfer(ctx, *call, *toCall)
+	case len(rest) == 0:
+		return cl.misuse(fs, "a URI (blind) or --to-call CALL2 (attended) is needed")
+	default:
+		err = cl.c.Transfer(ctx, *call, rest[0])
+	}
+	if err != nil {
 		return cl.fail("transfer", err)
 	}
 	return ExitOK

@@ -70,9 +70,13 @@ func TestCLI(t *testing.T) {
 		{name: "transfer", cmd: "transfer", args: []string{"--call", "c1", "sip:carol@example.com"}, wantAction: "transfer c1 sip:carol@example.com"},
 		{name: "transfer only call", cmd: "transfer", args: []string{"sip:carol@example.com"}, wantAction: "transfer  sip:carol@example.com"},
 		{name: "transfer failure", cmd: "transfer", args: []string{"sip:c@x"}, phoneErr: errors.New("sip: refer rejected: 403"), wantCode: 1, wantErrOut: []string{"sip: refer rejected: 403"}, wantAction: "transfer  sip:c@x"},
+		{name: "attended transfer", cmd: "transfer", args: []string{"--call", "c1", "--to-call", "c2"}, wantAction: "attended-transfer c1 c2"},
+		{name: "attended transfer, the other call", cmd: "transfer", args: []string{"--to-call", "c2"}, wantAction: "attended-transfer  c2"},
+		{name: "transfer both ways", cmd: "transfer", args: []string{"--to-call", "c2", "sip:c@x"}, wantCode: 2, wantErrOut: []string{"not both"}},
+		{name: "transfer nothing", cmd: "transfer", wantCode: 2, wantErrOut: []string{"--to-call CALL2 (attended) is needed"}},
 		{name: "events extra argument", cmd: "events", args: []string{"x"}, wantCode: 2},
 		{name: "unknown command", cmd: "park", wantCode: 2, wantErrOut: []string{`unknown command "park"`, "dial [--connection N]"}},
-		{name: "help", cmd: "help", wantOut: []string{"transfer [--call CALL] URI", "events"}},
+		{name: "help", cmd: "help", wantOut: []string{"transfer [--call CALL] [--to-call CALL2] [URI]", "events"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -172,6 +172,12 @@ func (c *Client) Transfer(ctx context.Context, id, target string) error {
 	return c.act(ctx, "transfer", id, actionRequest{Target: target})
 }
 
+// AttendedTransfer connects the remote party of call id (the one call
+// besides toCall when "") with the remote party of call toCall.
+func (c *Client) AttendedTransfer(ctx context.Context, id, toCall string) error {
+	return c.act(ctx, "transfer", id, actionRequest{ToCall: toCall})
+}
+
 // act posts a verb to /v1/calls/{id}/verb, or to /v1/verb when id is "".
 func (c *Client) act(ctx context.Context, verb, id string, body actionRequest) error {
 	path := "/v1/" + verb

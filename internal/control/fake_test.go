@@ -142,6 +142,9 @@ func (f *fakePhone) DTMF(id, digits string) error     { return f.record("dtmf %s
 func (f *fakePhone) Transfer(id, target string) error {
 	return f.record("transfer %s %s", id, target)
 }
+func (f *fakePhone) AttendedTransfer(id, other string) error {
+	return f.record("attended-transfer %s %s", id, other)
+}
 
 func (f *fakePhone) Audio() phone.AudioState {
 	f.mu.Lock()

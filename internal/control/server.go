@@ -46,6 +46,9 @@ type Phone interface {
 	DTMF(id, digits string) error
 	// Transfer sends the call to target (blind transfer).
 	Transfer(id, target string) error
+	// AttendedTransfer connects the remote parties of call id and call
+	// other (REFER with Replaces); id "" is the one call besides other.
+	AttendedTransfer(id, other string) error
 	// Subscribe returns a channel of events and its cancel function. The
 	// channel is closed on cancel or at shutdown.
 	Subscribe() (<-chan phone.Event, func())
@@ -314,8 +317,13 @@ var actions = []action{
 		return p.DTMF(id, r.Digits)
 	}},
 	{"transfer", func(p Phone, id string, r actionRequest) error {
-		if r.Target == "" {
-			return fmt.Errorf("control: transfer needs a target: %w", phone.ErrInvalidArgument)
+		switch {
+		case r.Target != "" && r.ToCall != "":
+			return fmt.Errorf("control: transfer takes a target or to_call, not both: %w", phone.ErrInvalidArgument)
+		case r.ToCall != "":
+			return p.AttendedTransfer(id, r.ToCall)
+		case r.Target == "":
+			return fmt.Errorf("control: transfer needs a target (blind) or to_call (attended): %w", phone.ErrInvalidArgument)
 		}
 		return p.Transfer(id, r.Target)
 	}},
@@ -327,6 +335,7 @@ type actionRequest struct {
 	Code   int    `json:"code,omitempty"`
 	Digits string `json:"digits,omitempty"`
 	Target string `json:"target,omitempty"`
+	ToCall string `json:"to_call,omitempty"`
 }
 
 // DialRequest is the body of POST /v1/calls.

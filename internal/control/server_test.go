@@ -162,6 +162,9 @@ func TestRoutes(t *testing.T) {
 		{name: "transfer by id", method: "POST", path: "/v1/calls/c1/transfer", body: `{"target":"sip:carol@example.com"}`, wantStatus: 204, wantAction: "transfer c1 sip:carol@example.com"},
 		{name: "transfer", method: "POST", path: "/v1/transfer", body: `{"call":"c1","target":"sip:carol@example.com"}`, wantStatus: 204, wantAction: "transfer c1 sip:carol@example.com"},
 		{name: "transfer no target", method: "POST", path: "/v1/transfer", body: `{"call":"c1"}`, wantStatus: 400, wantCode: CodeInvalidArgument},
+		{name: "attended transfer by id", method: "POST", path: "/v1/calls/c1/transfer", body: `{"to_call":"c2"}`, wantStatus: 204, wantAction: "attended-transfer c1 c2"},
+		{name: "attended transfer, the other call", method: "POST", path: "/v1/transfer", body: `{"to_call":"c2"}`, wantStatus: 204, wantAction: "attended-transfer  c2"},
+		{name: "transfer target and to_call", method: "POST", path: "/v1/transfer", body: `{"target":"sip:c@x","to_call":"c2"}`, wantStatus: 400, wantCode: CodeInvalidArgument},
 		{name: "action bad json", method: "POST", path: "/v1/hold", body: `hold please`, wantStatus: 400, wantCode: CodeBadRequest},
 
 		{name: "GET on an action", method: "GET", path: "/v1/answer", wantStatus: 405, wantCode: CodeMethodNotAllowed, wantAllow: "POST"},

@@ -540,6 +540,29 @@ func (p *Phone) find(id string) (*callEntry, error) {
 	return nil, ErrAmbiguousCall
 }
 
+// otherCall is the id of the one call other than id.
+func (p *Phone) otherCall(id string) (string, error) {
+	s := p.sipSide()
+	if s == nil {
+		return "", ErrNoSuchCall
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for k := range s.calls {
+		if k != id {
+			ids = append(ids, k)
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return "", fmt.Errorf("%w: no call besides %s", ErrNoSuchCall, id)
+	case 1:
+		return ids[0], nil
+	}
+	return "", ErrAmbiguousCall
+}
+
 // mapErr turns the SIP layer's refusals into the phone's.
 func mapErr(err error) error {
 	switch {
@@ -630,6 +653,53 @@ func (p *Phone) Transfer(id, target string) error {
 		return err
 	}
 	return mapErr(e.call.Transfer(target))
+}
+
+// AttendedTransfer connects the remote party of call id with the remote
+// party of call other (the agent's consultation call), both up: a REFER
+// on id whose Refer-To names other's party with a Replaces for other's
+// dialog. It returns once the transfer's outcome is known. On success id
+// ends ("transferred"); other is ended by the target when the new call
+// replaces it, else by the phone after the transfer grace. id "" is the
+// one call other than other.
+func (p *Phone) AttendedTransfer(id, other string) error {
+	if other == "" || other == id {
+		return fmt.Errorf("%w: an attended transfer needs a second call", ErrInvalidArgument)
+	}
+	oe, err := p.find(other)
+	if err != nil {
+		return err
+	}
+	if id == "" {
+		id, err = p.otherCall(other)
+		if err != nil {
+			return err
+		}
+	}
+	e, err := p.find(id)
+	if err != nil {
+		return err
+	}
+	if err := e.call.TransferReplacing(oe.call); err != nil {
+		return mapErr(err)
+	}
+	p.log.Info("attended transfer succeeded", "call", id, "consultation", other)
+	s := p.sipSide()
+	s.after(oe, p.transferGrace, func() {
+		s.mu.Lock()
+		up := oe.state != sip.CallStateEnded
+		if up {
+			oe.endReason = "transferred: the target kept the consultation call"
+		}
+		s.mu.Unlock()
+		if !up {
+			return
+		}
+		if err := oe.call.Hangup(); err == nil {
+			p.log.Info("consultation call not replaced by the target: hung up", "call", other, "after", p.transferGrace)
+		}
+	})
+	return nil
 }
 
 // Dial places a call; connection -1 means the first configured connection.

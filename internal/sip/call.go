@@ -485,6 +485,12 @@ func (c *Call) Transfer(target string) error {
 	if err != nil {
 		return err
 	}
+	return c.sendRefer(to)
+}
+
+// sendRefer sends a REFER to to (RFC 3515) and follows the NOTIFY sipfrag
+// until a final status; on 2xx the call is hung up.
+func (c *Call) sendRefer(to sip.Uri) error {
 	ctx, cancel := context.WithTimeout(c.ctx, 64*time.Second)
 	defer cancel()
 	refTo := &sip.ReferToHeader{Address: to}

@@ -150,3 +150,47 @@ func uriHeaders(to *sip.Uri) (keep []sip.Header, dropped []string) {
 	to.Headers = nil
 	return keep, dropped
 }
+
+// TransferReplacing does an attended transfer (RFC 5589 §7): the remote
+// party of c is referred to the remote party of other, with a Replaces
+// naming other's dialog as that party knows it (its tag is our remote
+// tag), so that its new call takes the place of ours. Both calls must be
+// up. It returns once the transfer's outcome is known; on success c is
+// hung up ("transferred"), and other is left to the target, whose
+// replaced dialog ends with its BYE.
+//
+// The Refer-To is other's remote URI (the party's address, routed like
+// any call), as most phones do: its Contact may not be reachable from the
+// transferee.
+func (c *Call) TransferReplacing(other *Call) error {
+	if other == nil || other == c {
+		return ErrInvalidState
+	}
+	for _, x := range []*Call{c, other} {
+		if st := x.State(); st != CallStateActive && st != CallStateHeld {
+			return ErrInvalidState
+		}
+	}
+	other.mu.Lock()
+	to := other.remoteURI.Clone()
+	ref := fmt.Sprintf("%s;to-tag=%s;from-tag=%s", other.id, other.remoteTag, other.localTag)
+	other.mu.Unlock()
+	to.Headers = sip.HeaderParams{{K: "Replaces", V: escapeURIHeader(ref)}}
+	return c.sendRefer(*to)
+}
+
+// escapeURIHeader escapes a URI header value (RFC 3261 §25.1: hvalue is
+// unreserved, hnv-unreserved and escaped characters).
+func escapeURIHeader(v string) string {
+	const keep = "-_.!~*'()[]/?:+$"
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		ch := v[i]
+		if ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || strings.IndexByte(keep, ch) >= 0 {
+			b.WriteByte(ch)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", ch)
+	}
+	return b.String()
+}

@@ -197,3 +197,33 @@ func TestDialTransferCarriesReplaces(t *testing.T) {
 		t.Error("DialTransfer without a REFER succeeded")
 	}
 }
+
+func TestEscapeURIHeader(t *testing.T) {
+	const v = "a84b4c76e66710@pc33.example.com;to-tag=8321234356;from-tag=9fxced76sl"
+	esc := escapeURIHeader(v)
+	if strings.ContainsAny(esc, ";=@&") {
+		t.Errorf("escaped %q still holds a delimiter", esc)
+	}
+	var u sip.Uri
+	if err := sip.ParseUri("sip:bob@example.com?Replaces="+esc, &u); err != nil {
+		t.Fatal(err)
+	}
+	keep, _ := uriHeaders(&u)
+	if len(keep) != 1 || keep[0].Value() != v {
+		t.Errorf("round trip: %v, want %q", keep, v)
+	}
+}
+
+func TestTransferReplacingNeedsTwoCallsUp(t *testing.T) {
+	u, err := New(Options{}, newRecHandler(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, ringing := u.newCall(Incoming), u.newCall(Incoming)
+	up.state, ringing.state = CallStateActive, CallStateRinging
+	for name, tc := range map[string][2]*Call{"nil": {up, nil}, "itself": {up, up}, "other ringing": {up, ringing}, "this ringing": {ringing, up}} {
+		if err := tc[0].TransferReplacing(tc[1]); err != ErrInvalidState {
+			t.Errorf("%s: %v, want ErrInvalidState", name, err)
+		}
+	}
+}
