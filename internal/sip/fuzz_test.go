@@ -1,14 +1,19 @@
 package sip
 
 import (
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // FuzzHeaderParsers feeds arbitrary header values and bodies to the
 // parsers that read remote input; none may panic, and accepted values must
 // be in range.
 func FuzzHeaderParsers(f *testing.F) {
-	for _, s := range []string{"90;refresher=uac", "SIP/2.0 200 OK", "Signal=5\r\n", "<sip:x>;answer-after=3", "sip:bob@h:5060;transport=tcp", "", ";;=", "SIP/2.0 99999999999999999999 x"} {
+	for _, s := range []string{"90;refresher=uac", "SIP/2.0 200 OK", "Signal=5\r\n", "<sip:x>;answer-after=3", "sip:bob@h:5060;transport=tcp", "", ";;=", "SIP/2.0 99999999999999999999 x",
+		"a@b;to-tag=1;from-tag=2;early-only", "<sip:x>;answer-after=99999999999", "4294967296", "sip:x@h?Replaces=a%3Bto-tag%3D1&Route=%3C"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -27,6 +32,24 @@ func FuzzHeaderParsers(f *testing.F) {
 		_ = sdpDirection([]byte(s))
 		if d, ok := autoAnswer(msgWith("Call-Info", s, "Alert-Info", s, "Answer-Mode", s)); ok && d < 0 {
 			t.Fatalf("autoAnswer(%q) = %v", s, d)
+		}
+		if d, ok := deltaSeconds(s); ok && (d < 0 || d > (1<<32-1)*time.Second) {
+			t.Fatalf("deltaSeconds(%q) = %v", s, d)
+		}
+		if r, err := parseReplaces(s); err == nil && r.callID == "" {
+			t.Fatalf("parseReplaces(%q) accepted no call-id", s)
+		}
+		var u sip.Uri
+		if sip.ParseUri(s, &u) == nil {
+			keep, _ := uriHeaders(&u)
+			if len(u.Headers) != 0 || strings.Contains(u.String(), "?") && !strings.Contains(s, "?") {
+				t.Fatalf("uriHeaders(%q) left headers: %q", s, u.String())
+			}
+			for _, h := range keep {
+				if h.Name() != "Replaces" {
+					t.Fatalf("uriHeaders(%q) kept %s", s, h.Name())
+				}
+			}
 		}
 		_ = maskCredentials(s)
 		_, _ = pickChallenge([]string{s})

@@ -46,9 +46,8 @@ var answerAfterRe = regexp.MustCompile(`(?i);\s*answer-after\s*=\s*"?(\d+)`)
 func autoAnswer(h headerGetter) (time.Duration, bool) {
 	for _, v := range headerValues(h, "Call-Info") {
 		if m := answerAfterRe.FindStringSubmatch(v); m != nil {
-			n, err := strconv.Atoi(m[1])
-			if err == nil {
-				return time.Duration(n) * time.Second, true
+			if d, ok := deltaSeconds(m[1]); ok {
+				return d, true
 			}
 		}
 	}
@@ -228,11 +227,13 @@ func validDTMF(d string) bool {
 }
 
 // sessionExpires parses an RFC 4028 §4 Session-Expires value: delta-seconds
-// and an optional refresher parameter ("uac" or "uas").
+// and an optional refresher parameter ("uac" or "uas"). delta-seconds
+// beyond 2^32-1 (RFC 3261 §25.1 caps such values there) is invalid: it
+// would overflow the timer.
 func sessionExpires(v string) (time.Duration, string, error) {
 	parts := strings.Split(v, ";")
-	n, err := strconv.Atoi(strings.TrimSpace(parts[0]))
-	if err != nil || n <= 0 {
+	se, ok := deltaSeconds(parts[0])
+	if !ok || se == 0 {
 		return 0, "", fmt.Errorf("sip: session-expires %q invalid", v)
 	}
 	refresher := ""
@@ -245,7 +246,7 @@ func sessionExpires(v string) (time.Duration, string, error) {
 			}
 		}
 	}
-	return time.Duration(n) * time.Second, refresher, nil
+	return se, refresher, nil
 }
 
 // sipfragStatus reads the status code of a message/sipfrag body (RFC 3420),
@@ -359,18 +360,29 @@ func contactExpires(res *sip.Response, ours sip.Uri, def time.Duration) time.Dur
 		}
 		if c.Address.User == ours.User && strings.EqualFold(c.Address.Host, ours.Host) && portOr(c.Address.Port, 5060) == portOr(ours.Port, 5060) {
 			if v, ok := c.Params.Get("expires"); ok {
-				if n, err := strconv.Atoi(v); err == nil {
-					return time.Duration(n) * time.Second
+				if d, ok := deltaSeconds(v); ok {
+					return d
 				}
 			}
 		}
 	}
 	if v := headerValue(res, "Expires"); v != "" {
-		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-			return time.Duration(n) * time.Second
+		if d, ok := deltaSeconds(v); ok {
+			return d
 		}
 	}
 	return def
+}
+
+// deltaSeconds parses delta-seconds (RFC 3261 §25.1: digits, up to
+// 2^32-1) as a duration; anything else, a sign or a value that would
+// overflow a timer, is not one.
+func deltaSeconds(v string) (time.Duration, bool) {
+	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	return time.Duration(n) * time.Second, true
 }
 
 func portOr(p, def int) int {

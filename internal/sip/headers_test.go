@@ -298,3 +298,15 @@ func TestPickChallenge(t *testing.T) {
 		})
 	}
 }
+
+func TestDeltaSeconds(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"0": 0, " 3600 ": time.Hour, "4294967295": 4294967295 * time.Second,
+		"4294967296": -1, "99999999999999999999": -1, "-5": -1, "+5": -1, "": -1, "1h": -1,
+	} {
+		got, ok := deltaSeconds(in)
+		if ok != (want >= 0) || ok && got != want {
+			t.Errorf("deltaSeconds(%q) = %v, %v; want %v", in, got, ok, want)
+		}
+	}
+}

@@ -157,8 +157,8 @@ func (r *registration) run() {
 		}
 		if err == nil && res.StatusCode == 423 {
 			// RFC 3261 §10.3 step 7: retry with the registrar's minimum.
-			if n, perr := strconv.Atoi(strings.TrimSpace(headerValue(res, "Min-Expires"))); perr == nil && n > 0 && time.Duration(n)*time.Second > want {
-				want = time.Duration(n) * time.Second
+			if d, ok := deltaSeconds(headerValue(res, "Min-Expires")); ok && d > want {
+				want = d
 				continue
 			}
 		}
