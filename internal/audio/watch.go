@@ -143,13 +143,15 @@ func (w *watcher) subscribe() bool {
 	return true
 }
 
-// unsubscribe kills and reaps the child, if one runs.
+// unsubscribe kills and reaps the child, if one runs. The child leaves
+// the System's set only once reaped: a Close racing with this finds it
+// there and waits for the same stop, so Close never returns before it.
 func (w *watcher) unsubscribe() {
 	if w.sub == nil {
 		return
 	}
-	w.s.removeSub(w.sub)
 	w.sub.stop()
+	w.s.removeSub(w.sub)
 	w.sub = nil
 }
 
