@@ -73,6 +73,10 @@ type Session struct {
 	ZipTone bool
 	// DTMFMethod is rfc4733, info or inband.
 	DTMFMethod string
+	// SessionExpires is the session interval our INVITEs ask for (RFC
+	// 4028 session timers); 0 = ask for none. A peer's request is honoured
+	// either way.
+	SessionExpires time.Duration
 }
 
 // Codecs is [codecs] and [codecs.opus].
@@ -159,6 +163,13 @@ const DefaultControlListen = "127.0.0.1:8743"
 // outside 400–699 (480 Temporarily Unavailable, as the Genesys Softphone).
 const DefaultRejectCode = 480
 
+// DefaultSessionExpires is the session interval our INVITEs ask for by
+// default (RFC 4028 §4 recommends 1800 s).
+const DefaultSessionExpires = 1800 * time.Second
+
+// MinSessionExpires is the smallest session interval (RFC 4028 §5).
+const MinSessionExpires = 90 * time.Second
+
 // Default returns the built-in configuration: standalone, no device lists.
 func Default() *Config {
 	return &Config{
@@ -170,6 +181,7 @@ func Default() *Config {
 			RTPTimeout:           30 * time.Second,
 			ZipTone:              true,
 			DTMFMethod:           "rfc4733",
+			SessionExpires:       DefaultSessionExpires,
 		},
 		Endpoint: Endpoint{SIPPort: 5060, RTPPortMin: 10000, RTPPortMax: 20000, SRTP: "off"},
 		Codecs:   Codecs{Enabled: []string{"opus", "g722", "pcmu", "pcma"}, PTime: 20, OpusFEC: true},

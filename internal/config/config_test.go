@@ -113,6 +113,26 @@ reg_timeout = 0
 			wantErr: []string{`test.ini:3: [policy.session] auto_answer: "maybe" is not a boolean (1 or 0)`}},
 		{name: "bad duration", in: "[policy.device]\ndevice_poll_interval = 250\n",
 			wantErr: []string{`[policy.device] device_poll_interval: "250" is not a duration`}},
+		{name: "session_expires default", in: "",
+			check: func(t *testing.T, c *Config) {
+				if c.Session.SessionExpires != 1800*time.Second {
+					t.Errorf("session_expires = %v", c.Session.SessionExpires)
+				}
+			}},
+		{name: "session_expires off", in: "[policy.session]\nsession_expires = 0\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Session.SessionExpires != 0 {
+					t.Errorf("session_expires = %v", c.Session.SessionExpires)
+				}
+			}},
+		{name: "session_expires at the minimum", in: "[policy.session]\nsession_expires = 90\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Session.SessionExpires != 90*time.Second {
+					t.Errorf("session_expires = %v", c.Session.SessionExpires)
+				}
+			}},
+		{name: "session_expires too small", in: "[policy.session]\nsession_expires = 30\n",
+			wantErr: []string{`test.ini:2: [policy.session] session_expires: "30" is not 0 (ask for no session timer) or at least 90 seconds`}},
 		{name: "bad port", in: "[policy.endpoint]\nsip_port = 70000\n",
 			wantErr: []string{`[policy.endpoint] sip_port: "70000" is not a whole number from 0 to 65535`}},
 		{name: "repeated scalar", in: "[policy.session]\nauto_answer = 1\nauto_answer = 0\n",

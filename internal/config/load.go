@@ -136,6 +136,12 @@ func (c *Config) readSection(r *sectionReader) bool {
 		r.seconds("rtp_timeout", &s.RTPTimeout)
 		r.boolean("zip_tone", &s.ZipTone)
 		r.oneOf("dtmf_method", &s.DTMFMethod, "rfc4733", "info", "inband")
+		r.seconds("session_expires", &s.SessionExpires)
+		if s.SessionExpires > 0 && s.SessionExpires < MinSessionExpires {
+			v, _ := r.value("session_expires")
+			r.bad("session_expires", v, "0 (ask for no session timer) or at least 90 seconds (RFC 4028 §5)")
+			s.SessionExpires = DefaultSessionExpires
+		}
 	case name == "policy.endpoint":
 		e := &c.Endpoint
 		r.host("sip_address", &e.SIPAddress)

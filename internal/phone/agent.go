@@ -212,6 +212,9 @@ func (p *Phone) Reload() (ReloadReport, error) {
 	}
 	if !reflect.DeepEqual(old.Session, next.Session) {
 		rep.Applied = append(rep.Applied, "policy.session")
+		if s := p.sipSide(); s != nil {
+			s.ua.SetSessionExpires(next.Session.SessionExpires)
+		}
 	}
 	changed := changedConnections(old.Connections, next.Connections)
 	p.cfg.Store(next)

@@ -73,6 +73,8 @@ func (p *Phone) startSIP(ctx context.Context) error {
 		UserAgent:     "softphone/" + p.version,
 		Logger:        p.log.With("component", "sip"),
 		Trace:         c.Log.SIPTrace,
+
+		SessionExpires: c.Session.SessionExpires,
 	}
 	if c.Endpoint.TLSCertFile != "" {
 		opts.Transports = []string{"udp", "tcp", "tls"}

@@ -374,6 +374,15 @@ func contactExpires(res *sip.Response, ours sip.Uri, def time.Duration) time.Dur
 	return def
 }
 
+// setSessionInterval sets a request's Session-Expires and Min-SE (RFC
+// 4028 §4-5), replacing earlier ones.
+func setSessionInterval(req *sip.Request, se, minimum time.Duration) {
+	req.RemoveHeader("Session-Expires")
+	req.RemoveHeader("Min-SE")
+	req.AppendHeader(sip.NewHeader("Session-Expires", strconv.Itoa(int(se/time.Second))))
+	req.AppendHeader(sip.NewHeader("Min-SE", strconv.Itoa(int(minimum/time.Second))))
+}
+
 // deltaSeconds parses delta-seconds (RFC 3261 §25.1: digits, up to
 // 2^32-1) as a duration; anything else, a sign or a value that would
 // overflow a timer, is not one.

@@ -161,6 +161,10 @@ func (c *Call) inviteRequest(offer []byte) *sip.Request {
 	req.AppendHeader(sip.NewHeader("Supported", supportedValue))
 	req.AppendHeader(sip.NewHeader("Allow-Events", allowEvents))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	if se := time.Duration(c.u.sessionExpires.Load()); se > 0 {
+		// RFC 4028 §7.1: no refresher parameter, the UAS chooses.
+		setSessionInterval(req, se, minSE)
+	}
 	c.mu.Lock()
 	for _, h := range c.extra {
 		req.AppendHeader(h)
@@ -174,7 +178,7 @@ func (c *Call) inviteRequest(offer []byte) *sip.Request {
 // §13.2): provisional responses, auth, redirects, the 2xx and its ACK.
 func (c *Call) runInvite(req *sip.Request) {
 	u := c.u
-	authTries, redirects := 0, 0
+	authTries, redirects, tooSmall := 0, 0, 0
 	earlyApplied := false
 	for {
 		u.trace("send", req)
@@ -213,6 +217,23 @@ func (c *Call) runInvite(req *sip.Request) {
 			}
 			c.syncSeq(req)
 			continue
+		case res.StatusCode == 422 && tooSmall < 2 && headerValue(req, "Session-Expires") != "":
+			// RFC 4028 §7.4: retry with the interval the peer requires,
+			// as our Session-Expires and Min-SE.
+			tx.Terminate()
+			tooSmall++
+			required, ok := deltaSeconds(headerValue(res, "Min-SE"))
+			if se, _, _ := sessionExpires(headerValue(req, "Session-Expires")); !ok || required <= se {
+				c.end(ErrCallEnded, fmt.Sprintf("%d %s (Min-SE %q)", res.StatusCode, res.Reason, headerValue(res, "Min-SE")))
+				return
+			}
+			setSessionInterval(req, required, required)
+			if cs := req.CSeq(); cs != nil {
+				cs.SeqNo++
+			}
+			req.RemoveHeader("Via")
+			c.syncSeq(req)
+			continue
 		case res.IsRedirection() && redirects < maxRedirects && res.Contact() != nil:
 			tx.Terminate()
 			redirects++
@@ -221,11 +242,16 @@ func (c *Call) runInvite(req *sip.Request) {
 			c.remoteTarget = res.Contact().Address
 			c.mu.Unlock()
 			nreq := c.newRequest(sip.INVITE)
-			for _, name := range []string{"Allow", "Supported", "Allow-Events", "Content-Type"} {
+			for _, name := range []string{"Allow", "Supported", "Allow-Events", "Content-Type", "Session-Expires", "Min-SE"} {
 				if h := req.GetHeader(name); h != nil {
 					nreq.AppendHeader(sip.NewHeader(name, h.Value()))
 				}
 			}
+			c.mu.Lock()
+			for _, h := range c.extra {
+				nreq.AppendHeader(h)
+			}
+			c.mu.Unlock()
 			nreq.SetBody(req.Body())
 			req = nreq
 			continue

@@ -231,6 +231,11 @@ type Options struct {
 	// the new call by then, a final NOTIFY "408 Request Timeout" ends the
 	// subscription so it never dangles. 0 = DefaultReferTimeout.
 	ReferTimeout time.Duration
+	// SessionExpires is the session interval our INVITEs ask for (RFC
+	// 4028 §7.1: Session-Expires, with Min-SE 90); 0 = ask for none (a
+	// peer's request is still honoured). Values below 90 s are raised to
+	// 90 s. UA.SetSessionExpires changes it for later calls.
+	SessionExpires time.Duration
 	// Resolver is used for SRV and host lookups; nil = net.DefaultResolver.
 	Resolver *net.Resolver
 	// Clock is injected for tests; nil = the real clock.

@@ -47,6 +47,17 @@ type UA struct {
 	pendingServe []func()
 	closing      atomic.Bool  // set first thing in Close: new requests are dropped
 	lastRequest  atomic.Int64 // unix nanoseconds of the last request read
+	// sessionExpires is Options.SessionExpires as set now (nanoseconds).
+	sessionExpires atomic.Int64
+}
+
+// SetSessionExpires sets the session interval later INVITEs ask for (see
+// Options.SessionExpires).
+func (u *UA) SetSessionExpires(d time.Duration) {
+	if d > 0 && d < minSE {
+		d = minSE
+	}
+	u.sessionExpires.Store(int64(max(d, 0)))
 }
 
 // readFilter runs in sipgo's socket readers. Once Close has begun it drops
@@ -118,6 +129,7 @@ func New(o Options, h Handler) (*UA, error) {
 		clock = realClock{}
 	}
 	u := &UA{o: o, h: h, log: log, clock: clock, calls: map[string]*Call{}, listen: map[string]string{}}
+	u.SetSessionExpires(o.SessionExpires)
 	return u, nil
 }
 
