@@ -157,14 +157,15 @@ func (cl *cli) usage(w io.Writer, c command, fs *flag.FlagSet) {
 	}
 }
 
-// fail reports a refusal or transport error and returns ExitError.
-// misuse reports arguments that parse but do not go together.
+// misuse reports arguments that parse but do not go together, with the
+// usage, and returns ExitUsage.
 func (cl *cli) misuse(fs *flag.FlagSet, msg string) int {
 	fmt.Fprintf(cl.err, "softphone %s: %s\n", cl.cmd.name, msg)
 	cl.usage(cl.err, cl.cmd, fs)
 	return ExitUsage
 }
 
+// fail reports a refusal or transport error and returns ExitError.
 func (cl *cli) fail(name string, err error) int {
 	fmt.Fprintf(cl.err, "softphone %s: %v\n", name, err)
 	return ExitError

@@ -73,9 +73,8 @@ func (p *Phone) startSIP(ctx context.Context) error {
 		UserAgent:     "softphone/" + p.version,
 		Logger:        p.log.With("component", "sip"),
 		Trace:         c.Log.SIPTrace,
-
-		SessionExpires: c.Session.SessionExpires,
 	}
+	opts.SessionExpires = c.Session.SessionExpires
 	if c.Endpoint.TLSCertFile != "" {
 		opts.Transports = []string{"udp", "tcp", "tls"}
 		opts.TLSCertFile, opts.TLSKeyFile = c.Endpoint.TLSCertFile, c.Endpoint.TLSKeyFile
