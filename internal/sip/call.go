@@ -59,6 +59,10 @@ type Call struct {
 	// target URI or the REFER it follows (Replaces, Referred-By).
 	replaces *Call
 	extra    []sip.Header
+	// replacedBy is the id of the call that replaced this one while it
+	// was still ringing out: the 487 to our CANCEL ends it with that
+	// reason.
+	replacedBy string
 
 	// dialog state (RFC 3261 §12.1)
 	localTag, remoteTag string

@@ -257,7 +257,13 @@ func (c *Call) runInvite(req *sip.Request) {
 			continue
 		default:
 			tx.Terminate()
-			c.end(ErrCallEnded, fmt.Sprintf("%d %s", res.StatusCode, res.Reason))
+			reason := fmt.Sprintf("%d %s", res.StatusCode, res.Reason)
+			c.mu.Lock()
+			if res.StatusCode == 487 && c.replacedBy != "" {
+				reason = "replaced by call " + c.replacedBy
+			}
+			c.mu.Unlock()
+			c.end(ErrCallEnded, reason)
 			return
 		}
 	}

@@ -125,6 +125,9 @@ func (u *UA) matchReplaces(req *sip.Request, tx sip.ServerTransaction) (old *Cal
 // endReplaced ends the call a new one replaced, once that one is
 // confirmed: BYE for a confirmed dialog, CANCEL for our early one.
 func (c *Call) endReplaced(by *Call) {
+	c.mu.Lock()
+	c.replacedBy = by.id
+	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.hangup(ctx, "replaced by call "+by.id); err != nil {

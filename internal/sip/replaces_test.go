@@ -227,3 +227,48 @@ func TestTransferReplacingNeedsTwoCallsUp(t *testing.T) {
 		}
 	}
 }
+
+// TestReplacesOurEarlyDialog: an INVITE naming our own outgoing call
+// while it rings (call pickup, RFC 3891 §7.1) is taken, and the ringing
+// call is cancelled once the new one is confirmed.
+func TestReplacesOurEarlyDialog(t *testing.T) {
+	leakCheck(t)
+	callee := newPeer(t)
+	callee.setAnswer(func(*sip.Request) int { return 180 }) // rings until cancelled
+	h := newRecHandler(answerWith(newFakeMedia()))
+	u := startUA(t, Options{Transports: []string{"udp"}}, h)
+	target := callee.uri()
+	out, err := u.Dial(context.Background(), 0, target.String(), newFakeMedia())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := callee.waitReq(t, sip.INVITE)
+	h.waitState(t, CallStateEarly)
+	out.mu.Lock()
+	theirs := out.remoteTag
+	out.mu.Unlock()
+	ours, _ := inv.From().Params.Get("tag")
+
+	picker := newPeer(t)
+	pinv, tx := picker.invite(u.ListenAddr("udp"), offerSDP(), sip.NewHeader("Replaces", fmt.Sprintf("%s;to-tag=%s;from-tag=%s", inv.CallID().Value(), ours, theirs)))
+	res := next(t, tx, 180)
+	if res.StatusCode != 200 {
+		t.Fatalf("pickup INVITE answered %d, want 200", res.StatusCode)
+	}
+	nc := recv(t, h.incoming, "pickup call")
+	if nc.Replaces() != out {
+		t.Fatalf("Replaces() = %v, want our ringing call", nc.Replaces())
+	}
+	picker.ack(pinv, res, nil)
+	// The CANCEL is answered by the callee's transaction layer: the 487
+	// to the INVITE shows it went out.
+	ev := recvMatch(t, h.states, waitTimeout, "ringing call ended", func(e stateEvent) bool {
+		return e.call == out && e.state == CallStateEnded
+	})
+	if code, _ := out.LastResponse(); code != 487 || ev.reason != "replaced by call "+nc.ID() {
+		t.Errorf("ringing call ended with %q after %d, want the 487 to our CANCEL and the call that replaced it", ev.reason, code)
+	}
+	if err := nc.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+}
