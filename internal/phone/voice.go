@@ -115,7 +115,21 @@ func (p *Phone) startVoice(s *sipSide, e *callEntry, zip bool) {
 		if zip && p.config().Session.ZipTone {
 			path.PlayZipTone()
 		}
+		// Opening the devices takes a while: a plug or an unplug meanwhile
+		// found no path to move. Follow the selection as it is now.
+		if cin, cout := p.currentDevices(); !sameDevice(cin, in) || !sameDevice(cout, out) {
+			p.log.Info("call audio: the devices changed while they opened: following them", "call", id)
+			p.followDevices(s)
+		}
 	}()
+}
+
+// sameDevice reports whether a and b are the same device or both none.
+func sameDevice(a, b *audio.Device) bool {
+	if a == nil {
+		return b == nil
+	}
+	return same(*a, true, b)
 }
 
 func devName(d *audio.Device) string {
