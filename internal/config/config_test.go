@@ -147,6 +147,19 @@ reg_timeout = 0
 			wantErr: []string{`sip_address: "localhost" is not an IP address`}},
 		{name: "rtp range reversed", in: "[policy.endpoint]\nrtp_port_min = 20000\nrtp_port_max = 10000\n",
 			wantErr: []string{"rtp_port_max: 10000 is below rtp_port_min 20000"}},
+		{name: "rtp max 0 alone", in: "[policy.endpoint]\nrtp_port_max = 0\n",
+			wantErr: []string{"rtp_port_max: 0 is below rtp_port_min 10000 (both 0 let the system pick the ports)"}},
+		{name: "rtp min 0 alone", in: "[policy.endpoint]\nrtp_port_min = 0\n",
+			wantErr: []string{"rtp_port_min: 0 with rtp_port_max 20000: set both to 0"}},
+		{name: "rtp range without a pair", in: "[policy.endpoint]\nrtp_port_min = 10001\nrtp_port_max = 10002\n",
+			wantErr: []string{"rtp_port_max: the range 10001-10002 holds no even RTP port with its RTCP port"}},
+		{name: "rtp ports from the system", in: "[policy.endpoint]\nrtp_port_min = 0\nrtp_port_max = 0\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Endpoint.RTPPortMin != 0 || c.Endpoint.RTPPortMax != 0 {
+					t.Errorf("endpoint = %+v", c.Endpoint)
+				}
+			}},
+		{name: "rtp smallest range", in: "[policy.endpoint]\nrtp_port_min = 10000\nrtp_port_max = 10001\n"},
 		{name: "several problems all listed", in: "[policy.session]\nauto_answer = x\nfoo = 1\n[bogus]\n",
 			wantErr: []string{"auto_answer", "foo: unknown key", "[bogus] unknown section"}},
 		{name: "bad control listen", in: "[control]\nlisten = 8743\n",

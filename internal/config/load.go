@@ -227,8 +227,17 @@ func Sections() []string { return append([]string(nil), sectionNames...) }
 // validate checks settings that depend on each other.
 func (c *Config) validate(p *parser) {
 	e := c.Endpoint
-	if e.RTPPortMin > e.RTPPortMax && e.RTPPortMax != 0 {
-		p.fail("policy.endpoint", "rtp_port_max", fmt.Sprintf("%d is below rtp_port_min %d", e.RTPPortMax, e.RTPPortMin))
+	// Both 0 lets the system pick the ports; otherwise the range must hold
+	// an even RTP port with its RTCP port above it (RFC 3550 §11), or every
+	// call would be refused for want of a media port.
+	switch {
+	case e.RTPPortMin == 0 && e.RTPPortMax == 0:
+	case e.RTPPortMin == 0:
+		p.fail("policy.endpoint", "rtp_port_min", fmt.Sprintf("0 with rtp_port_max %d: set both to 0 to let the system pick the ports, or give a range", e.RTPPortMax))
+	case e.RTPPortMin > e.RTPPortMax:
+		p.fail("policy.endpoint", "rtp_port_max", fmt.Sprintf("%d is below rtp_port_min %d (both 0 let the system pick the ports)", e.RTPPortMax, e.RTPPortMin))
+	case e.RTPPortMax-(e.RTPPortMin+e.RTPPortMin%2) < 1:
+		p.fail("policy.endpoint", "rtp_port_max", fmt.Sprintf("the range %d-%d holds no even RTP port with its RTCP port", e.RTPPortMin, e.RTPPortMax))
 	}
 	if (e.TLSCertFile == "") != (e.TLSKeyFile == "") {
 		p.fail("policy.endpoint", "tls_key_file", "tls_cert_file and tls_key_file go together: set both or neither")
