@@ -124,6 +124,9 @@ func (st *malgoStream) init(b backend, id []byte) (*malgo.AllocatedContext, *mal
 		_ = mctx.Uninit()
 		mctx.Free()
 	}
+	if mb == malgo.BackendPulseaudio && !guardPulseDeviceInfo(mctx) {
+		st.log.Warn("audio: cannot guard this PulseAudio context against a device vanishing while a stream opens")
+	}
 	cfg := st.cfg
 	dc := malgo.DefaultDeviceConfig(malgo.Capture)
 	sub := &dc.Capture

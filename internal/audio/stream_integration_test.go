@@ -2,6 +2,7 @@ package audio
 
 import (
 	"errors"
+	"fmt"
 	"go.uber.org/goleak"
 	"slices"
 	"testing"
@@ -223,5 +224,56 @@ func TestNullBackendStreams(t *testing.T) {
 	}
 	if _, err := s.OpenCapture(Device{Kind: KindPlayback}, cfg); !errors.Is(err, ErrBadStreamConfig) {
 		t.Errorf("capture on a playback device: %v, want ErrBadStreamConfig", err)
+	}
+}
+
+// TestStreamsOpenWhileTheirDeviceVanishes: streams are opened on headsets
+// unplugged at once, at every moment of the opening. An open may fail or
+// the stream may be lost, but the process must not crash (miniaudio's
+// PulseAudio backend looked up the vanished device's name with an info
+// pointer PulseAudio leaves NULL; see pulseinfo.go).
+func TestStreamsOpenWhileTheirDeviceVanishes(t *testing.T) {
+	p, _, _ := startHeadsets(t)
+	s, err := Open(Options{Backend: "pulseaudio"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	opened, failed := 0, 0
+	for i := range 120 {
+		hs := p.AddHeadset(t, fmt.Sprintf("vanishing_%d", i), fmt.Sprintf("Vanishing %d", i))
+		kind, id := KindPlayback, hs.SinkName
+		if i%2 == 1 {
+			kind, id = KindCapture, hs.SourceName
+		}
+		done := make(chan error, 1)
+		go func() {
+			var st interface{ Close() error }
+			var err error
+			if kind == KindPlayback {
+				st, err = s.OpenPlayback(Device{ID: id, Kind: kind}, StreamConfig{})
+			} else {
+				st, err = s.OpenCapture(Device{ID: id, Kind: kind}, StreamConfig{})
+			}
+			if err == nil {
+				err = st.Close()
+			}
+			done <- err
+		}()
+		hs.Unplug(t) // while the stream opens, or just before, or after
+		if err := <-done; err != nil {
+			failed++
+		} else {
+			opened++
+		}
+	}
+	t.Logf("120 streams on vanishing devices: %d opened, %d refused", opened, failed)
+	// The System still works.
+	ps, err := s.OpenPlayback(Device{}, StreamConfig{})
+	if err != nil {
+		t.Fatalf("default playback after the vanishing devices: %v", err)
+	}
+	if err := ps.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
