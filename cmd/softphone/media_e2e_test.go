@@ -277,3 +277,43 @@ func TestRingingAndNoDeviceLeft(t *testing.T) {
 	}
 	s.Stop()
 }
+
+// TestHeadsetFlapsDuringACall: the headset's plug flaps (unplugged and
+// plugged back 15 times in quick succession, as a loose USB connector
+// does) during an answered call. The daemon survives, the call stays up,
+// and once the flapping stops the call's audio is back on the headset.
+func TestHeadsetFlapsDuringACall(t *testing.T) {
+	mb := startMediaBed(t, "", "auto_answer = 1\n")
+	sipAddr := ""
+	st, err := mb.client.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range st.SIPListen {
+		if strings.HasPrefix(a, "udp/") {
+			sipAddr = strings.TrimPrefix(a, "udp/")
+		}
+	}
+	s := testbed.StartSipp(t, testbed.SippOptions{Scenario: "invite_wait_bye.xml", Target: sipAddr, Service: "agent", Timeout: 60 * time.Second})
+	waitEvent(t, mb.ev, "call", 15*time.Second, func(d json.RawMessage) bool { return strings.Contains(string(d), `"state":"active"`) })
+	for range 15 {
+		mb.out.Unplug(t)
+		mb.out.Plug(t)
+	}
+	// The daemon saw the headset go at least once.
+	waitEvent(t, mb.ev, "media", 15*time.Second, func(d json.RawMessage) bool { return strings.Contains(string(d), "devices_switched") })
+	var calls []phone.CallInfo
+	if !testbed.WaitFor(15*time.Second, func() bool {
+		calls, err = mb.client.Calls(context.Background())
+		return err == nil && len(calls) == 1 && calls[0].State == "active" && calls[0].Media != nil && calls[0].Media.Output == jabra
+	}) {
+		t.Fatalf("after the flapping: calls %+v %v\n%s", calls, err, mb.proc.Log())
+	}
+	t.Logf("after 15 flaps: output %s, switches gap max %.1f ms", calls[0].Media.Output, calls[0].Media.OutputMaxGap)
+	if err := mb.client.Hangup(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Wait(15 * time.Second); err != nil {
+		t.Errorf("sipp: %v", err)
+	}
+}
