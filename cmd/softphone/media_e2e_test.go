@@ -317,3 +317,45 @@ func TestHeadsetFlapsDuringACall(t *testing.T) {
 		t.Errorf("sipp: %v", err)
 	}
 }
+
+// TestSoundServerDiesDuringACall: the sound server itself goes away (it
+// crashed, or the desktop restarts it) during an answered call. The daemon
+// survives and the call stays up, sending media without devices, until
+// the agent hangs up.
+func TestSoundServerDiesDuringACall(t *testing.T) {
+	mb := startMediaBed(t, "", "auto_answer = 1\n")
+	sipAddr := ""
+	st, err := mb.client.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range st.SIPListen {
+		if strings.HasPrefix(a, "udp/") {
+			sipAddr = strings.TrimPrefix(a, "udp/")
+		}
+	}
+	s := testbed.StartSipp(t, testbed.SippOptions{Scenario: "invite_wait_bye.xml", Target: sipAddr, Service: "agent", Timeout: 60 * time.Second})
+	waitEvent(t, mb.ev, "call", 15*time.Second, func(d json.RawMessage) bool { return strings.Contains(string(d), `"state":"active"`) })
+	mb.pa.Proc.Stop()
+	waitEvent(t, mb.ev, "media", 20*time.Second, func(d json.RawMessage) bool { return strings.Contains(string(d), "no_device") })
+	var calls []phone.CallInfo
+	var before uint64
+	if !testbed.WaitFor(10*time.Second, func() bool {
+		calls, err = mb.client.Calls(context.Background())
+		if err != nil || len(calls) != 1 || calls[0].State != "active" || calls[0].Media == nil {
+			return false
+		}
+		if before == 0 {
+			before = calls[0].Media.PacketsSent
+		}
+		return calls[0].Media.PacketsSent > before+25
+	}) {
+		t.Fatalf("with the sound server gone the call stopped or sends nothing: %+v %v\n%s", calls, err, mb.proc.Log())
+	}
+	if err := mb.client.Hangup(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Wait(15 * time.Second); err != nil {
+		t.Errorf("sipp: %v", err)
+	}
+}
