@@ -34,9 +34,7 @@ func startMediaBed(t *testing.T, endpoint, extra string) *mediaBed {
 	pa := testbed.StartPulse(t)
 	out := pa.AddHeadset(t, "jabra_evolve2_65", jabra)
 	spare := pa.AddHeadset(t, "spare", "Spare Headset")
-	feedMod := pa.AddSink(t, feedSink, "Feed")
-	micMod := pa.LoadModule(t, "module-remap-source", "source_name=feed_mic", "master="+feedSink+".monitor",
-		`source_properties='device.description="`+feedMic+`"'`)
+	feedMod, micMod := addFeed(t, pa)
 	base, _ := daemonConfig(t)
 	base = strings.Replace(base, "[policy.endpoint]\n", "[policy.endpoint]\n"+endpoint, 1)
 	cfg := writeConfig(t, base+`
@@ -50,6 +48,16 @@ zip_tone = 0
 `+extra)
 	d := startDaemon(t, pa.Env(), cfg)
 	return &mediaBed{daemon: d, pa: pa, ev: d.events(t), out: out, spare: spare, feedMod: feedMod, micMod: micMod}
+}
+
+// addFeed adds the feed sink and the microphone that records it, and
+// returns their module indexes.
+func addFeed(t *testing.T, pa *testbed.Pulse) (feedMod, micMod int) {
+	t.Helper()
+	feedMod = pa.AddSink(t, feedSink, "Feed")
+	micMod = pa.LoadModule(t, "module-remap-source", "source_name=feed_mic", "master="+feedSink+".monitor",
+		`source_properties='device.description="`+feedMic+`"'`)
+	return feedMod, micMod
 }
 
 // activeCall waits until the only call is up and media flows both ways.
@@ -320,8 +328,8 @@ func TestHeadsetFlapsDuringACall(t *testing.T) {
 
 // TestSoundServerDiesDuringACall: the sound server itself goes away (it
 // crashed, or the desktop restarts it) during an answered call. The daemon
-// survives and the call stays up, sending media without devices, until
-// the agent hangs up.
+// survives and the call stays up, sending media without devices; when the
+// server is back with the headset, the call's audio returns to it.
 func TestSoundServerDiesDuringACall(t *testing.T) {
 	mb := startMediaBed(t, "", "auto_answer = 1\n")
 	sipAddr := ""
@@ -351,6 +359,16 @@ func TestSoundServerDiesDuringACall(t *testing.T) {
 		return calls[0].Media.PacketsSent > before+25
 	}) {
 		t.Fatalf("with the sound server gone the call stopped or sends nothing: %+v %v\n%s", calls, err, mb.proc.Log())
+	}
+	mb.pa.Restart(t)
+	mb.pa.AddHeadset(t, "jabra_evolve2_65", jabra)
+	addFeed(t, mb.pa)
+	if !testbed.WaitFor(20*time.Second, func() bool {
+		calls, err = mb.client.Calls(context.Background())
+		return err == nil && len(calls) == 1 && calls[0].State == "active" && calls[0].Media != nil &&
+			calls[0].Media.Output == jabra && calls[0].Media.Input == feedMic
+	}) {
+		t.Fatalf("the sound server is back, the call's audio is not: %+v %v\n%s", calls, err, mb.proc.Log())
 	}
 	if err := mb.client.Hangup(context.Background(), ""); err != nil {
 		t.Fatal(err)

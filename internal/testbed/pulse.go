@@ -24,6 +24,8 @@ type Pulse struct {
 	RuntimeDir string
 	// Proc is the running daemon; cleanup stops it.
 	Proc *Process
+
+	cfg string // the daemon's configuration script
 }
 
 // StartPulse starts `pulseaudio -n -F cfg --daemonize=no` with only the
@@ -48,14 +50,32 @@ func StartPulse(t testing.TB) *Pulse {
 	if err := os.MkdirAll(p.RuntimeDir, 0o700); err != nil {
 		t.Fatalf("pulse: runtime dir: %v", err)
 	}
-	cfg := filepath.Join(dir, "testbed.pa")
+	p.cfg = filepath.Join(dir, "testbed.pa")
 	conf := "# headless test daemon: no devices until a test adds them\n" +
 		"load-module module-native-protocol-unix auth-anonymous=1 socket=" + p.Socket + "\n"
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile(p.cfg, []byte(conf), 0o644); err != nil {
 		t.Fatalf("pulse: write config: %v", err)
 	}
+	p.launch(t)
+	return p
+}
+
+// Restart stops the daemon if it runs and starts it again on the same
+// socket, as a desktop restarts its sound server: the modules loaded
+// before (sinks, sources, headsets) are gone.
+func (p *Pulse) Restart(t testing.TB) {
+	t.Helper()
+	p.Proc.Stop()
+	_ = os.Remove(p.Socket)
+	p.launch(t)
+}
+
+// launch starts the daemon and waits until it answers.
+func (p *Pulse) launch(t testing.TB) {
+	t.Helper()
+	dir := p.Dir
 	env := append(p.Env(), "HOME="+dir)
-	p.Proc = Start(t, dir, env, "pulseaudio", "-n", "-F", cfg,
+	p.Proc = Start(t, dir, env, "pulseaudio", "-n", "-F", p.cfg,
 		"--daemonize=no", "--exit-idle-time=-1", "--log-target=stderr",
 		"--use-pid-file=no", "--disallow-exit=yes")
 	ready := WaitFor(10*time.Second, func() bool {
@@ -75,7 +95,6 @@ func StartPulse(t testing.TB) *Pulse {
 	if !ready {
 		t.Fatalf("pulse: pactl info did not answer within 10 s:\n%s", p.Proc.Log())
 	}
-	return p
 }
 
 // Env returns the variables a child process needs to talk to this daemon:
