@@ -19,8 +19,10 @@ const (
 	DefaultDebounce    = 30 * time.Millisecond
 	DefaultCallTimeout = 3 * time.Second
 	// defaultRetryInterval is how often an "auto" System that fell back to
-	// the null backend looks for a real sound system again.
-	defaultRetryInterval = 5 * time.Second
+	// the null backend looks for a real sound system again: a restarted
+	// sound server is back in the daemon's device list within this. A
+	// failed try is a refused socket connect.
+	defaultRetryInterval = 2 * time.Second
 	defaultSoundDir      = "/dev/snd"
 )
 
