@@ -55,3 +55,34 @@ func FuzzHeaderParsers(f *testing.F) {
 		_, _ = pickChallenge([]string{s})
 	})
 }
+
+// FuzzSIPMessage feeds arbitrary datagrams to the SIP parser the UA reads
+// the network with, and the header readers the UA applies to what it
+// parses: a peer's garbage must not panic (a panic in a reader goroutine
+// would end the daemon).
+func FuzzSIPMessage(f *testing.F) {
+	f.Add([]byte("INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContact: <sip:x@h>\r\nReplaces: c;to-tag=1;from-tag=2\r\nSession-Expires: 90\r\nRefer-To: <sip:a@b?Replaces=x>\r\nContent-Length: 0\r\n\r\n"))
+	f.Add([]byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\nCSeq: 1 REGISTER\r\nContact: <sip:x@h>;expires=99999999999\r\nContent-Length: 3\r\n\r\nabc"))
+	f.Add([]byte("NOTIFY sip:a SIP/2.0\r\nEvent: refer;id=1\r\nContent-Type: message/sipfrag\r\n\r\nSIP/2.0 180 Ringing\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		msg, err := sip.ParseMessage(data)
+		if err != nil {
+			return
+		}
+		switch m := msg.(type) {
+		case *sip.Request:
+			_ = m.String()
+			_, _ = autoAnswer(m)
+			_ = headerValues(m, "Replaces")
+			if rt := m.ReferTo(); rt != nil {
+				u := rt.Address.Clone()
+				_, _ = uriHeaders(u)
+			}
+			_ = referSubFalse(m)
+			_ = sdpDirection(m.Body())
+		case *sip.Response:
+			_ = m.String()
+			_ = contactExpires(m, sip.Uri{User: "x", Host: "h"}, time.Minute)
+		}
+	})
+}
