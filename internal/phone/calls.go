@@ -210,19 +210,11 @@ func (p *Phone) decideIncoming(c *sip.Call) sip.Decision {
 	if busy && !p.config().Session.CallWaiting {
 		return sip.Decision{Action: sip.ActionReject, Code: 486, Reason: "call waiting is off and a call is in progress"}
 	}
-	m, err := p.newCallMedia(c.Transport())
-	if errors.Is(err, errInsecureSRTP) {
-		return sip.Decision{Action: sip.ActionReject, Code: 488, Reason: "srtp is mandatory and keys are sent only over tls"}
+	e, refused := p.addIncoming(s, c)
+	if refused != nil {
+		return *refused
 	}
-	if err != nil {
-		p.log.Error("incoming call refused", "err", err)
-		return sip.Decision{Action: sip.ActionReject, Code: 503, Reason: "no media port available"}
-	}
-	e := &callEntry{call: c, media: m, state: sip.CallStateRinging, start: p.now(), stop: make(chan struct{})}
-	p.attachMedia(e)
-	s.mu.Lock()
-	s.calls[c.ID()] = e
-	s.mu.Unlock()
+	m := e.media
 
 	if dec.ShouldAnswer == policy.AnswerTrue && !busy {
 		e.auto = true
@@ -259,21 +251,34 @@ func (p *Phone) decideIncoming(c *sip.Call) sip.Decision {
 // or a zip tone; the SIP layer ends old (reason "replaced by call ID") once
 // the new call is confirmed.
 func (p *Phone) decideReplacing(s *sipSide, c, old *sip.Call) sip.Decision {
+	e, refused := p.addIncoming(s, c)
+	if refused != nil {
+		return *refused
+	}
+	s.mu.Lock()
+	e.replaces = old.ID()
+	s.mu.Unlock()
+	p.log.Info("incoming call replaces a call: answered at once", "call", c.ID(), "replaces", old.ID(), "from", c.Remote())
+	return sip.Decision{Action: sip.ActionAnswer, Media: e.media}
+}
+
+// addIncoming gives an incoming call its media and its entry, or returns
+// the refusal when no media can be set up for it.
+func (p *Phone) addIncoming(s *sipSide, c *sip.Call) (*callEntry, *sip.Decision) {
 	m, err := p.newCallMedia(c.Transport())
 	if errors.Is(err, errInsecureSRTP) {
-		return sip.Decision{Action: sip.ActionReject, Code: 488, Reason: "srtp is mandatory and keys are sent only over tls"}
+		return nil, &sip.Decision{Action: sip.ActionReject, Code: 488, Reason: "srtp is mandatory and keys are sent only over tls"}
 	}
 	if err != nil {
-		p.log.Error("replacing call refused", "err", err)
-		return sip.Decision{Action: sip.ActionReject, Code: 503, Reason: "no media port available"}
+		p.log.Error("incoming call refused", "err", err)
+		return nil, &sip.Decision{Action: sip.ActionReject, Code: 503, Reason: "no media port available"}
 	}
-	e := &callEntry{call: c, media: m, state: sip.CallStateRinging, start: p.now(), stop: make(chan struct{}), replaces: old.ID()}
+	e := &callEntry{call: c, media: m, state: sip.CallStateRinging, start: p.now(), stop: make(chan struct{})}
 	p.attachMedia(e)
 	s.mu.Lock()
 	s.calls[c.ID()] = e
 	s.mu.Unlock()
-	p.log.Info("incoming call replaces a call: answered at once", "call", c.ID(), "replaces", old.ID(), "from", c.Remote())
-	return sip.Decision{Action: sip.ActionAnswer, Media: m}
+	return e, nil
 }
 
 // headerAutoAnswer answers a ringing call whose INVITE asked for it, once
@@ -517,7 +522,10 @@ func (p *Phone) Status() Status {
 }
 
 // find returns the call named by id, or the only call when id is "".
-func (p *Phone) find(id string) (*callEntry, error) {
+func (p *Phone) find(id string) (*callEntry, error) { return p.findBesides(id, "") }
+
+// findBesides is find where id "" names the only call other than besides.
+func (p *Phone) findBesides(id, besides string) (*callEntry, error) {
 	s := p.sipSide()
 	if s == nil {
 		return nil, ErrNoSuchCall
@@ -530,38 +538,20 @@ func (p *Phone) find(id string) (*callEntry, error) {
 		}
 		return nil, fmt.Errorf("%w: %s", ErrNoSuchCall, id)
 	}
-	switch len(s.calls) {
-	case 0:
+	var found *callEntry
+	for k, e := range s.calls {
+		if k == besides {
+			continue
+		}
+		if found != nil {
+			return nil, ErrAmbiguousCall
+		}
+		found = e
+	}
+	if found == nil {
 		return nil, ErrNoSuchCall
-	case 1:
-		for _, e := range s.calls {
-			return e, nil
-		}
 	}
-	return nil, ErrAmbiguousCall
-}
-
-// otherCall is the id of the one call other than id.
-func (p *Phone) otherCall(id string) (string, error) {
-	s := p.sipSide()
-	if s == nil {
-		return "", ErrNoSuchCall
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ids []string
-	for k := range s.calls {
-		if k != id {
-			ids = append(ids, k)
-		}
-	}
-	switch len(ids) {
-	case 0:
-		return "", fmt.Errorf("%w: no call besides %s", ErrNoSuchCall, id)
-	case 1:
-		return ids[0], nil
-	}
-	return "", ErrAmbiguousCall
+	return found, nil
 }
 
 // mapErr turns the SIP layer's refusals into the phone's.
@@ -671,35 +661,16 @@ func (p *Phone) AttendedTransfer(id, other string) error {
 	if err != nil {
 		return err
 	}
-	if id == "" {
-		id, err = p.otherCall(other)
-		if err != nil {
-			return err
-		}
-	}
-	e, err := p.find(id)
+	e, err := p.findBesides(id, other)
 	if err != nil {
 		return err
 	}
 	if err := e.call.TransferReplacing(oe.call); err != nil {
 		return mapErr(err)
 	}
-	p.log.Info("attended transfer succeeded", "call", id, "consultation", other)
-	s := p.sipSide()
-	s.after(oe, p.transferGrace, func() {
-		s.mu.Lock()
-		up := oe.state != sip.CallStateEnded
-		if up {
-			oe.endReason = "transferred: the target kept the consultation call"
-		}
-		s.mu.Unlock()
-		if !up {
-			return
-		}
-		if err := oe.call.Hangup(); err == nil {
-			p.log.Info("consultation call not replaced by the target: hung up", "call", other, "after", p.transferGrace)
-		}
-	})
+	p.log.Info("attended transfer succeeded", "call", e.call.ID(), "consultation", other)
+	p.endAfterGrace(p.sipSide(), oe, "transferred: the target kept the consultation call",
+		"consultation call not replaced by the target: hung up")
 	return nil
 }
 

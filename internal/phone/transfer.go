@@ -202,9 +202,21 @@ func (p *Phone) transferOutcome(s *sipSide, t *transfer, st TransferState, code 
 	// RFC 3515 §2.4.7 leaves ending the original call to the transferor,
 	// who normally sends BYE on the 200 NOTIFY; the agent must not be left
 	// with two calls when it does not.
-	s.after(oe, p.transferGrace, func() {
-		if err := t.orig.Hangup(); err == nil {
-			p.log.Info("transferred call not ended by the transferor: hung up", "call", t.orig.ID(), "after", p.transferGrace)
+	p.endAfterGrace(s, oe, "", "transferred call not ended by the transferor: hung up")
+}
+
+// endAfterGrace hangs e's call up once the transfer grace is over, unless
+// it ended meanwhile, and logs msg. A reason given becomes the call's end
+// reason then.
+func (p *Phone) endAfterGrace(s *sipSide, e *callEntry, reason, msg string) {
+	s.after(e, p.transferGrace, func() {
+		if reason != "" {
+			s.mu.Lock()
+			e.endReason = reason
+			s.mu.Unlock()
+		}
+		if err := e.call.Hangup(); err == nil {
+			p.log.Info(msg, "call", e.call.ID(), "after", p.transferGrace)
 		}
 	})
 }
