@@ -84,11 +84,18 @@ func authorize(req *sip.Request, res *sip.Response, cred credentials) error {
 		}
 	}
 	req.AppendHeader(sip.NewHeader(authName, c.String()))
+	nextAttempt(req)
+	return nil
+}
+
+// nextAttempt readies a request refused with a response that can be
+// answered (a challenge, 422) to go again as a new transaction: CSeq + 1
+// and a new Via branch (RFC 3261 §8.1.3.5).
+func nextAttempt(req *sip.Request) {
 	if cs := req.CSeq(); cs != nil {
 		cs.SeqNo++
 	}
 	req.RemoveHeader("Via")
-	return nil
 }
 
 // transact sends a non-INVITE request and returns its final response,

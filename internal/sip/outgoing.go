@@ -228,10 +228,7 @@ func (c *Call) runInvite(req *sip.Request) {
 				return
 			}
 			setSessionInterval(req, required, required)
-			if cs := req.CSeq(); cs != nil {
-				cs.SeqNo++
-			}
-			req.RemoveHeader("Via")
+			nextAttempt(req)
 			c.syncSeq(req)
 			continue
 		case res.IsRedirection() && redirects < maxRedirects && res.Contact() != nil:
@@ -241,18 +238,14 @@ func (c *Call) runInvite(req *sip.Request) {
 			c.mu.Lock()
 			c.remoteTarget = res.Contact().Address
 			c.mu.Unlock()
-			nreq := c.newRequest(sip.INVITE)
-			for _, name := range []string{"Allow", "Supported", "Allow-Events", "Content-Type", "Session-Expires", "Min-SE"} {
+			nreq := c.inviteRequest(req.Body())
+			// A 422 may have raised the session interval: ask for it again.
+			for _, name := range []string{"Session-Expires", "Min-SE"} {
+				nreq.RemoveHeader(name)
 				if h := req.GetHeader(name); h != nil {
 					nreq.AppendHeader(sip.NewHeader(name, h.Value()))
 				}
 			}
-			c.mu.Lock()
-			for _, h := range c.extra {
-				nreq.AppendHeader(h)
-			}
-			c.mu.Unlock()
-			nreq.SetBody(req.Body())
 			req = nreq
 			continue
 		default:

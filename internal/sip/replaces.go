@@ -178,22 +178,8 @@ func (c *Call) TransferReplacing(other *Call) error {
 	to := other.remoteURI.Clone()
 	ref := fmt.Sprintf("%s;to-tag=%s;from-tag=%s", other.id, other.remoteTag, other.localTag)
 	other.mu.Unlock()
-	to.Headers = sip.HeaderParams{{K: "Replaces", V: escapeURIHeader(ref)}}
+	// A Call-ID and tags hold no space, so query escaping (which writes a
+	// space as "+") gives a valid URI header value (RFC 3261 §25.1).
+	to.Headers = sip.HeaderParams{{K: "Replaces", V: url.QueryEscape(ref)}}
 	return c.sendRefer(*to)
-}
-
-// escapeURIHeader escapes a URI header value (RFC 3261 §25.1: hvalue is
-// unreserved, hnv-unreserved and escaped characters).
-func escapeURIHeader(v string) string {
-	const keep = "-_.!~*'()[]/?:+$"
-	var b strings.Builder
-	for i := 0; i < len(v); i++ {
-		ch := v[i]
-		if ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || strings.IndexByte(keep, ch) >= 0 {
-			b.WriteByte(ch)
-			continue
-		}
-		fmt.Fprintf(&b, "%%%02X", ch)
-	}
-	return b.String()
 }

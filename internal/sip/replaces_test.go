@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -198,9 +199,12 @@ func TestDialTransferCarriesReplaces(t *testing.T) {
 	}
 }
 
-func TestEscapeURIHeader(t *testing.T) {
+// TestReplacesURIHeaderRoundTrip: a Replaces value escaped as
+// TransferReplacing writes it into a Refer-To comes back whole through
+// the URI parser and uriHeaders.
+func TestReplacesURIHeaderRoundTrip(t *testing.T) {
 	const v = "a84b4c76e66710@pc33.example.com;to-tag=8321234356;from-tag=9fxced76sl"
-	esc := escapeURIHeader(v)
+	esc := url.QueryEscape(v)
 	if strings.ContainsAny(esc, ";=@&") {
 		t.Errorf("escaped %q still holds a delimiter", esc)
 	}
