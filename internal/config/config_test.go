@@ -114,23 +114,11 @@ reg_timeout = 0
 		{name: "bad duration", in: "[policy.device]\ndevice_poll_interval = 250\n",
 			wantErr: []string{`[policy.device] device_poll_interval: "250" is not a duration`}},
 		{name: "session_expires default", in: "",
-			check: func(t *testing.T, c *Config) {
-				if c.Session.SessionExpires != 1800*time.Second {
-					t.Errorf("session_expires = %v", c.Session.SessionExpires)
-				}
-			}},
+			check: func(t *testing.T, c *Config) { wantSessionExpires(t, c, 1800*time.Second) }},
 		{name: "session_expires off", in: "[policy.session]\nsession_expires = 0\n",
-			check: func(t *testing.T, c *Config) {
-				if c.Session.SessionExpires != 0 {
-					t.Errorf("session_expires = %v", c.Session.SessionExpires)
-				}
-			}},
+			check: func(t *testing.T, c *Config) { wantSessionExpires(t, c, 0) }},
 		{name: "session_expires at the minimum", in: "[policy.session]\nsession_expires = 90\n",
-			check: func(t *testing.T, c *Config) {
-				if c.Session.SessionExpires != 90*time.Second {
-					t.Errorf("session_expires = %v", c.Session.SessionExpires)
-				}
-			}},
+			check: func(t *testing.T, c *Config) { wantSessionExpires(t, c, 90*time.Second) }},
 		{name: "session_expires too small", in: "[policy.session]\nsession_expires = 30\n",
 			wantErr: []string{`test.ini:2: [policy.session] session_expires: "30" is not 0 (ask for no session timer) or at least 90 seconds`}},
 		{name: "bad port", in: "[policy.endpoint]\nsip_port = 70000\n",
@@ -210,6 +198,13 @@ func wantCode(t *testing.T, c *Config, code int) {
 	t.Helper()
 	if c.Session.SIPCodeWhenHeadsetNA != code {
 		t.Errorf("sip_code_when_headset_na = %d, want %d", c.Session.SIPCodeWhenHeadsetNA, code)
+	}
+}
+
+func wantSessionExpires(t *testing.T, c *Config, d time.Duration) {
+	t.Helper()
+	if c.Session.SessionExpires != d {
+		t.Errorf("session_expires = %v, want %v", c.Session.SessionExpires, d)
 	}
 }
 

@@ -136,9 +136,7 @@ func (c *Config) readSection(r *sectionReader) bool {
 		r.seconds("rtp_timeout", &s.RTPTimeout)
 		r.boolean("zip_tone", &s.ZipTone)
 		r.oneOf("dtmf_method", &s.DTMFMethod, "rfc4733", "info", "inband")
-		r.seconds("session_expires", &s.SessionExpires)
-		if s.SessionExpires > 0 && s.SessionExpires < MinSessionExpires {
-			v, _ := r.value("session_expires")
+		if v := r.seconds("session_expires", &s.SessionExpires); s.SessionExpires > 0 && s.SessionExpires < MinSessionExpires {
 			r.bad("session_expires", v, "0 (ask for no session timer) or at least 90 seconds (RFC 4028 §5)")
 			s.SessionExpires = DefaultSessionExpires
 		}
@@ -442,25 +440,27 @@ func (r *sectionReader) duration(key string, dst *time.Duration, lo, hi time.Dur
 }
 
 // seconds reads a number of seconds ("30"); a Go duration ("30s") is
-// accepted too. Empty is 0.
-func (r *sectionReader) seconds(key string, dst *time.Duration) {
+// accepted too. Empty is 0. It returns the value as written, for a
+// caller's own range check.
+func (r *sectionReader) seconds(key string, dst *time.Duration) string {
 	v, ok := r.value(key)
 	if !ok {
-		return
+		return ""
 	}
 	if v == "" {
 		*dst = 0
-		return
+		return v
 	}
 	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
 		*dst = time.Duration(n) * time.Second
-		return
+		return v
 	}
 	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
 		*dst = d
-		return
+		return v
 	}
 	r.bad(key, v, "a number of seconds")
+	return v
 }
 
 func (r *sectionReader) str(key string, dst *string) {

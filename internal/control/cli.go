@@ -118,9 +118,7 @@ func (cl *cli) parse(fs *flag.FlagSet, args []string, lo, hi int) (rest []string
 		cl.usage(cl.out, c, fs)
 		return nil, ExitOK, false
 	case err != nil:
-		fmt.Fprintf(cl.err, "softphone %s: %v\n", c.name, err)
-		cl.usage(cl.err, c, fs)
-		return nil, ExitUsage, false
+		return nil, cl.misuse(fs, err.Error()), false
 	}
 	rest = fs.Args()
 	if len(rest) < lo || len(rest) > hi {
@@ -131,9 +129,7 @@ func (cl *cli) parse(fs *flag.FlagSet, args []string, lo, hi int) (rest []string
 				break
 			}
 		}
-		fmt.Fprintf(cl.err, "softphone %s: %s\n", c.name, msg)
-		cl.usage(cl.err, c, fs)
-		return nil, ExitUsage, false
+		return nil, cl.misuse(fs, msg), false
 	}
 	return rest, ExitOK, true
 }
@@ -157,8 +153,8 @@ func (cl *cli) usage(w io.Writer, c command, fs *flag.FlagSet) {
 	}
 }
 
-// misuse reports arguments that parse but do not go together, with the
-// usage, and returns ExitUsage.
+// misuse reports arguments that cannot be used, with the usage, and
+// returns ExitUsage.
 func (cl *cli) misuse(fs *flag.FlagSet, msg string) int {
 	fmt.Fprintf(cl.err, "softphone %s: %s\n", cl.cmd.name, msg)
 	cl.usage(cl.err, cl.cmd, fs)
