@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,8 @@ type mediaBed struct {
 	pa              *testbed.Pulse
 	ev              <-chan phone.Event
 	out, spare      *testbed.Headset
-	feedMod, micMod int // the feed sink and its microphone
+	feedMod, micMod int    // the feed sink and its microphone
+	sipAddr         string // the daemon's SIP address, "127.0.0.1:port"
 }
 
 const (
@@ -35,7 +37,7 @@ func startMediaBed(t *testing.T, endpoint, extra string) *mediaBed {
 	out := pa.AddHeadset(t, "jabra_evolve2_65", jabra)
 	spare := pa.AddHeadset(t, "spare", "Spare Headset")
 	feedMod, micMod := addFeed(t, pa)
-	base, _ := daemonConfig(t)
+	base, sipPort := daemonConfig(t)
 	base = strings.Replace(base, "[policy.endpoint]\n", "[policy.endpoint]\n"+endpoint, 1)
 	cfg := writeConfig(t, base+`
 [policy.device]
@@ -47,7 +49,8 @@ device_poll_interval = 100ms
 zip_tone = 0
 `+extra)
 	d := startDaemon(t, pa.Env(), cfg)
-	return &mediaBed{daemon: d, pa: pa, ev: d.events(t), out: out, spare: spare, feedMod: feedMod, micMod: micMod}
+	return &mediaBed{daemon: d, pa: pa, ev: d.events(t), out: out, spare: spare, feedMod: feedMod, micMod: micMod,
+		sipAddr: "127.0.0.1:" + strconv.Itoa(sipPort)}
 }
 
 // addFeed adds the feed sink and the microphone that records it, and
@@ -63,19 +66,44 @@ func addFeed(t *testing.T, pa *testbed.Pulse) (feedMod, micMod int) {
 // activeCall waits until the only call is up and media flows both ways.
 func (mb *mediaBed) activeCall(t *testing.T) phone.CallInfo {
 	t.Helper()
-	var ci phone.CallInfo
-	if !testbed.WaitFor(15*time.Second, func() bool {
-		calls, err := mb.client.Calls(context.Background())
-		if err == nil && len(calls) == 1 && calls[0].Media != nil && calls[0].Media.PacketsReceived > 50 && calls[0].Media.PacketsSent > 50 {
-			ci = calls[0]
-			return true
-		}
-		return false
+	return mb.waitCall(t, "two-way media", 15*time.Second, func(ci phone.CallInfo) bool {
+		return ci.Media.PacketsReceived > 50 && ci.Media.PacketsSent > 50
+	})
+}
+
+// waitCall waits until the daemon has one call, up, with media figures,
+// for which ok holds, and returns it; it fails t naming what after timeout.
+func (mb *mediaBed) waitCall(t *testing.T, what string, timeout time.Duration, ok func(phone.CallInfo) bool) phone.CallInfo {
+	t.Helper()
+	var calls []phone.CallInfo
+	var err error
+	if !testbed.WaitFor(timeout, func() bool {
+		calls, err = mb.client.Calls(context.Background())
+		return err == nil && len(calls) == 1 && calls[0].State == "active" && calls[0].Media != nil && ok(calls[0])
 	}) {
-		calls, _ := mb.client.Calls(context.Background())
-		t.Fatalf("no two-way media: %+v\n%s", calls, mb.proc.Log())
+		t.Fatalf("no %s within %s: calls %+v %v\n%s", what, timeout, calls, err, mb.proc.Log())
 	}
-	return ci
+	return calls[0]
+}
+
+// answeredCall has sipp call the daemon (which answers: auto_answer=1)
+// and waits until the call is up; sipp then waits for the daemon's BYE.
+func (mb *mediaBed) answeredCall(t *testing.T) *testbed.Sipp {
+	t.Helper()
+	s := testbed.StartSipp(t, testbed.SippOptions{Scenario: "invite_wait_bye.xml", Target: mb.sipAddr, Service: "agent", Timeout: 60 * time.Second})
+	waitEvent(t, mb.ev, "call", 15*time.Second, func(d json.RawMessage) bool { return strings.Contains(string(d), `"state":"active"`) })
+	return s
+}
+
+// hangUp ends the only call from the daemon and waits for sipp to see it.
+func (mb *mediaBed) hangUp(t *testing.T, s *testbed.Sipp) {
+	t.Helper()
+	if err := mb.client.Hangup(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Wait(15 * time.Second); err != nil {
+		t.Errorf("sipp: %v", err)
+	}
 }
 
 // TestCallAudioBothWays: for each codec, with SRTP off and on, baresip
@@ -234,17 +262,7 @@ func maxLevel(samples []int16, hz float64, rate int) float64 {
 // unplugged the call stays up (media goes on) and an event says so.
 func TestRingingAndNoDeviceLeft(t *testing.T) {
 	mb := startMediaBed(t, "", "auto_answer = 0\n[policy.device]\nringing_device = Spare\n")
-	sipAddr := ""
-	st, err := mb.client.Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range st.SIPListen {
-		if strings.HasPrefix(a, "udp/") {
-			sipAddr = strings.TrimPrefix(a, "udp/")
-		}
-	}
-	s := testbed.StartSipp(t, testbed.SippOptions{Scenario: "invite_ring_then_200.xml", Target: sipAddr, Service: "agent",
+	s := testbed.StartSipp(t, testbed.SippOptions{Scenario: "invite_ring_then_200.xml", Target: mb.sipAddr, Service: "agent",
 		Pause: 30 * time.Second, Timeout: 60 * time.Second})
 	waitEvent(t, mb.ev, "call", 15*time.Second, func(d json.RawMessage) bool { return strings.Contains(string(d), `"state":"ringing"`) })
 	// The cadence is 1 s of 425 Hz every 5 s: 7 s of recording hold one
@@ -292,38 +310,18 @@ func TestRingingAndNoDeviceLeft(t *testing.T) {
 // and once the flapping stops the call's audio is back on the headset.
 func TestHeadsetFlapsDuringACall(t *testing.T) {
 	mb := startMediaBed(t, "", "auto_answer = 1\n")
-	sipAddr := ""
-	st, err := mb.client.Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range st.SIPListen {
-		if strings.HasPrefix(a, "udp/") {
-			sipAddr = strings.TrimPrefix(a, "udp/")
-		}
-	}
-	s := testbed.StartSipp(t, testbed.SippOptions{Scenario: "invite_wait_bye.xml", Target: sipAddr, Service: "agent", Timeout: 60 * time.Second})
-	waitEvent(t, mb.ev, "call", 15*time.Second, func(d json.RawMessage) bool { return strings.Contains(string(d), `"state":"active"`) })
+	s := mb.answeredCall(t)
 	for range 15 {
 		mb.out.Unplug(t)
 		mb.out.Plug(t)
 	}
 	// The daemon saw the headset go at least once.
 	waitEvent(t, mb.ev, "media", 15*time.Second, func(d json.RawMessage) bool { return strings.Contains(string(d), "devices_switched") })
-	var calls []phone.CallInfo
-	if !testbed.WaitFor(15*time.Second, func() bool {
-		calls, err = mb.client.Calls(context.Background())
-		return err == nil && len(calls) == 1 && calls[0].State == "active" && calls[0].Media != nil && calls[0].Media.Output == jabra
-	}) {
-		t.Fatalf("after the flapping: calls %+v %v\n%s", calls, err, mb.proc.Log())
-	}
-	t.Logf("after 15 flaps: output %s, switches gap max %.1f ms", calls[0].Media.Output, calls[0].Media.OutputMaxGap)
-	if err := mb.client.Hangup(context.Background(), ""); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Wait(15 * time.Second); err != nil {
-		t.Errorf("sipp: %v", err)
-	}
+	ci := mb.waitCall(t, "the call's audio on the headset after the flapping", 15*time.Second, func(ci phone.CallInfo) bool {
+		return ci.Media.Output == jabra
+	})
+	t.Logf("after 15 flaps: output %s, switches gap max %.1f ms", ci.Media.Output, ci.Media.OutputMaxGap)
+	mb.hangUp(t, s)
 }
 
 // TestSoundServerDiesDuringACall: the sound server itself goes away (it
@@ -332,48 +330,21 @@ func TestHeadsetFlapsDuringACall(t *testing.T) {
 // server is back with the headset, the call's audio returns to it.
 func TestSoundServerDiesDuringACall(t *testing.T) {
 	mb := startMediaBed(t, "", "auto_answer = 1\n")
-	sipAddr := ""
-	st, err := mb.client.Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range st.SIPListen {
-		if strings.HasPrefix(a, "udp/") {
-			sipAddr = strings.TrimPrefix(a, "udp/")
-		}
-	}
-	s := testbed.StartSipp(t, testbed.SippOptions{Scenario: "invite_wait_bye.xml", Target: sipAddr, Service: "agent", Timeout: 60 * time.Second})
-	waitEvent(t, mb.ev, "call", 15*time.Second, func(d json.RawMessage) bool { return strings.Contains(string(d), `"state":"active"`) })
+	s := mb.answeredCall(t)
 	mb.pa.Proc.Stop()
 	waitEvent(t, mb.ev, "media", 20*time.Second, func(d json.RawMessage) bool { return strings.Contains(string(d), "no_device") })
-	var calls []phone.CallInfo
 	var before uint64
-	if !testbed.WaitFor(10*time.Second, func() bool {
-		calls, err = mb.client.Calls(context.Background())
-		if err != nil || len(calls) != 1 || calls[0].State != "active" || calls[0].Media == nil {
-			return false
-		}
+	mb.waitCall(t, "the call sending media with the sound server gone", 10*time.Second, func(ci phone.CallInfo) bool {
 		if before == 0 {
-			before = calls[0].Media.PacketsSent
+			before = ci.Media.PacketsSent
 		}
-		return calls[0].Media.PacketsSent > before+25
-	}) {
-		t.Fatalf("with the sound server gone the call stopped or sends nothing: %+v %v\n%s", calls, err, mb.proc.Log())
-	}
+		return ci.Media.PacketsSent > before+25
+	})
 	mb.pa.Restart(t)
 	mb.pa.AddHeadset(t, "jabra_evolve2_65", jabra)
 	addFeed(t, mb.pa)
-	if !testbed.WaitFor(20*time.Second, func() bool {
-		calls, err = mb.client.Calls(context.Background())
-		return err == nil && len(calls) == 1 && calls[0].State == "active" && calls[0].Media != nil &&
-			calls[0].Media.Output == jabra && calls[0].Media.Input == feedMic
-	}) {
-		t.Fatalf("the sound server is back, the call's audio is not: %+v %v\n%s", calls, err, mb.proc.Log())
-	}
-	if err := mb.client.Hangup(context.Background(), ""); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Wait(15 * time.Second); err != nil {
-		t.Errorf("sipp: %v", err)
-	}
+	mb.waitCall(t, "the call's audio back on the headset once the server is back", 20*time.Second, func(ci phone.CallInfo) bool {
+		return ci.Media.Output == jabra && ci.Media.Input == feedMic
+	})
+	mb.hangUp(t, s)
 }

@@ -99,6 +99,17 @@ func zipCall(t *testing.T, cd *callDaemon) *testbed.Sipp {
 	return s
 }
 
+// startZipDaemon starts a call daemon with the headset bed and the
+// session settings given, checking at the end that no goroutine of the
+// test leaked.
+func startZipDaemon(t *testing.T, session string) *callDaemon {
+	t.Helper()
+	testbed.Require(t, "pulseaudio", "pactl", "parec", "sipp")
+	leaks := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, leaks) })
+	return startCallDaemon(t, session, true)
+}
+
 // zipHangUp ends the call from our side; sipp's scenario ends with our BYE.
 func zipHangUp(t *testing.T, cd *callDaemon, s *testbed.Sipp) {
 	t.Helper()
@@ -137,10 +148,7 @@ func zipWaitHeard(t *testing.T, cd *callDaemon, r *testbed.Recording, n int, ok 
 // the zip tone, two 1 kHz bursts at the tone's level, whole, and nothing
 // else loud.
 func TestZipToneOnAutoAnswer(t *testing.T) {
-	testbed.Require(t, "pulseaudio", "pactl", "parec", "sipp")
-	leaks := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, leaks) })
-	cd := startCallDaemon(t, "auto_answer=1\nzip_tone=1\n", true)
+	cd := startZipDaemon(t, "auto_answer=1\nzip_tone=1\n")
 	rec := cd.pa.Record(t, cd.jabra.SinkName+".monitor", zipRate)
 	s := zipCall(t, cd)
 	// Wait until two bursts are there and the headset went on playing
@@ -186,10 +194,7 @@ func TestZipToneOnAutoAnswer(t *testing.T) {
 // TestZipToneOff: zip_tone=0: an auto-answered call plays nothing in the
 // headset.
 func TestZipToneOff(t *testing.T) {
-	testbed.Require(t, "pulseaudio", "pactl", "parec", "sipp")
-	leaks := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, leaks) })
-	cd := startCallDaemon(t, "auto_answer=1\nzip_tone=0\n", true)
+	cd := startZipDaemon(t, "auto_answer=1\nzip_tone=0\n")
 	rec := cd.pa.Record(t, cd.jabra.SinkName+".monitor", zipRate)
 	s := zipCall(t, cd)
 	got := zipWaitHeard(t, cd, rec, zipHeard, nil)
@@ -207,10 +212,7 @@ func TestZipToneOff(t *testing.T) {
 // answers with `softphone answer`; no zip tone follows (it is for calls the
 // phone answers by itself).
 func TestZipToneNotOnManualAnswer(t *testing.T) {
-	testbed.Require(t, "pulseaudio", "pactl", "parec", "sipp")
-	leaks := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, leaks) })
-	cd := startCallDaemon(t, "auto_answer=0\nzip_tone=1\n", true)
+	cd := startZipDaemon(t, "auto_answer=0\nzip_tone=1\n")
 	s := testbed.StartSipp(t, testbed.SippOptions{Scenario: "invite_ring_then_200.xml", Target: cd.sipAddr, Service: "agent",
 		Pause: 30 * time.Second, Timeout: 60 * time.Second})
 	cd.callEvent(t, "ringing")

@@ -46,11 +46,7 @@ func procCPU(b *testing.B, pid int) time.Duration {
 // CPU per op (getrusage) and the sound server's CPU per op.
 func BenchmarkSnapshot(b *testing.B) {
 	p, _, _ := startHeadsets(b)
-	s, err := Open(Options{Backend: "pulseaudio"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openPulse(b)
 	if _, err := s.Snapshot(); err != nil {
 		b.Fatal(err)
 	}

@@ -38,13 +38,21 @@ func playTone(t *testing.T, ps PlaybackStream, freq float64, d time.Duration) {
 	}
 }
 
-func TestPlaybackToneReachesSinkMonitor(t *testing.T) {
-	p, jabra, _ := startHeadsets(t)
+// openPulse opens a System on the test's PulseAudio server, closed at
+// cleanup.
+func openPulse(t testing.TB) *System {
+	t.Helper()
 	s, err := Open(Options{Backend: "pulseaudio"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestPlaybackToneReachesSinkMonitor(t *testing.T) {
+	p, jabra, _ := startHeadsets(t)
+	s := openPulse(t)
 	rec := p.Record(t, jabra.SinkName+".monitor", 48000)
 	ps, err := s.OpenPlayback(Device{ID: jabra.SinkName, Kind: KindPlayback}, StreamConfig{})
 	if err != nil {
@@ -73,11 +81,7 @@ func TestPlaybackToneReachesSinkMonitor(t *testing.T) {
 
 func TestCaptureToneFromRemappedMonitor(t *testing.T) {
 	p, _, plant := startHeadsets(t)
-	s, err := Open(Options{Backend: "pulseaudio"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openPulse(t)
 	cs, err := s.OpenCapture(Device{ID: plant.SourceName, Kind: KindCapture}, StreamConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -234,11 +238,7 @@ func TestNullBackendStreams(t *testing.T) {
 // pointer PulseAudio leaves NULL; see pulseinfo.go).
 func TestStreamsOpenWhileTheirDeviceVanishes(t *testing.T) {
 	p, _, _ := startHeadsets(t)
-	s, err := Open(Options{Backend: "pulseaudio"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openPulse(t)
 	opened, failed := 0, 0
 	for i := range 120 {
 		hs := p.AddHeadset(t, fmt.Sprintf("vanishing_%d", i), fmt.Sprintf("Vanishing %d", i))

@@ -178,7 +178,7 @@ func (s *Sipp) WaitLog(key string, timeout time.Duration) string {
 	r := &SippResult{Dir: s.res.Dir}
 	v := ""
 	WaitFor(timeout, func() bool {
-		r.collect()
+		r.Logs = r.read("logs.log")
 		v = r.LogValue(key)
 		return v != ""
 	})
@@ -291,16 +291,18 @@ func prepareSipp(t testing.TB, o *SippOptions) (*SippResult, []string) {
 }
 
 func (r *SippResult) collect() {
-	read := func(n string) string {
-		b, err := os.ReadFile(filepath.Join(r.Dir, n))
-		if err != nil {
-			return ""
-		}
-		return string(b)
+	r.Messages = r.read("messages.log")
+	r.Errors = r.read("errors.log")
+	r.Logs = r.read("logs.log")
+}
+
+// read returns a file of sipp's folder, "" when there is none (yet).
+func (r *SippResult) read(name string) string {
+	b, err := os.ReadFile(filepath.Join(r.Dir, name))
+	if err != nil {
+		return ""
 	}
-	r.Messages = read("messages.log")
-	r.Errors = read("errors.log")
-	r.Logs = read("logs.log")
+	return string(b)
 }
 
 // portBound reports whether another socket holds 127.0.0.1:port for proto
