@@ -59,7 +59,7 @@ func authorize(req *sip.Request, res *sip.Response, cred credentials) error {
 		return fmt.Errorf("%w: no credentials configured", ErrAuth)
 	}
 	chName, authName := "WWW-Authenticate", "Authorization"
-	if res.StatusCode == 407 {
+	if res.StatusCode == sip.StatusProxyAuthRequired {
 		chName, authName = "Proxy-Authenticate", "Proxy-Authorization"
 	}
 	ch, err := pickChallenge(headerValues(res, chName))
@@ -109,7 +109,7 @@ func (u *UA) transact(ctx context.Context, req *sip.Request, cred credentials) (
 		if err != nil {
 			return nil, err
 		}
-		if (res.StatusCode == 401 || res.StatusCode == 407) && tries < 2 && cred.user != "" {
+		if (res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired) && tries < 2 && cred.user != "" {
 			if tries == 1 && !strings.Contains(strings.ToLower(headerValue(res, wwwOrProxy(res))), "stale=true") {
 				return res, nil
 			}
@@ -124,7 +124,7 @@ func (u *UA) transact(ctx context.Context, req *sip.Request, cred credentials) (
 }
 
 func wwwOrProxy(res *sip.Response) string {
-	if res.StatusCode == 407 {
+	if res.StatusCode == sip.StatusProxyAuthRequired {
 		return "Proxy-Authenticate"
 	}
 	return "WWW-Authenticate"

@@ -248,7 +248,7 @@ func (c *Call) hangup(ctx context.Context, reason string) error {
 		if decided {
 			return ErrInvalidState
 		}
-		c.decide <- Decision{Action: ActionReject, Code: 480, Reason: reason}
+		c.decide <- Decision{Action: ActionReject, Code: sip.StatusTemporarilyUnavailable, Reason: reason}
 		return nil
 	case dir == Outgoing && (st == CallStateCalling || st == CallStateEarly):
 		return c.sendCancel(ctx, reason)
@@ -318,7 +318,7 @@ func (c *Call) request(ctx context.Context, method sip.RequestMethod, body []byt
 		return nil, err
 	}
 	if !res.IsSuccess() {
-		if res.StatusCode == 481 || res.StatusCode == 408 {
+		if res.StatusCode == sip.StatusCallTransactionDoesNotExists || res.StatusCode == sip.StatusRequestTimeout {
 			// RFC 3261 §12.2.1.2: the dialog is gone. A NOTIFY is another
 			// usage of the dialog: its 481/408 ends only the subscription,
 			// not the call (RFC 5057 §5.2, §5.3).
@@ -395,10 +395,10 @@ func (c *Call) reinvite(ctx context.Context, dir Direction) error {
 		return err
 	}
 	if !res.IsSuccess() {
-		if res.StatusCode == 491 {
+		if res.StatusCode == sip.StatusRequestPending {
 			return ErrPending
 		}
-		if res.StatusCode == 481 || res.StatusCode == 408 {
+		if res.StatusCode == sip.StatusCallTransactionDoesNotExists || res.StatusCode == sip.StatusRequestTimeout {
 			c.end(ErrCallEnded, fmt.Sprintf("%d %s", res.StatusCode, res.Reason))
 		}
 		return responseError(res)

@@ -10,10 +10,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// Methods this UA handles (RFC 3261 §20.5 Allow).
-var allowedMethods = []string{"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "NOTIFY", "REFER", "INFO", "UPDATE"}
-
 const (
+	// allowValue lists the methods this UA handles (RFC 3261 §20.5 Allow).
 	allowValue     = "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, REFER, INFO, UPDATE"
 	acceptValue    = "application/sdp"
 	supportedValue = "timer, replaces, norefersub"
@@ -112,62 +110,74 @@ func sanitizeQuoted(s string) string {
 	return s
 }
 
+// Response codes sipgo's sip package has no constant for.
+const (
+	// statusSessionIntervalTooSmall answers a Session-Expires below our
+	// Min-SE (RFC 4028 §6).
+	statusSessionIntervalTooSmall = 422
+	// statusBadEvent answers a SUBSCRIBE or NOTIFY for an event package we
+	// do not support (RFC 6665 §8.3.1).
+	statusBadEvent = 489
+)
+
 // reasonPhrase returns the RFC 3261 §21 reason phrase of a code.
 func reasonPhrase(code int) string {
 	switch code {
-	case 100:
+	case sip.StatusTrying:
 		return "Trying"
-	case 180:
+	case sip.StatusRinging:
 		return "Ringing"
-	case 183:
+	case sip.StatusSessionInProgress:
 		return "Session Progress"
-	case 200:
+	case sip.StatusOK:
 		return "OK"
-	case 202:
+	case sip.StatusAccepted:
 		return "Accepted"
-	case 400:
+	case sip.StatusBadRequest:
 		return "Bad Request"
-	case 301:
+	case sip.StatusMovedPermanently:
 		return "Moved Permanently"
-	case 302:
+	case sip.StatusMovedTemporarily:
 		return "Moved Temporarily"
-	case 401:
+	case sip.StatusUnauthorized:
 		return "Unauthorized"
-	case 403:
+	case sip.StatusForbidden:
 		return "Forbidden"
-	case 404:
+	case sip.StatusNotFound:
 		return "Not Found"
-	case 405:
+	case sip.StatusMethodNotAllowed:
 		return "Method Not Allowed"
-	case 407:
+	case sip.StatusProxyAuthRequired:
 		return "Proxy Authentication Required"
-	case 408:
+	case sip.StatusRequestTimeout:
 		return "Request Timeout"
-	case 415:
+	case sip.StatusUnsupportedMediaType:
 		return "Unsupported Media Type"
-	case 420:
+	case sip.StatusBadExtension:
 		return "Bad Extension"
-	case 422:
+	case statusSessionIntervalTooSmall:
 		return "Session Interval Too Small"
-	case 480:
+	case statusBadEvent:
+		return "Bad Event"
+	case sip.StatusTemporarilyUnavailable:
 		return "Temporarily Unavailable"
-	case 481:
+	case sip.StatusCallTransactionDoesNotExists:
 		return "Call/Transaction Does Not Exist"
-	case 486:
+	case sip.StatusBusyHere:
 		return "Busy Here"
-	case 487:
+	case sip.StatusRequestTerminated:
 		return "Request Terminated"
-	case 488:
+	case sip.StatusNotAcceptableHere:
 		return "Not Acceptable Here"
-	case 491:
+	case sip.StatusRequestPending:
 		return "Request Pending"
-	case 500:
+	case sip.StatusInternalServerError:
 		return "Server Internal Error"
-	case 503:
+	case sip.StatusServiceUnavailable:
 		return "Service Unavailable"
-	case 600:
+	case sip.StatusGlobalBusyEverywhere:
 		return "Busy Everywhere"
-	case 603:
+	case sip.StatusGlobalDecline:
 		return "Decline"
 	}
 	switch {

@@ -36,7 +36,7 @@ func (u *UA) guard(f func(*sip.Request, sip.ServerTransaction)) func(*sip.Reques
 		u.trace("recv", req)
 		if !u.enter() {
 			if !req.IsAck() {
-				u.respond(tx, req, 503, nil)
+				u.respond(tx, req, sip.StatusServiceUnavailable, nil)
 			}
 			return
 		}
@@ -78,12 +78,12 @@ func (u *UA) respondTagged(tx sip.ServerTransaction, req *sip.Request, tag strin
 
 func (u *UA) onUnknown(req *sip.Request, tx sip.ServerTransaction) {
 	// RFC 3261 §8.2.1: 405 with the methods we do handle.
-	u.respond(tx, req, 405, nil, sip.NewHeader("Allow", allowValue))
+	u.respond(tx, req, sip.StatusMethodNotAllowed, nil, sip.NewHeader("Allow", allowValue))
 }
 
 func (u *UA) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	// RFC 3261 §11.2.
-	u.respond(tx, req, 200, nil,
+	u.respond(tx, req, sip.StatusOK, nil,
 		sip.NewHeader("Allow", allowValue),
 		sip.NewHeader("Accept", acceptValue),
 		sip.NewHeader("Supported", supportedValue),
@@ -119,14 +119,14 @@ func (u *UA) findCall(req *sip.Request) *Call {
 func (u *UA) inDialog(req *sip.Request, tx sip.ServerTransaction) *Call {
 	c := u.findCall(req)
 	if c == nil {
-		u.respond(tx, req, 481, nil)
+		u.respond(tx, req, sip.StatusCallTransactionDoesNotExists, nil)
 		return nil
 	}
 	seq := req.CSeq().SeqNo
 	c.mu.Lock()
 	if c.remoteSeq != 0 && seq < c.remoteSeq {
 		c.mu.Unlock()
-		u.respond(tx, req, 500, nil, sip.NewHeader("Warning", warningValue(u.o.UserAgent, "cseq out of order")))
+		u.respond(tx, req, sip.StatusInternalServerError, nil, sip.NewHeader("Warning", warningValue(u.o.UserAgent, "cseq out of order")))
 		return nil
 	}
 	c.remoteSeq = seq
@@ -148,7 +148,7 @@ func (u *UA) onAck(req *sip.Request, tx sip.ServerTransaction) {
 func (u *UA) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 	// A CANCEL that matched a pending INVITE was handled by the transaction
 	// layer (200 + 487); one that reaches us matches nothing (RFC 3261 §9.2).
-	u.respond(tx, req, 481, nil)
+	u.respond(tx, req, sip.StatusCallTransactionDoesNotExists, nil)
 }
 
 func (u *UA) onBye(req *sip.Request, tx sip.ServerTransaction) {
@@ -156,7 +156,7 @@ func (u *UA) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	if c == nil {
 		return
 	}
-	u.respond(tx, req, 200, nil)
+	u.respond(tx, req, sip.StatusOK, nil)
 	c.mu.Lock()
 	ringing := c.dir == Incoming && c.state == CallStateRinging
 	c.mu.Unlock()
@@ -180,24 +180,24 @@ func (u *UA) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 	switch ev {
 	case "talk", "hold":
 		// Remote control of the phone (Broadsoft-style talk/hold events).
-		u.respond(tx, req, 200, nil)
+		u.respond(tx, req, sip.StatusOK, nil)
 		e, _ := ParseRemoteEvent(ev)
 		u.h.RemoteControl(c, e)
 	case "refer":
 		// RFC 3515 §2.4.5: progress of the REFER we sent.
 		code, err := sipfragStatus(req.Body())
 		if err != nil {
-			u.respond(tx, req, 400, nil)
+			u.respond(tx, req, sip.StatusBadRequest, nil)
 			return
 		}
-		u.respond(tx, req, 200, nil)
+		u.respond(tx, req, sip.StatusOK, nil)
 		select {
 		case c.notifies <- code:
 		default:
 		}
 	default:
 		// RFC 6665 §8.3.2: 489 Bad Event.
-		u.respond(tx, req, 489, nil, sip.NewHeader("Allow-Events", allowEvents))
+		u.respond(tx, req, statusBadEvent, nil, sip.NewHeader("Allow-Events", allowEvents))
 	}
 }
 
@@ -208,15 +208,15 @@ func (u *UA) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	ct := headerValue(req, "Content-Type")
 	if len(req.Body()) == 0 {
-		u.respond(tx, req, 200, nil)
+		u.respond(tx, req, sip.StatusOK, nil)
 		return
 	}
 	d, err := parseDTMF(ct, req.Body())
 	if err != nil {
-		u.respond(tx, req, 415, nil, sip.NewHeader("Accept", "application/dtmf-relay, application/dtmf"))
+		u.respond(tx, req, sip.StatusUnsupportedMediaType, nil, sip.NewHeader("Accept", "application/dtmf-relay, application/dtmf"))
 		return
 	}
-	u.respond(tx, req, 200, nil)
+	u.respond(tx, req, sip.StatusOK, nil)
 	u.h.DTMF(c, d)
 }
 
@@ -233,7 +233,7 @@ func (u *UA) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 		m := c.media
 		c.mu.Unlock()
 		if m == nil {
-			u.respond(tx, req, 488, nil)
+			u.respond(tx, req, sip.StatusNotAcceptableHere, nil)
 			return
 		}
 		ans, err := m.Answer(req.Body())
@@ -248,7 +248,7 @@ func (u *UA) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 	c.mu.Lock()
 	tag := c.localTag
 	c.mu.Unlock()
-	u.respondTagged(tx, req, tag, 200, body, hdrs...)
+	u.respondTagged(tx, req, tag, sip.StatusOK, body, hdrs...)
 	c.noteRefresh()
 	if body != nil {
 		c.remoteDirection(sdpDirection(req.Body()))
@@ -257,27 +257,27 @@ func (u *UA) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 
 func mediaErrCode(err error) int {
 	if errors.Is(err, ErrNotAcceptable) {
-		return 488
+		return sip.StatusNotAcceptableHere
 	}
-	return 500
+	return sip.StatusInternalServerError
 }
 
 // precheck applies the RFC 3261 §8.2 checks to an INVITE; it answers and
 // returns false when the request cannot be processed.
 func (u *UA) precheck(req *sip.Request, tx sip.ServerTransaction) bool {
 	if bad := unsupportedRequire(headerValues(req, "Require")); len(bad) > 0 {
-		u.respond(tx, req, 420, nil, sip.NewHeader("Unsupported", strings.Join(bad, ", ")))
+		u.respond(tx, req, sip.StatusBadExtension, nil, sip.NewHeader("Unsupported", strings.Join(bad, ", ")))
 		return false
 	}
 	if len(req.Body()) > 0 {
 		ct := strings.ToLower(strings.TrimSpace(strings.SplitN(headerValue(req, "Content-Type"), ";", 2)[0]))
 		if ct != "application/sdp" {
-			u.respond(tx, req, 415, nil, sip.NewHeader("Accept", acceptValue))
+			u.respond(tx, req, sip.StatusUnsupportedMediaType, nil, sip.NewHeader("Accept", acceptValue))
 			return false
 		}
 	}
 	if req.Contact() == nil {
-		u.respond(tx, req, 400, nil, sip.NewHeader("Warning", warningValue(u.o.UserAgent, "missing contact")))
+		u.respond(tx, req, sip.StatusBadRequest, nil, sip.NewHeader("Warning", warningValue(u.o.UserAgent, "missing contact")))
 		return false
 	}
 	return true
@@ -330,11 +330,11 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if v := headerValue(req, "Session-Expires"); v != "" {
 		if se, _, err := sessionExpires(v); err == nil && se < minSE {
-			u.respond(tx, req, 422, nil, sip.NewHeader("Min-SE", strconv.Itoa(int(minSE/time.Second))))
+			u.respond(tx, req, statusSessionIntervalTooSmall, nil, sip.NewHeader("Min-SE", strconv.Itoa(int(minSE/time.Second))))
 			return
 		}
 	}
-	u.respond(tx, req, 100, nil)
+	u.respond(tx, req, sip.StatusTrying, nil)
 
 	c := u.newCall(Incoming)
 	c.id = req.CallID().Value()
@@ -394,7 +394,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		case ActionReject:
 			code := d.Code
 			if code < 400 || code > 699 {
-				code = 480
+				code = sip.StatusTemporarilyUnavailable
 			}
 			reason := d.Reason
 			if reason == "" {
@@ -411,7 +411,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 				c.media = d.Media
 			}
 			c.mu.Unlock()
-			u.respondTagged(tx, req, c.localTag, 180, nil,
+			u.respondTagged(tx, req, c.localTag, sip.StatusRinging, nil,
 				c.contactHeader(),
 				sip.NewHeader("Allow", allowValue),
 				sip.NewHeader("Allow-Events", allowEvents))
@@ -426,13 +426,13 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 				c.end(ErrCallEnded, "caller gave up")
 				return
 			case <-u.ctx.Done():
-				u.respondTagged(tx, req, c.localTag, 480, nil, sip.NewHeader("Reason", reasonValue(480, "shutdown")))
+				u.respondTagged(tx, req, c.localTag, sip.StatusTemporarilyUnavailable, nil, sip.NewHeader("Reason", reasonValue(sip.StatusTemporarilyUnavailable, "shutdown")))
 				c.end(ErrCallEnded, "shutdown")
 				return
 			}
 		default:
-			u.respondTagged(tx, req, c.localTag, 480, nil,
-				sip.NewHeader("Reason", reasonValue(480, "no decision")),
+			u.respondTagged(tx, req, c.localTag, sip.StatusTemporarilyUnavailable, nil,
+				sip.NewHeader("Reason", reasonValue(sip.StatusTemporarilyUnavailable, "no decision")),
 				sip.NewHeader("Warning", warningValue(u.o.UserAgent, "no decision")))
 			c.end(ErrCallEnded, "rejected 480: no decision")
 			return
@@ -459,7 +459,7 @@ func (u *UA) accountFor(ruri sip.Uri) (int, *Account) {
 // answer sends the 2xx with our SDP and waits for the ACK (RFC 3261 §13.3.1.4).
 func (u *UA) answer(c *Call, req *sip.Request, tx sip.ServerTransaction, m Media) {
 	if m == nil {
-		u.respondTagged(tx, req, c.localTag, 500, nil, sip.NewHeader("Warning", warningValue(u.o.UserAgent, "no media")))
+		u.respondTagged(tx, req, c.localTag, sip.StatusInternalServerError, nil, sip.NewHeader("Warning", warningValue(u.o.UserAgent, "no media")))
 		c.end(ErrCallEnded, "rejected 500: no media")
 		return
 	}
@@ -491,7 +491,7 @@ func (u *UA) answer(c *Call, req *sip.Request, tx sip.ServerTransaction, m Media
 	c.mu.Lock()
 	c.lateOffer = late
 	c.mu.Unlock()
-	res := u.respondTagged(tx, req, c.localTag, 200, body, hdrs...)
+	res := u.respondTagged(tx, req, c.localTag, sip.StatusOK, body, hdrs...)
 	c.setState(CallStateActive, "answered")
 	if !c.waitAck(tx, res, late) {
 		return
@@ -590,7 +590,7 @@ func (u *UA) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.mu.Lock()
 	if c.pending || (c.state != CallStateActive && c.state != CallStateHeld) {
 		c.mu.Unlock()
-		u.respond(tx, req, 491, nil)
+		u.respond(tx, req, sip.StatusRequestPending, nil)
 		return
 	}
 	c.pending = true
@@ -632,7 +632,7 @@ func (u *UA) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 		sip.NewHeader("Content-Type", "application/sdp"),
 	}
 	hdrs = append(hdrs, c.sessionHeaders(req)...)
-	res := u.respondTagged(tx, req, tag, 200, body, hdrs...)
+	res := u.respondTagged(tx, req, tag, sip.StatusOK, body, hdrs...)
 	if !c.waitAck(tx, res, late) {
 		return
 	}

@@ -184,7 +184,7 @@ func (c *Call) runInvite(req *sip.Request) {
 		u.trace("send", req)
 		tx, err := u.client.TransactionRequest(u.ctx, req)
 		if err != nil {
-			c.noteResponse(503, reasonPhrase(503))
+			c.noteResponse(sip.StatusServiceUnavailable, reasonPhrase(sip.StatusServiceUnavailable))
 			c.end(ErrCallEnded, "transport error: "+err.Error())
 			return
 		}
@@ -208,7 +208,7 @@ func (c *Call) runInvite(req *sip.Request) {
 			c.established(req, res)
 			tx.Terminate()
 			return
-		case (res.StatusCode == 401 || res.StatusCode == 407) && authTries < 2 && c.cred.user != "":
+		case (res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired) && authTries < 2 && c.cred.user != "":
 			tx.Terminate()
 			authTries++
 			if err := authorize(req, res, c.cred); err != nil {
@@ -217,7 +217,7 @@ func (c *Call) runInvite(req *sip.Request) {
 			}
 			c.syncSeq(req)
 			continue
-		case res.StatusCode == 422 && tooSmall < 2 && headerValue(req, "Session-Expires") != "":
+		case res.StatusCode == statusSessionIntervalTooSmall && tooSmall < 2 && headerValue(req, "Session-Expires") != "":
 			// RFC 4028 §7.4: retry with the interval the peer requires,
 			// as our Session-Expires and Min-SE.
 			tx.Terminate()
@@ -252,7 +252,7 @@ func (c *Call) runInvite(req *sip.Request) {
 			tx.Terminate()
 			reason := fmt.Sprintf("%d %s", res.StatusCode, res.Reason)
 			c.mu.Lock()
-			if res.StatusCode == 487 && c.replacedBy != "" {
+			if res.StatusCode == sip.StatusRequestTerminated && c.replacedBy != "" {
 				reason = "replaced by call " + c.replacedBy
 			}
 			c.mu.Unlock()
@@ -271,7 +271,7 @@ func (c *Call) waitInvite(tx sip.ClientTransaction, req *sip.Request, earlyAppli
 		case res := <-tx.Responses():
 			u.trace("recv", res)
 			if res.IsProvisional() {
-				if res.StatusCode == 100 {
+				if res.StatusCode == sip.StatusTrying {
 					continue
 				}
 				c.mu.Lock()
@@ -301,7 +301,7 @@ func (c *Call) waitInvite(tx sip.ClientTransaction, req *sip.Request, earlyAppli
 			}
 			return res, nil
 		case <-tx.Done():
-			c.noteResponse(408, reasonPhrase(408))
+			c.noteResponse(sip.StatusRequestTimeout, reasonPhrase(sip.StatusRequestTimeout))
 			c.end(ErrTimeout, "408 Request Timeout")
 			return nil, nil
 		case <-u.ctx.Done():
@@ -345,7 +345,7 @@ func (c *Call) established(req *sip.Request, res *sip.Response) {
 	if len(res.Body()) > 0 {
 		if err := m.SetAnswer(res.Body()); err != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, _ = c.request(ctx, sip.BYE, nil, "", sip.NewHeader("Reason", reasonValue(488, err.Error())))
+			_, _ = c.request(ctx, sip.BYE, nil, "", sip.NewHeader("Reason", reasonValue(sip.StatusNotAcceptableHere, err.Error())))
 			cancel()
 			c.end(ErrCallEnded, "bad sdp answer: "+err.Error())
 			return
@@ -387,7 +387,7 @@ func (c *Call) sendCancel(ctx context.Context, reason string) error {
 	cancel.AppendHeader(sip.HeaderClone(inv.To()))
 	cancel.AppendHeader(sip.HeaderClone(inv.CallID()))
 	cancel.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
-	cancel.AppendHeader(sip.NewHeader("Reason", reasonValue(487, reason)))
+	cancel.AppendHeader(sip.NewHeader("Reason", reasonValue(sip.StatusRequestTerminated, reason)))
 	cancel.SetBody(nil)
 	c.u.prepare(cancel, c.transport, inv.Destination())
 	_, err := c.u.once(ctx, cancel)

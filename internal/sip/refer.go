@@ -95,7 +95,7 @@ func (u *UA) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	rt := req.ReferTo()
 	if rt == nil {
 		// RFC 3515 §2.4.1: exactly one Refer-To, else 400.
-		u.respond(tx, req, 400, nil, sip.NewHeader("Warning", warningValue(u.o.UserAgent, "missing refer-to")))
+		u.respond(tx, req, sip.StatusBadRequest, nil, sip.NewHeader("Warning", warningValue(u.o.UserAgent, "missing refer-to")))
 		return
 	}
 	// The Handler is told the URI without its headers (what the agent
@@ -116,7 +116,7 @@ func (u *UA) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	c.mu.Lock()
 	if c.refer != nil && !c.refer.final {
 		c.mu.Unlock()
-		u.respond(tx, req, 491, nil, sip.NewHeader("Warning", warningValue(u.o.UserAgent, "a transfer of this call is in progress")))
+		u.respond(tx, req, sip.StatusRequestPending, nil, sip.NewHeader("Warning", warningValue(u.o.UserAgent, "a transfer of this call is in progress")))
 		return
 	}
 	c.refer = s
@@ -130,7 +130,7 @@ func (u *UA) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		hdrs = append(hdrs, sip.NewHeader("Refer-Sub", "true"))
 	}
 	// The 202 leaves before the goroutine below sends the first NOTIFY.
-	u.respond(tx, req, 202, nil, hdrs...)
+	u.respond(tx, req, sip.StatusAccepted, nil, hdrs...)
 	if !u.spawn(func() { c.runRefer(s) }) {
 		// Closing: the call is being hung up, the subscription with it.
 		c.mu.Lock()
@@ -170,7 +170,7 @@ func (c *Call) ReferProgress(code int, reason string) error {
 		c.mu.Unlock()
 		return ErrNoSubscription
 	}
-	if code == 100 {
+	if code == sip.StatusTrying {
 		c.mu.Unlock()
 		return nil
 	}
@@ -203,7 +203,7 @@ func (c *Call) runRefer(s *referSub) {
 		c.mu.Unlock()
 	}()
 	guard := u.clock.After(s.deadline.Sub(u.clock.Now()))
-	if !c.notifyRefer(s, referStatus{100, reasonPhrase(100)}, "") {
+	if !c.notifyRefer(s, referStatus{sip.StatusTrying, reasonPhrase(sip.StatusTrying)}, "") {
 		return
 	}
 	for {
@@ -233,7 +233,7 @@ func (c *Call) runRefer(s *referSub) {
 				continue
 			}
 			u.log.Info("transfer reported no outcome in time: subscription ended", "call", c.id, "after", u.o.ReferTimeout)
-			c.notifyRefer(s, referStatus{408, reasonPhrase(408)}, "timeout")
+			c.notifyRefer(s, referStatus{sip.StatusRequestTimeout, reasonPhrase(sip.StatusRequestTimeout)}, "timeout")
 			return
 		case <-c.ctx.Done():
 			return

@@ -155,14 +155,14 @@ func (r *registration) run() {
 		if r.ctx.Err() != nil {
 			return
 		}
-		if err == nil && res.StatusCode == 423 {
+		if err == nil && res.StatusCode == sip.StatusIntervalToBrief {
 			// RFC 3261 §10.3 step 7: retry with the registrar's minimum.
 			if d, ok := deltaSeconds(headerValue(res, "Min-Expires")); ok && d > want {
 				want = d
 				continue
 			}
 		}
-		if err != nil || res.StatusCode == 408 || res.StatusCode >= 500 {
+		if err != nil || res.StatusCode == sip.StatusRequestTimeout || res.StatusCode >= 500 {
 			// No answer from this target: fail over to the next one
 			// (RFC 3263 §4.3).
 			ti++

@@ -88,36 +88,36 @@ func (u *UA) matchReplaces(req *sip.Request, tx sip.ServerTransaction) (old *Cal
 		return nil, false
 	}
 	if len(vals) > 1 || strings.Contains(vals[0], ",") {
-		return refuse(400, "more than one replaces header")
+		return refuse(sip.StatusBadRequest, "more than one replaces header")
 	}
 	r, err := parseReplaces(vals[0])
 	if err != nil {
-		return refuse(400, "bad replaces header: "+err.Error())
+		return refuse(sip.StatusBadRequest, "bad replaces header: "+err.Error())
 	}
 	u.mu.Lock()
 	c := u.calls[r.callID+"|"+r.toTag]
 	u.mu.Unlock()
 	if c == nil {
-		return refuse(481, "no dialog to replace")
+		return refuse(sip.StatusCallTransactionDoesNotExists, "no dialog to replace")
 	}
 	c.mu.Lock()
 	st, dir, remote, ended, hanging := c.state, c.dir, c.remoteTag, c.ended, c.hangupReq
 	c.mu.Unlock()
 	switch {
 	case remote != r.fromTag:
-		return refuse(481, "no dialog to replace")
+		return refuse(sip.StatusCallTransactionDoesNotExists, "no dialog to replace")
 	case ended || hanging:
-		return refuse(603, "the dialog to replace is ending")
+		return refuse(sip.StatusGlobalDecline, "the dialog to replace is ending")
 	case st == CallStateActive || st == CallStateHeld:
 		if r.earlyOnly {
-			return refuse(486, "the dialog to replace is confirmed and the replaces header says early-only")
+			return refuse(sip.StatusBusyHere, "the dialog to replace is confirmed and the replaces header says early-only")
 		}
 	case dir == Outgoing && st == CallStateEarly:
 		// Our own early dialog (call pickup, RFC 3891 §7.1): replaced.
 	default:
 		// An early dialog we did not start (a call ringing here), or
 		// one not yet early.
-		return refuse(481, "the dialog to replace is not established")
+		return refuse(sip.StatusCallTransactionDoesNotExists, "the dialog to replace is not established")
 	}
 	return c, true
 }
