@@ -28,11 +28,12 @@ build: deps-run
 run: build
 	$(BIN) run -c $(CONFIG)
 
-## test: every test, integration tests included; the tests start and stop
-## their own peers (PulseAudio, Kamailio, baresip, sipp) on free ports.
+## test: every test, integration tests included, under the race detector;
+## the tests start and stop their own peers (PulseAudio, Kamailio, baresip,
+## sipp) on free ports.
 test: deps-test
 	$(GO) vet ./...
-	SOFTPHONE_INTEGRATION=1 $(GO) test -count=1 -timeout 18m $(TESTFLAGS) ./...
+	SOFTPHONE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 18m $(TESTFLAGS) ./...
 
 ## unit: the tests that need no peers.
 unit:
@@ -53,9 +54,12 @@ bench-smoke: build
 	@scripts/deps.sh bench
 	$(GO) run ./bench/cmd/softphone-bench -softphone $(BIN) -json $(BENCHJSON) -tiny
 
+## lint: gofmt, go vet and staticcheck (the version pinned as a tool in
+## go.mod, built from the module proxy).
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 clean:
 	rm -rf bin

@@ -125,7 +125,7 @@ func testUnplugDuringStream(t *testing.T, kind Kind) {
 	cfg := StreamConfig{OnLost: func(err error) { lostErr <- err }}
 	var st Stream
 	buf := make([]int16, DefaultSampleRate*int(DefaultPeriod/time.Millisecond)/1000)
-	move := func() error { return nil }
+	var move func() error // one period through the stream
 	if kind == KindPlayback {
 		ps, err := s.OpenPlayback(Device{ID: plant.SinkName}, cfg)
 		if err != nil {

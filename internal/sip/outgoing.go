@@ -190,9 +190,8 @@ func (c *Call) runInvite(req *sip.Request) {
 		}
 		c.mu.Lock()
 		c.invite, c.inviteTx = req, tx
-		hangup := c.hangupReq
 		c.mu.Unlock()
-		res, next := c.waitInvite(tx, req, &earlyApplied, hangup)
+		res, next := c.waitInvite(tx, req, &earlyApplied)
 		if next == nil && res == nil {
 			tx.Terminate()
 			return
@@ -264,7 +263,7 @@ func (c *Call) runInvite(req *sip.Request) {
 
 // waitInvite reads responses of one INVITE transaction. It returns the
 // final response, or nil, nil when the call ended.
-func (c *Call) waitInvite(tx sip.ClientTransaction, req *sip.Request, earlyApplied *bool, hangup bool) (*sip.Response, *sip.Request) {
+func (c *Call) waitInvite(tx sip.ClientTransaction, req *sip.Request, earlyApplied *bool) (*sip.Response, *sip.Request) {
 	u := c.u
 	for {
 		select {
@@ -278,7 +277,7 @@ func (c *Call) waitInvite(tx sip.ClientTransaction, req *sip.Request, earlyAppli
 				if tag, ok := res.To().Params.Get("tag"); ok {
 					c.remoteTag = tag
 				}
-				hangup = c.hangupReq
+				hangup := c.hangupReq
 				c.mu.Unlock()
 				if hangup {
 					ctx, cancel := context.WithTimeout(u.ctx, 5*time.Second)
