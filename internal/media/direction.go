@@ -55,6 +55,10 @@ func (d Direction) Sends() bool { return d == SendRecv || d == SendOnly }
 // Receives reports whether media flows in in this direction.
 func (d Direction) Receives() bool { return d == SendRecv || d == RecvOnly }
 
+// Holds reports whether a peer offering this direction puts the call on
+// hold: it no longer takes our media (sendonly, or inactive, RFC 3264 §8.4).
+func (d Direction) Holds() bool { return d == SendOnly || d == Inactive }
+
 // Reverse returns the direction seen from the other end: what the peer
 // sends we receive (RFC 3264 §6.1: a sendonly stream is answered recvonly).
 func (d Direction) Reverse() Direction {

@@ -45,6 +45,9 @@ func FuzzSDP(f *testing.F) {
 			}
 			_, _ = n2.SetAnswer(body)
 		}
+		if d, err := RemoteDirection(body); err == nil && d == DirectionUnknown {
+			t.Fatalf("RemoteDirection(%q) gave no direction and no error", body)
+		}
 		_, _ = parseCrypto(string(body))
 		_, _ = parseTelephoneEvent(body)
 	})

@@ -596,6 +596,27 @@ func parseRTCPAttr(v string, def netip.Addr) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(addr, uint16(port)), nil
 }
 
+// RemoteDirection reads the direction a peer's SDP declares for its audio
+// stream: that of the first audio m-line with a port (a refused line, port
+// 0, does not count), as holdDirection reads it. This package is the only
+// one that reads SDP; the SIP layer hands offers here to learn whether a
+// re-INVITE or UPDATE holds or resumes the call.
+//
+// Errors wrap ErrNotAcceptable when the body is malformed or has no audio
+// stream.
+func RemoteDirection(body []byte) (Direction, error) {
+	sd, err := parseSDP(body)
+	if err != nil {
+		return DirectionUnknown, err
+	}
+	for _, md := range sd.MediaDescriptions {
+		if md.MediaName.Media == "audio" && md.MediaName.Port.Value != 0 {
+			return holdDirection(sd, md), nil
+		}
+	}
+	return DirectionUnknown, fmt.Errorf("%w: no audio stream", ErrNotAcceptable)
+}
+
 // holdDirection returns md's direction (media level over session level,
 // sendrecv by default, RFC 3264 §5.1), limited to sendonly when the
 // connection address is 0.0.0.0 or :: (RFC 3264 §8.4).

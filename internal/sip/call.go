@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/softphone/softphone/internal/media"
 )
 
 // Call is one call (a dialog and its INVITE session, RFC 3261 §12-14).
@@ -358,7 +360,7 @@ func (c *Call) sendAck(seq uint32, body []byte) {
 
 // reinvite sends a re-INVITE with an offer of direction dir and applies
 // the answer (RFC 3261 §14.1, RFC 3264 §8.4).
-func (c *Call) reinvite(ctx context.Context, dir Direction) error {
+func (c *Call) reinvite(ctx context.Context, dir media.Direction) error {
 	c.mu.Lock()
 	if c.ended || c.pending || c.media == nil || (c.state != CallStateActive && c.state != CallStateHeld) {
 		busy := c.pending
@@ -427,7 +429,7 @@ func (c *Call) refresherParam() string {
 func (c *Call) Hold() error {
 	ctx, cancel := context.WithTimeout(c.ctx, 32*time.Second)
 	defer cancel()
-	if err := c.reinvite(ctx, SendOnly); err != nil {
+	if err := c.reinvite(ctx, media.SendOnly); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -441,7 +443,7 @@ func (c *Call) Hold() error {
 func (c *Call) Resume() error {
 	ctx, cancel := context.WithTimeout(c.ctx, 32*time.Second)
 	defer cancel()
-	if err := c.reinvite(ctx, SendRecv); err != nil {
+	if err := c.reinvite(ctx, media.SendRecv); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -561,9 +563,9 @@ func (c *Call) startSessionTimer() {
 			}
 			if we {
 				c.mu.Lock()
-				dir := SendRecv
+				dir := media.SendRecv
 				if c.localHold {
-					dir = SendOnly
+					dir = media.SendOnly
 				}
 				c.mu.Unlock()
 				ctx, cancel := context.WithTimeout(c.ctx, 32*time.Second)

@@ -29,7 +29,6 @@ func FuzzHeaderParsers(f *testing.F) {
 			}
 		}
 		_, _ = parseTarget(s, "example.com")
-		_ = sdpDirection([]byte(s))
 		if d, ok := autoAnswer(msgWith("Call-Info", s, "Alert-Info", s, "Answer-Mode", s)); ok && d < 0 {
 			t.Fatalf("autoAnswer(%q) = %v", s, d)
 		}
@@ -79,7 +78,6 @@ func FuzzSIPMessage(f *testing.F) {
 				_, _ = uriHeaders(u)
 			}
 			_ = referSubFalse(m)
-			_ = sdpDirection(m.Body())
 		case *sip.Response:
 			_ = m.String()
 			_ = contactExpires(m, sip.Uri{User: "x", Host: "h"}, time.Minute)

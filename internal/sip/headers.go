@@ -317,48 +317,6 @@ func maskCredentials(msg string) string {
 	return credRe.ReplaceAllString(msg, `$1"***"`)
 }
 
-// sdpDirection reads the direction an SDP body asks for: the first audio
-// m-line's attribute, else the session-level one, else sendrecv; a
-// connection address of 0.0.0.0 means hold (RFC 3264 §8.4).
-func sdpDirection(body []byte) Direction {
-	session, media := DirectionUnknown, DirectionUnknown
-	inAudio, seenMedia := false, false
-	zeroAddr := false
-	for _, line := range strings.Split(string(body), "\n") {
-		line = strings.TrimSpace(line)
-		switch {
-		case strings.HasPrefix(line, "m="):
-			seenMedia = true
-			inAudio = strings.HasPrefix(line, "m=audio") && media == DirectionUnknown
-		case strings.HasPrefix(line, "c=") && strings.HasSuffix(line, " 0.0.0.0"):
-			zeroAddr = true
-		case strings.HasPrefix(line, "a="):
-			d, err := ParseDirection(strings.TrimPrefix(line, "a="))
-			if err != nil {
-				continue
-			}
-			if !seenMedia {
-				session = d
-			} else if inAudio {
-				media = d
-			}
-		}
-	}
-	d := SendRecv
-	if media != DirectionUnknown {
-		d = media
-	} else if session != DirectionUnknown {
-		d = session
-	}
-	if zeroAddr && d == SendRecv {
-		d = SendOnly
-	}
-	return d
-}
-
-// isHold reports whether a remote offer with direction d puts us on hold.
-func isHold(d Direction) bool { return d == SendOnly || d == Inactive }
-
 // contactExpires picks the binding lifetime granted by a 2xx to REGISTER:
 // the expires parameter of the Contact matching ours, else the Expires
 // header, else def (RFC 3261 §10.2.4).

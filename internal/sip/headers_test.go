@@ -17,9 +17,6 @@ func TestEnums(t *testing.T) {
 		want    int
 		wantErr bool
 	}{
-		{"direction", func(s string) (int, error) { d, err := ParseDirection(s); return int(d), err }, func(i int) string { return Direction(i).String() }, "sendonly", int(SendOnly), false},
-		{"direction unknown", func(s string) (int, error) { d, err := ParseDirection(s); return int(d), err }, func(i int) string { return Direction(i).String() }, "sideways", 0, true},
-		{"direction unknown name", func(s string) (int, error) { d, err := ParseDirection(s); return int(d), err }, func(i int) string { return Direction(i).String() }, "unknown", 0, true},
 		{"action", func(s string) (int, error) { d, err := ParseAction(s); return int(d), err }, func(i int) string { return Action(i).String() }, "Ring", int(ActionRing), false},
 		{"call state", func(s string) (int, error) { d, err := ParseCallState(s); return int(d), err }, func(i int) string { return CallState(i).String() }, "held", int(CallStateHeld), false},
 		{"call state bad", func(s string) (int, error) { d, err := ParseCallState(s); return int(d), err }, func(i int) string { return CallState(i).String() }, "", 0, true},
@@ -177,28 +174,6 @@ func TestParseTarget(t *testing.T) {
 			}
 			if err == nil && u.String() != tc.want {
 				t.Fatalf("got %q, want %q", u.String(), tc.want)
-			}
-		})
-	}
-}
-
-func TestSDPDirection(t *testing.T) {
-	base := "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\n"
-	tests := []struct {
-		name, sdp string
-		want      Direction
-	}{
-		{"default", base + "m=audio 4000 RTP/AVP 0\r\n", SendRecv},
-		{"media sendonly", base + "m=audio 4000 RTP/AVP 0\r\na=sendonly\r\n", SendOnly},
-		{"session inactive", base + "a=inactive\r\nm=audio 4000 RTP/AVP 0\r\n", Inactive},
-		{"media overrides session", base + "a=sendonly\r\nm=audio 4000 RTP/AVP 0\r\na=sendrecv\r\n", SendRecv},
-		{"zero address", strings.Replace(base, "c=IN IP4 1.2.3.4", "c=IN IP4 0.0.0.0", 1) + "m=audio 4000 RTP/AVP 0\r\n", SendOnly},
-		{"video ignored", base + "m=audio 4000 RTP/AVP 0\r\nm=video 5000 RTP/AVP 96\r\na=inactive\r\n", SendRecv},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := sdpDirection([]byte(tc.sdp)); got != tc.want {
-				t.Fatalf("got %s, want %s", got, tc.want)
 			}
 		})
 	}

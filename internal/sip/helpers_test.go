@@ -15,6 +15,16 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/goleak"
+
+	"github.com/softphone/softphone/internal/media"
+)
+
+// The tests name directions briefly; the type is the media package's.
+const (
+	SendRecv = media.SendRecv
+	SendOnly = media.SendOnly
+	RecvOnly = media.RecvOnly
+	Inactive = media.Inactive
 )
 
 // fakeMedia produces a static PCMU SDP and records what it was given.
@@ -49,15 +59,9 @@ func (m *fakeMedia) Answer(offer []byte) ([]byte, error) {
 		return nil, m.answerErr
 	}
 	m.offers = append(m.offers, offer)
-	d := sdpDirection(offer)
 	ans := SendRecv
-	switch d {
-	case SendOnly:
-		ans = RecvOnly
-	case RecvOnly:
-		ans = SendOnly
-	case Inactive:
-		ans = Inactive
+	if d, err := media.RemoteDirection(offer); err == nil {
+		ans = d.Reverse() // RFC 3264 §6.1
 	}
 	m.dirs = append(m.dirs, ans)
 	return m.sdp(ans), nil

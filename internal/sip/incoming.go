@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/softphone/softphone/internal/media"
 )
 
 const minSE = 90 * time.Second // RFC 4028 §4 minimum Min-SE
@@ -251,7 +253,7 @@ func (u *UA) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 	u.respondTagged(tx, req, tag, sip.StatusOK, body, hdrs...)
 	c.noteRefresh()
 	if body != nil {
-		c.remoteDirection(sdpDirection(req.Body()))
+		c.remoteOffer(req.Body())
 	}
 }
 
@@ -471,7 +473,7 @@ func (u *UA) answer(c *Call, req *sip.Request, tx sip.ServerTransaction, m Media
 	late := len(req.Body()) == 0
 	if late {
 		// Late offer: we offer in the 2xx, the answer comes in the ACK (RFC 3264 §4).
-		body, err = m.Offer(SendRecv)
+		body, err = m.Offer(media.SendRecv)
 	} else {
 		body, err = m.Answer(req.Body())
 	}
@@ -496,8 +498,8 @@ func (u *UA) answer(c *Call, req *sip.Request, tx sip.ServerTransaction, m Media
 	if !c.waitAck(tx, res, late) {
 		return
 	}
-	if !late && isHold(sdpDirection(req.Body())) {
-		c.remoteDirection(sdpDirection(req.Body()))
+	if !late {
+		c.remoteOffer(req.Body())
 	}
 	c.startSessionTimer()
 	if old := c.Replaces(); old != nil {
@@ -561,9 +563,16 @@ func (c *Call) applyAnswer(body []byte) error {
 	return m.SetAnswer(body)
 }
 
-// remoteDirection updates the held state from a remote offer's direction.
-func (c *Call) remoteDirection(d Direction) {
-	hold := isHold(d)
+// remoteOffer updates the held state from a remote offer we answered
+// (RFC 3264 §8.4). The media package reads the SDP; an offer it cannot read
+// leaves the state as it was.
+func (c *Call) remoteOffer(offer []byte) {
+	d, err := media.RemoteDirection(offer)
+	if err != nil {
+		c.u.log.Debug("remote offer direction", "call", c.id, "error", err)
+		return
+	}
+	hold := d.Holds()
 	c.mu.Lock()
 	was := c.remoteHld
 	c.remoteHld = hold
@@ -612,9 +621,9 @@ func (u *UA) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	var body []byte
 	var err error
 	if late {
-		dir := SendRecv
+		dir := media.SendRecv
 		if local {
-			dir = SendOnly
+			dir = media.SendOnly
 		}
 		body, err = m.Offer(dir)
 	} else {
@@ -638,7 +647,7 @@ func (u *UA) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.noteRefresh()
 	if !late {
-		c.remoteDirection(sdpDirection(req.Body()))
+		c.remoteOffer(req.Body())
 	}
 }
 

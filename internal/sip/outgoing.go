@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/softphone/softphone/internal/media"
 )
 
 const maxRedirects = 3
@@ -75,7 +77,7 @@ func (u *UA) dial(ctx context.Context, account int, target string, m Media, more
 		u.log.Debug("dial: target uri headers dropped", "headers", dropped)
 	}
 	extra = append(extra, more...)
-	offer, err := m.Offer(SendRecv)
+	offer, err := m.Offer(media.SendRecv)
 	if err != nil {
 		return nil, fmt.Errorf("sip: dial: offer: %w", err)
 	}

@@ -6,30 +6,15 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/softphone/softphone/internal/media"
 )
 
-// Direction is an SDP media direction attribute (RFC 3264 §6.1).
-type Direction int
-
-// Directions.
-const (
-	DirectionUnknown Direction = iota
-	SendRecv
-	SendOnly
-	RecvOnly
-	Inactive
-)
-
-var directionNames = []string{"unknown", "sendrecv", "sendonly", "recvonly", "inactive"}
-
-// String returns the SDP attribute name.
-func (d Direction) String() string { return enumName(directionNames, int(d)) }
-
-// ParseDirection parses an SDP direction attribute name.
-func ParseDirection(s string) (Direction, error) {
-	i, err := enumParse(directionNames, s, "direction")
-	return Direction(i), err
-}
+// Direction is the media package's SDP direction (RFC 3264 §6.1), the one
+// direction type of the project: the UA asks Media for offers in it and
+// learns a peer's from media.RemoteDirection. The alias keeps the name for
+// code that spells it sip.Direction.
+type Direction = media.Direction
 
 // Action is what the Handler decides for an incoming call.
 type Action int
@@ -159,7 +144,7 @@ func enumParse(names []string, s, what string) (int, error) {
 // media engine to it.
 type Media interface {
 	// Offer returns an SDP offer with the given direction attribute.
-	Offer(dir Direction) ([]byte, error)
+	Offer(dir media.Direction) ([]byte, error)
 	// Answer returns the SDP answer to a remote offer; an error wrapping
 	// ErrNotAcceptable makes the UA answer 488.
 	Answer(offer []byte) ([]byte, error)
