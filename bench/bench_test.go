@@ -383,7 +383,7 @@ func TestRowFinishAndTable(t *testing.T) {
 }
 
 func TestRunTBFatalIsRecovered(t *testing.T) {
-	tb := newRunTB("x", slog.New(slog.DiscardHandler))
+	tb := newRunTB(slog.New(slog.DiscardHandler))
 	ran := false
 	tb.Cleanup(func() { ran = true })
 	err := guard(func() error { tb.Fatalf("boom %d", 1); return nil })

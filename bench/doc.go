@@ -7,9 +7,10 @@
 // The peers are the real ones internal/testbed starts for `make test`:
 // a private PulseAudio with a virtual headset, Kamailio, sipp and baresip,
 // on ports chosen at run time. The harness is an ordinary program
-// (cmd/softphone-bench); testbed's helpers take a testing.TB, which the
-// program provides with a small implementation of its own (runTB) whose
-// Fatal ends only the figure being measured.
+// (cmd/softphone-bench); testbed's helpers take a testbed.TB, the few
+// methods of testing.TB they call, which the program provides with a small
+// implementation of its own (runTB) whose Fatal ends only the figure being
+// measured.
 //
 //	figure           load                             measured on
 //	1 call set-up    sipp uac, auto-answer            sipp message trace (µs)

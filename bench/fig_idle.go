@@ -19,7 +19,7 @@ func (h *harness) figIdle(ctx context.Context) []*Row {
 	rss := &Row{ID: "6b", Figure: "idle resident memory after registration", Unit: "MB", Goal: "ours ≤ 20 MB", goal: oursAtMost(20)}
 	cpu := &Row{ID: "6c", Figure: "idle CPU, registered (ours watches devices)", Unit: "% core"}
 	// the registrar lives for this figure only
-	ftb := newRunTB("kamailio", h.log)
+	ftb := newRunTB(h.log.With("scope", "kamailio"))
 	defer ftb.Close()
 	var kam *testbed.Kamailio
 	if err := guard(func() error {

@@ -185,7 +185,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Report, error) {
 	}
 	opts.Softphone = abs
 	start := time.Now()
-	h := &harness{opts: opts, log: log, root: newRunTB("bench", log), cal: map[string]Side{}}
+	h := &harness{opts: opts, log: log, root: newRunTB(log.With("scope", "bench")), cal: map[string]Side{}}
 	defer h.root.Close()
 	rep := &Report{Date: start, Machine: probeMachine(), Options: opts}
 	err = guard(func() error {
@@ -233,10 +233,10 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Report, error) {
 	return rep, ctx.Err()
 }
 
-// scope runs f with a testing.TB of its own whose peers are stopped when
+// scope runs f with a testbed.TB of its own whose peers are stopped when
 // f returns; a Fatal inside f becomes the returned error.
 func (h *harness) scope(name string, f func(tb *runTB) error) error {
-	tb := newRunTB(name, h.log.With("scope", name))
+	tb := newRunTB(h.log.With("scope", name))
 	defer tb.Close()
 	err := guard(func() error { return f(tb) })
 	if err != nil {

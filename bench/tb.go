@@ -5,33 +5,32 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"testing"
+
+	"github.com/softphone/softphone/internal/testbed"
 )
 
 // fatal is the panic value runTB's Fatal raises; figure runners recover it
 // and record the figure as failed.
 type fatal struct{ msg string }
 
-// runTB is the testing.TB internal/testbed's helpers receive when the
+// runTB is the testbed.TB internal/testbed's helpers receive when the
 // harness runs as a program. It keeps cleanups (run in reverse order by
-// Close), temporary folders and environment changes; Fatal panics with a
-// fatal value that guard recovers, so one failed figure does not end the
-// run. Methods of testing.TB that testbed does not call are left to the
-// embedded nil interface.
+// Close), temporary folders and environment changes; Fatal and Skip panic
+// with a fatal value that guard recovers, so one failed figure does not end
+// the run.
 type runTB struct {
-	testing.TB
-	name string
-	log  *slog.Logger
+	log *slog.Logger
 
 	mu       sync.Mutex
 	cleanups []func()
-	failed   bool
 }
 
-func newRunTB(name string, log *slog.Logger) *runTB { return &runTB{name: name, log: log} }
+var _ testbed.TB = (*runTB)(nil)
 
-func (t *runTB) Helper()      {}
-func (t *runTB) Name() string { return t.name }
+// newRunTB returns the runner of one scope, logging to log.
+func newRunTB(log *slog.Logger) *runTB { return &runTB{log: log} }
+
+func (t *runTB) Helper() {}
 
 func (t *runTB) Cleanup(f func()) {
 	t.mu.Lock()
@@ -79,30 +78,14 @@ func (t *runTB) Setenv(key, value string) {
 	})
 }
 
-func (t *runTB) Log(args ...any)                 { t.log.Info(fmt.Sprint(args...)) }
 func (t *runTB) Logf(format string, args ...any) { t.log.Info(fmt.Sprintf(format, args...)) }
-func (t *runTB) Error(args ...any)               { t.fail(fmt.Sprint(args...)) }
-func (t *runTB) Errorf(f string, args ...any)    { t.fail(fmt.Sprintf(f, args...)) }
-func (t *runTB) Fatal(args ...any)               { panic(fatal{fmt.Sprint(args...)}) }
-func (t *runTB) Fatalf(f string, args ...any)    { panic(fatal{fmt.Sprintf(f, args...)}) }
-func (t *runTB) FailNow()                        { panic(fatal{"failed"}) }
-func (t *runTB) Skip(args ...any)                { panic(fatal{"skipped: " + fmt.Sprint(args...)}) }
-func (t *runTB) Skipf(f string, args ...any)     { panic(fatal{"skipped: " + fmt.Sprintf(f, args...)}) }
-func (t *runTB) SkipNow()                        { panic(fatal{"skipped"}) }
-func (t *runTB) Fail()                           { t.fail("failed") }
 
-func (t *runTB) Failed() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.failed
-}
-
-func (t *runTB) fail(msg string) {
-	t.mu.Lock()
-	t.failed = true
-	t.mu.Unlock()
-	t.log.Warn(msg)
-}
+// Error and Errorf log the failure; the figure goes on, as a test would.
+func (t *runTB) Error(args ...any)            { t.log.Warn(fmt.Sprint(args...)) }
+func (t *runTB) Errorf(f string, args ...any) { t.log.Warn(fmt.Sprintf(f, args...)) }
+func (t *runTB) Fatal(args ...any)            { panic(fatal{fmt.Sprint(args...)}) }
+func (t *runTB) Fatalf(f string, args ...any) { panic(fatal{fmt.Sprintf(f, args...)}) }
+func (t *runTB) Skip(args ...any)             { panic(fatal{"skipped: " + fmt.Sprint(args...)}) }
 
 // guard runs f and turns a Fatal inside it into an error wrapping
 // ErrFigureFailed. Other panics are not swallowed.

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -131,7 +130,7 @@ type Baresip struct {
 // StartBaresip writes a configuration for o into a folder of its own,
 // starts baresip on free ports, connects to its control port and, with a
 // Registrar, waits until the account is registered.
-func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
+func StartBaresip(t TB, o BaresipOptions) *Baresip {
 	t.Helper()
 	if o.User == "" {
 		o.User = "baresip"

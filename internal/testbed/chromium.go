@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -69,7 +68,7 @@ const cdpTimeout = 30 * time.Second
 
 // StartChromium starts headless Chromium with a throw-away profile and
 // connects to its DevTools endpoint; t.Cleanup closes the browser.
-func StartChromium(t testing.TB) *Browser {
+func StartChromium(t TB) *Browser {
 	t.Helper()
 	dir := Dir(t, "chromium")
 	// The profile lives outside t.TempDir: Chromium's helper processes may
@@ -221,7 +220,7 @@ func (b *Browser) call(ctx context.Context, session, method string, params any, 
 
 // Call sends one DevTools command for this page and decodes its result
 // into out (when not nil); an error fails t.
-func (p *Page) Call(t testing.TB, method string, params, out any) {
+func (p *Page) Call(t TB, method string, params, out any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), cdpTimeout)
 	defer cancel()
@@ -231,7 +230,7 @@ func (p *Page) Call(t testing.TB, method string, params, out any) {
 }
 
 // Open opens url in a new tab and waits for its load event.
-func (b *Browser) Open(t testing.TB, url string) *Page {
+func (b *Browser) Open(t TB, url string) *Page {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), cdpTimeout)
 	defer cancel()
@@ -261,13 +260,13 @@ func (b *Browser) Open(t testing.TB, url string) *Page {
 // WaitFor waits, inside the page, for an element matching the CSS
 // selector sel (a MutationObserver, no polling; at most 20 s) and returns
 // its centre and text.
-func (p *Page) WaitFor(t testing.TB, sel string) Found {
+func (p *Page) WaitFor(t TB, sel string) Found {
 	t.Helper()
 	return p.WaitText(t, sel, "")
 }
 
 // WaitText is WaitFor for an element whose text contains want.
-func (p *Page) WaitText(t testing.TB, sel, want string) Found {
+func (p *Page) WaitText(t TB, sel, want string) Found {
 	t.Helper()
 	selJSON, _ := json.Marshal(sel)
 	wantJSON, _ := json.Marshal(want)
@@ -302,7 +301,7 @@ func (p *Page) WaitText(t testing.TB, sel, want string) Found {
 
 // Eval evaluates a JavaScript expression in the page and returns whether
 // its value is true.
-func (p *Page) Eval(t testing.TB, expr string) bool {
+func (p *Page) Eval(t TB, expr string) bool {
 	t.Helper()
 	var res struct{ Result *struct{ Value any } }
 	p.Call(t, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &res)
@@ -310,7 +309,7 @@ func (p *Page) Eval(t testing.TB, expr string) bool {
 }
 
 // Click clicks the left mouse button at an element's centre.
-func (p *Page) Click(t testing.TB, at Found) {
+func (p *Page) Click(t TB, at Found) {
 	t.Helper()
 	for _, typ := range []string{"mousePressed", "mouseReleased"} {
 		p.Call(t, "Input.dispatchMouseEvent", map[string]any{"type": typ, "x": at.X, "y": at.Y, "button": "left", "clickCount": 1}, nil)
@@ -318,7 +317,7 @@ func (p *Page) Click(t testing.TB, at Found) {
 }
 
 // PressEnter focuses the element matching sel and presses Enter on it.
-func (p *Page) PressEnter(t testing.TB, sel string) {
+func (p *Page) PressEnter(t TB, sel string) {
 	t.Helper()
 	selJSON, _ := json.Marshal(sel)
 	if !p.Eval(t, `(() => { const el = document.querySelector(`+string(selJSON)+`); if (!el) return false; el.focus(); return document.activeElement === el; })()`) {

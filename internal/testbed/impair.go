@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -82,7 +81,7 @@ type Relay struct {
 
 // StartRelay starts a relay forwarding to target with the given
 // impairment; it is closed at cleanup.
-func StartRelay(t testing.TB, target netip.AddrPort, imp Impairment) *Relay {
+func StartRelay(t TB, target netip.AddrPort, imp Impairment) *Relay {
 	t.Helper()
 	r, err := NewRelay(target, imp)
 	if err != nil {
@@ -291,7 +290,7 @@ type SteerStats struct {
 // Steer installs `table ip sptest_<random>` rewriting the destination port
 // of the flow o selects, and dropping LossPercent of it; the table is
 // deleted at cleanup. It needs root and nft.
-func Steer(t testing.TB, o SteerOptions) *Steering {
+func Steer(t TB, o SteerOptions) *Steering {
 	t.Helper()
 	if o.From < 1 || o.To < 1 || o.Via < 1 || o.From > 65535 || o.To > 65535 || o.Via > 65535 ||
 		o.LossPercent < 0 || o.LossPercent > 100 {

@@ -17,7 +17,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"testing"
 	"text/template"
 	"time"
 )
@@ -77,7 +76,7 @@ type Kamailio struct {
 // StartKamailio writes a configuration for opts into a folder of its own,
 // starts Kamailio on a free port and waits until it answers OPTIONS. It is
 // stopped at cleanup.
-func StartKamailio(t testing.TB, opts KamailioOptions) *Kamailio {
+func StartKamailio(t TB, opts KamailioOptions) *Kamailio {
 	t.Helper()
 	k := &Kamailio{opts: opts, dir: Dir(t, "kamailio"), port: FreePort(t, 2)}
 	if k.opts.Debug == 0 {
@@ -159,7 +158,7 @@ func (k *Kamailio) Stop() {
 
 // Restart stops Kamailio and starts it again on the same ports: every
 // registration is lost (usrloc is memory only).
-func (k *Kamailio) Restart(t testing.TB) {
+func (k *Kamailio) Restart(t TB) {
 	t.Helper()
 	k.Stop()
 	k.oldLogs.WriteString(k.proc.Log())
@@ -170,7 +169,7 @@ func (k *Kamailio) Restart(t testing.TB) {
 // start runs Kamailio and waits until it is ready. A port taken in the
 // meantime by another program's ephemeral socket is retried a few times,
 // after a short wait for it to be released.
-func (k *Kamailio) start(t testing.TB) {
+func (k *Kamailio) start(t TB) {
 	t.Helper()
 	for try := 1; ; try++ {
 		k.proc = Start(t, k.dir, nil, "kamailio",
@@ -231,7 +230,7 @@ func (k *Kamailio) waitReady(timeout time.Duration) error {
 // Contacts returns the contact URIs registered for user, sorted; empty
 // when the user has no binding. It asks Kamailio over its ctl socket
 // (kamcmd ul.lookup).
-func (k *Kamailio) Contacts(t testing.TB, user string) []string {
+func (k *Kamailio) Contacts(t TB, user string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -261,7 +260,7 @@ func parseULContacts(out string) []string {
 
 // WaitContacts waits until user has exactly n contacts registered and
 // returns them.
-func (k *Kamailio) WaitContacts(t testing.TB, user string, n int, timeout time.Duration) []string {
+func (k *Kamailio) WaitContacts(t TB, user string, n int, timeout time.Duration) []string {
 	t.Helper()
 	var cs []string
 	if !WaitFor(timeout, func() bool { cs = k.Contacts(t, user); return len(cs) == n }) {

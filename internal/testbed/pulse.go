@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -33,7 +32,7 @@ type Pulse struct {
 // and waits until `pactl info` answers. The daemon is stopped at cleanup.
 // It works as root: HOME points at the folder so no cookie from the real
 // home is read or written.
-func StartPulse(t testing.TB) *Pulse {
+func StartPulse(t TB) *Pulse {
 	t.Helper()
 	// A short folder: unix socket paths are limited to 107 bytes, and
 	// t.TempDir() contains the (possibly long) test name.
@@ -63,7 +62,7 @@ func StartPulse(t testing.TB) *Pulse {
 // Restart stops the daemon if it runs and starts it again on the same
 // socket, as a desktop restarts its sound server: the modules loaded
 // before (sinks, sources, headsets) are gone.
-func (p *Pulse) Restart(t testing.TB) {
+func (p *Pulse) Restart(t TB) {
 	t.Helper()
 	p.Proc.Stop()
 	_ = os.Remove(p.Socket)
@@ -71,7 +70,7 @@ func (p *Pulse) Restart(t testing.TB) {
 }
 
 // launch starts the daemon and waits until it answers.
-func (p *Pulse) launch(t testing.TB) {
+func (p *Pulse) launch(t TB) {
 	t.Helper()
 	dir := p.Dir
 	env := append(p.Env(), "HOME="+dir)
@@ -110,7 +109,7 @@ func (p *Pulse) Env() []string {
 // Setenv points this test process at the daemon (for in-process clients
 // such as malgo, which read PULSE_SERVER from the environment). It uses
 // t.Setenv, so tests calling it cannot run in parallel.
-func (p *Pulse) Setenv(t testing.TB) {
+func (p *Pulse) Setenv(t TB) {
 	t.Helper()
 	for _, kv := range p.Env() {
 		k, v, _ := strings.Cut(kv, "=")
@@ -130,7 +129,7 @@ func (p *Pulse) run(args ...string) (string, error) {
 
 // Pactl runs pactl against this daemon and returns its output; an error
 // fails t.
-func (p *Pulse) Pactl(t testing.TB, args ...string) string {
+func (p *Pulse) Pactl(t TB, args ...string) string {
 	t.Helper()
 	out, err := p.run(args...)
 	if err != nil {
@@ -140,7 +139,7 @@ func (p *Pulse) Pactl(t testing.TB, args ...string) string {
 }
 
 // LoadModule loads a module and returns its index.
-func (p *Pulse) LoadModule(t testing.TB, name string, args ...string) int {
+func (p *Pulse) LoadModule(t TB, name string, args ...string) int {
 	t.Helper()
 	out := p.Pactl(t, append([]string{"load-module", name}, args...)...)
 	idx, err := strconv.Atoi(strings.TrimSpace(out))
@@ -151,7 +150,7 @@ func (p *Pulse) LoadModule(t testing.TB, name string, args ...string) int {
 }
 
 // UnloadModule unloads the module with index idx.
-func (p *Pulse) UnloadModule(t testing.TB, idx int) {
+func (p *Pulse) UnloadModule(t TB, idx int) {
 	t.Helper()
 	p.Pactl(t, "unload-module", strconv.Itoa(idx))
 }
@@ -159,7 +158,7 @@ func (p *Pulse) UnloadModule(t testing.TB, idx int) {
 // AddSink creates a null sink named name whose description (the name apps
 // show) is description, and returns its module index. Its monitor source is
 // name+".monitor".
-func (p *Pulse) AddSink(t testing.TB, name, description string) int {
+func (p *Pulse) AddSink(t TB, name, description string) int {
 	t.Helper()
 	return p.LoadModule(t, "module-null-sink", "sink_name="+name, "rate=48000", "channels=2",
 		"sink_properties="+propDescription(description))
@@ -167,20 +166,20 @@ func (p *Pulse) AddSink(t testing.TB, name, description string) int {
 
 // AddSource creates a silent null source (a microphone that is not a
 // monitor) and returns its module index.
-func (p *Pulse) AddSource(t testing.TB, name, description string) int {
+func (p *Pulse) AddSource(t TB, name, description string) int {
 	t.Helper()
 	return p.LoadModule(t, "module-null-source", "source_name="+name, "rate=48000", "channels=1",
 		fmt.Sprintf("description=%q", description))
 }
 
 // SetDefaultSink makes the named sink the server's default.
-func (p *Pulse) SetDefaultSink(t testing.TB, name string) {
+func (p *Pulse) SetDefaultSink(t TB, name string) {
 	t.Helper()
 	p.Pactl(t, "set-default-sink", name)
 }
 
 // SetDefaultSource makes the named source the server's default.
-func (p *Pulse) SetDefaultSource(t testing.TB, name string) {
+func (p *Pulse) SetDefaultSource(t TB, name string) {
 	t.Helper()
 	p.Pactl(t, "set-default-source", name)
 }
@@ -201,7 +200,7 @@ type Headset struct {
 }
 
 // AddHeadset plugs a new virtual headset in.
-func (p *Pulse) AddHeadset(t testing.TB, sinkName, description string) *Headset {
+func (p *Pulse) AddHeadset(t TB, sinkName, description string) *Headset {
 	t.Helper()
 	h := &Headset{
 		p:              p,
@@ -216,7 +215,7 @@ func (p *Pulse) AddHeadset(t testing.TB, sinkName, description string) *Headset 
 
 // Plug loads the headset's modules (sink, then microphone); plugging a
 // headset that is plugged in does nothing.
-func (h *Headset) Plug(t testing.TB) {
+func (h *Headset) Plug(t TB) {
 	t.Helper()
 	if h.plugged {
 		return
@@ -230,7 +229,7 @@ func (h *Headset) Plug(t testing.TB) {
 
 // Unplug unloads the headset's modules (microphone, then sink); unplugging
 // a headset that is not plugged in does nothing.
-func (h *Headset) Unplug(t testing.TB) {
+func (h *Headset) Unplug(t TB) {
 	t.Helper()
 	if !h.plugged {
 		return
@@ -262,7 +261,7 @@ type Recording struct {
 
 // Record starts `parec` on the named source, recording S16LE mono at rate
 // Hz into a file of its own, until Stop (or cleanup).
-func (p *Pulse) Record(t testing.TB, source string, rate int) *Recording {
+func (p *Pulse) Record(t TB, source string, rate int) *Recording {
 	t.Helper()
 	dir := Dir(t, "parec-"+source)
 	r := &Recording{File: filepath.Join(dir, "rec.raw"), Rate: rate}
@@ -274,7 +273,7 @@ func (p *Pulse) Record(t testing.TB, source string, rate int) *Recording {
 
 // Stop ends the recording (parec writes what it has on SIGTERM) and
 // returns the samples.
-func (r *Recording) Stop(t testing.TB) []int16 {
+func (r *Recording) Stop(t TB) []int16 {
 	t.Helper()
 	r.proc.Stop()
 	raw, err := os.ReadFile(r.File)
@@ -291,7 +290,7 @@ func (r *Recording) Stop(t testing.TB) []int16 {
 // Play starts `paplay` playing samples (S16LE mono at rate Hz) into the
 // named sink and returns the running process; it ends by itself when the
 // samples are played, or at cleanup.
-func (p *Pulse) Play(t testing.TB, sink string, samples []int16, rate int) *Process {
+func (p *Pulse) Play(t TB, sink string, samples []int16, rate int) *Process {
 	t.Helper()
 	dir := Dir(t, "paplay-"+sink)
 	file := filepath.Join(dir, "play.raw")

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -104,7 +103,7 @@ func ScenarioPath(name string) string {
 // error traces on. It returns the result whenever sipp ran; the error is
 // non-nil (wrapping ErrSippFailed, with the error trace) when sipp exited
 // non-zero or did not finish within Timeout plus a grace period.
-func RunSipp(t testing.TB, o SippOptions) (*SippResult, error) {
+func RunSipp(t TB, o SippOptions) (*SippResult, error) {
 	t.Helper()
 	res, args := prepareSipp(t, &o)
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout+10*time.Second)
@@ -138,7 +137,7 @@ type Sipp struct {
 // StartSipp starts sipp in the background (for example the built-in "uas"
 // scenario) and waits until its SIP port is bound. It is stopped at
 // cleanup.
-func StartSipp(t testing.TB, o SippOptions) *Sipp {
+func StartSipp(t TB, o SippOptions) *Sipp {
 	t.Helper()
 	res, args := prepareSipp(t, &o)
 	s := &Sipp{res: res, Proc: Start(t, res.Dir, nil, "sipp", args...)}
@@ -213,7 +212,7 @@ func (s *Sipp) Wait(timeout time.Duration) (*SippResult, error) {
 	return res, nil
 }
 
-func prepareSipp(t testing.TB, o *SippOptions) (*SippResult, []string) {
+func prepareSipp(t TB, o *SippOptions) (*SippResult, []string) {
 	t.Helper()
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second

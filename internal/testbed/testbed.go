@@ -20,16 +20,40 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
+
+// TB is what the test bed needs of the test, benchmark or program that
+// starts a peer: the subset of testing.TB its helpers call. *testing.T and
+// *testing.B satisfy it, and so does the bench harness, which runs the
+// peers outside `go test` and turns Fatal into the failure of one figure.
+type TB interface {
+	// Helper marks the caller as a helper (testing.TB.Helper).
+	Helper()
+	// Cleanup registers f to run when the test or scope ends, last added
+	// first (testing.TB.Cleanup); the peers are stopped this way.
+	Cleanup(f func())
+	Logf(format string, args ...any)
+	Error(args ...any)
+	Errorf(format string, args ...any)
+	// Fatal and Fatalf must not return (testing.TB.FailNow).
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	// Skip must not return; Require calls it when the integration tests
+	// are off.
+	Skip(args ...any)
+	// Setenv sets an environment variable until the cleanups run.
+	Setenv(key, value string)
+	// TempDir returns a fresh folder removed when the cleanups run.
+	TempDir() string
+}
 
 // EnvIntegration is the variable that turns the integration tests on.
 const EnvIntegration = "SOFTPHONE_INTEGRATION"
 
 // Require skips t unless SOFTPHONE_INTEGRATION is set, and fails t when one
 // of the named programs is not on PATH.
-func Require(t testing.TB, programs ...string) {
+func Require(t TB, programs ...string) {
 	t.Helper()
 	if os.Getenv(EnvIntegration) == "" {
 		t.Skip("SOFTPHONE_INTEGRATION is unset: integration test skipped")
@@ -51,7 +75,7 @@ var portsGiven = map[int]bool{}
 // at the time of the call, and that this process has not handed out before.
 // step > 1 asks for a run of step consecutive free ports (baresip binds
 // TLS on port+1, for instance); the first is returned.
-func FreePort(t testing.TB, step int) int {
+func FreePort(t TB, step int) int {
 	t.Helper()
 	if step < 1 {
 		step = 1
@@ -100,7 +124,7 @@ func portFree(p int) bool {
 }
 
 // Dir makes a fresh folder for a peer under the test's temp dir.
-func Dir(t testing.TB, name string) string {
+func Dir(t TB, name string) string {
 	t.Helper()
 	d := filepath.Join(t.TempDir(), name)
 	if err := os.MkdirAll(d, 0o755); err != nil {
@@ -141,7 +165,7 @@ type Process struct {
 
 // Start runs name with args in dir with extra environment, and stops it at
 // cleanup (SIGTERM, then SIGKILL after 3 s).
-func Start(t testing.TB, dir string, env []string, name string, args ...string) *Process {
+func Start(t TB, dir string, env []string, name string, args ...string) *Process {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
@@ -274,7 +298,7 @@ func Run(ctx context.Context, dir string, env []string, name string, args ...str
 
 // ModuleRoot returns the folder holding go.mod, found upward from the
 // calling test's source file.
-func ModuleRoot(t testing.TB) string {
+func ModuleRoot(t TB) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	d := filepath.Dir(file)
@@ -296,7 +320,7 @@ var buildErr error
 
 // SoftphoneBinary builds cmd/softphone once per test process and returns the
 // binary's path.
-func SoftphoneBinary(t testing.TB) string {
+func SoftphoneBinary(t TB) string {
 	t.Helper()
 	root := ModuleRoot(t)
 	buildOnce.Do(func() {
