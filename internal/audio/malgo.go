@@ -45,13 +45,28 @@ func openMalgo(b backend) (lister, error) {
 	default:
 		return nil, fmt.Errorf("%w: cannot open backend %s", ErrUnknownBackend, b)
 	}
-	// The zero ContextConfig leaves PulseAudio's autospawn off: the
-	// daemon never starts a sound server of its own.
-	ctx, err := malgo.InitContext([]malgo.Backend{mb}, malgo.ContextConfig{}, nil)
+	// The lister opens no devices; its context is guarded all the same, as
+	// every PulseAudio context the package makes.
+	ctx, _, err := initContext(mb)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrNoBackend, b, err)
 	}
 	return &malgoLister{b: b, ctx: ctx}, nil
+}
+
+// initContext opens a miniaudio context on mb. It is the only place the
+// package makes contexts, so that every PulseAudio one carries the
+// device-info guard (pulseinfo.go); unguarded is true for a PulseAudio
+// context the guard does not fit (its layout is not the one the guard was
+// written for), which is usable all the same. The zero ContextConfig
+// leaves PulseAudio's autospawn off: the daemon never starts a sound
+// server of its own.
+func initContext(mb malgo.Backend) (ctx *malgo.AllocatedContext, unguarded bool, err error) {
+	ctx, err = malgo.InitContext([]malgo.Backend{mb}, malgo.ContextConfig{}, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	return ctx, mb == malgo.BackendPulseaudio && !guardPulseDeviceInfo(ctx), nil
 }
 
 func (m *malgoLister) list() (Snapshot, error) {

@@ -116,7 +116,7 @@ func (st *malgoStream) init(b backend, id []byte) (*malgo.AllocatedContext, *mal
 	if err != nil {
 		return nil, nil, err
 	}
-	mctx, err := malgo.InitContext([]malgo.Backend{mb}, malgo.ContextConfig{}, nil)
+	mctx, unguarded, err := initContext(mb)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %s stream: %v", ErrNoBackend, b, err)
 	}
@@ -124,7 +124,7 @@ func (st *malgoStream) init(b backend, id []byte) (*malgo.AllocatedContext, *mal
 		_ = mctx.Uninit()
 		mctx.Free()
 	}
-	if mb == malgo.BackendPulseaudio && !guardPulseDeviceInfo(mctx) {
+	if unguarded {
 		st.log.Warn("audio: cannot guard this PulseAudio context against a device vanishing while a stream opens")
 	}
 	cfg := st.cfg

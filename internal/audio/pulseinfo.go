@@ -19,7 +19,9 @@ package audio
 // onDeviceWrite, onDeviceDataLoop, onDeviceDataLoopWakeup, onDeviceGetInfo;
 // then the ma_backend in use. The layout is checked before anything is
 // written: the backend must read as PulseAudio, the context's device-info
-// callback must be set and the device's must not be.
+// callback must be set and the device's must not be. pulseinfo_test.go
+// checks this layout against the miniaudio.h of the malgo in go.mod, and
+// that miniaudio calls the guard when a stream opens.
 enum {
 	sp_callback_count = 13,
 	sp_on_context_get_device_info = 3,
@@ -28,9 +30,24 @@ enum {
 	sp_ma_error = -1,
 };
 
+// sp_declined counts the lookups declined, so a test can tell that
+// miniaudio called the guard where we put it.
+static long sp_declined;
+
 static int sp_device_info_declined(void* device, int type, void* info) {
 	(void)device; (void)type; (void)info;
+	__atomic_add_fetch(&sp_declined, 1, __ATOMIC_RELAXED);
 	return sp_ma_error;
+}
+
+static long sp_declined_lookups(void) {
+	return __atomic_load_n(&sp_declined, __ATOMIC_RELAXED);
+}
+
+// sp_pulse_device_info_guarded reports whether ctx carries the guard.
+static int sp_pulse_device_info_guarded(void* ctx) {
+	void** callbacks = (void**)ctx;
+	return callbacks[sp_on_device_get_info] == (void*)sp_device_info_declined;
 }
 
 static int sp_guard_pulse_device_info(void* ctx) {
@@ -67,6 +84,28 @@ func guardPulseDeviceInfo(c *malgo.AllocatedContext) bool {
 	}
 	return C.sp_guard_pulse_device_info(maContext(c)) == 1
 }
+
+// guardLayout is the layout of struct ma_context the guard assumes: the
+// number of backend callbacks at its start, the indexes of
+// onContextGetDeviceInfo and onDeviceGetInfo among them, and the value of
+// ma_backend_pulseaudio. A test checks it against malgo's miniaudio.h.
+func guardLayout() (callbacks, contextGetDeviceInfo, deviceGetInfo, pulseBackend int) {
+	return C.sp_callback_count, C.sp_on_context_get_device_info, C.sp_on_device_get_info, C.sp_backend_pulseaudio
+}
+
+// pulseDeviceInfoGuarded reports whether guardPulseDeviceInfo has put the
+// guard on c.
+func pulseDeviceInfoGuarded(c *malgo.AllocatedContext) bool {
+	if c == nil || maContext(c) == nil {
+		return false
+	}
+	return C.sp_pulse_device_info_guarded(maContext(c)) == 1
+}
+
+// declinedDeviceInfoLookups counts the device-name lookups the guard has
+// declined in this process: one per direction of every device opened on a
+// guarded context.
+func declinedDeviceInfoLookups() int64 { return int64(C.sp_declined_lookups()) }
 
 // maContext is the ma_context of c. malgo.Context holds only the address of its
 // ma_context pointer and exports no accessor for it.
