@@ -15,8 +15,7 @@ import (
 func TestOutgoingSessionTimer(t *testing.T) {
 	leakCheck(t)
 	invites := make(chan *sip.Request, 4)
-	var p *peer
-	p = newPeer(t, func(s *sipgo.Server) {
+	p := newPeer(t, func(s *sipgo.Server) {
 		s.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
 			invites <- req
 			if headerValue(req, "Session-Expires") == "1800" {
@@ -29,7 +28,9 @@ func TestOutgoingSessionTimer(t *testing.T) {
 			res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 			res.AppendHeader(sip.NewHeader("Session-Expires", headerValue(req, "Session-Expires")+";refresher=uac"))
 			res.AppendHeader(sip.NewHeader("Require", "timer"))
-			res.AppendHeader(&sip.ContactHeader{Address: p.uri()})
+			// The peer's own URI, which the INVITE is addressed to (reading
+			// p here would race with its assignment).
+			res.AppendHeader(&sip.ContactHeader{Address: req.Recipient})
 			_ = tx.Respond(res)
 		})
 	})
