@@ -95,6 +95,7 @@ func (u *sipUAS) serve(negotiated chan<- Negotiated, done chan<- struct{}, errs 
 // u-law tone streamed in real time through the jitter buffer.
 func TestSippMedia(t *testing.T) {
 	testbed.Require(t, "sipp", "sox")
+	testbed.CheckLeaks(t)
 	const dtmfPcap = "/usr/share/sip-tester/dtmf_2833_1.pcap"
 	if _, err := os.Stat(dtmfPcap); err != nil {
 		t.Fatalf("sipp's dtmf capture: %v", err)

@@ -52,23 +52,14 @@ func pair(t *testing.T) (*net.UDPConn, *net.UDPConn) {
 
 func startSession(t *testing.T, rtpConn, rtcpConn *net.UDPConn, n Negotiated) *Session {
 	t.Helper()
-	s, err := NewSession(SessionOptions{RTP: rtpConn, RTCP: rtcpConn, Negotiated: n})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return s
+	return startSessionWith(t, SessionOptions{RTP: rtpConn, RTCP: rtcpConn, Negotiated: n})
 }
 
+// startSessionWith starts a session and closes it at cleanup, checking
+// that it leaves no goroutine behind.
 func startSessionWith(t *testing.T, o SessionOptions) *Session {
 	t.Helper()
+	testbed.CheckLeaks(t)
 	s, err := NewSession(o)
 	if err != nil {
 		t.Fatal(err)
@@ -476,6 +467,7 @@ func TestSessionLifecycle(t *testing.T) {
 	}{{"started", true}, {"never started", false}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			testbed.CheckLeaks(t)
 			sRTP, sRTCP := pair(t)
 			s, err := NewSession(SessionOptions{RTP: sRTP, RTCP: sRTCP, Negotiated: g711("PCMU", addrOf(sRTP), SendRecv)})
 			if err != nil {
@@ -621,6 +613,7 @@ func TestSessionReorders(t *testing.T) {
 
 // TestIdle: the RTP timeout clock runs from Start, and from each packet.
 func TestIdle(t *testing.T) {
+	testbed.CheckLeaks(t)
 	clock := newFakeClock()
 	peer := rawPeer(t)
 	sRTP, sRTCP := pair(t)

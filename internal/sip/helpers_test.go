@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/softphone/softphone/internal/media"
+	"github.com/softphone/softphone/internal/testbed"
 )
 
 // The tests name directions briefly; the type is the media package's.
@@ -192,6 +193,7 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 // cleanup, checking for goroutine leaks afterwards.
 func startUA(t *testing.T, o Options, h Handler) *UA {
 	t.Helper()
+	leakCheck(t)
 	if o.Host == "" {
 		o.Host = "127.0.0.1"
 	}
@@ -216,16 +218,16 @@ func startUA(t *testing.T, o Options, h Handler) *UA {
 	return u
 }
 
+// TestMain checks, after every test, that the package's tests left no
+// goroutine behind, including those that build a UA without startUA.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testbed.IgnorePeerOutput()) }
+
+// leakCheck fails t when goroutines started from the first call for t on
+// outlive its cleanups (the UA's Close among them). startUA calls it; a
+// test calls it first to watch what it starts before its UA.
 func leakCheck(t *testing.T) {
 	t.Helper()
-	opts := []goleak.Option{
-		goleak.IgnoreCurrent(),
-		// A peer's log reader (internal/testbed) ends at EOF on the peer's
-		// output, which Kamailio's forked children hold for a moment after
-		// Stop returns; it belongs to the testbed, not to the UA.
-		goleak.IgnoreAnyFunction("github.com/softphone/softphone/internal/testbed.Start.func1"),
-	}
-	t.Cleanup(func() { goleak.VerifyNone(t, opts...) })
+	testbed.CheckLeaks(t)
 }
 
 // peer is an in-process sipgo UA playing the remote side.

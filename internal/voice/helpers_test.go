@@ -14,6 +14,7 @@ import (
 
 	"github.com/softphone/softphone/internal/audio"
 	"github.com/softphone/softphone/internal/media"
+	"github.com/softphone/softphone/internal/testbed"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -193,6 +194,7 @@ func addrOf(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr)
 // with codec c; cleanup closes them.
 func sessionPair(t testing.TB, c media.Codec) (a, b *media.Session) {
 	t.Helper()
+	testbed.CheckLeaks(t)
 	ar, ac, err := media.PortRange{}.Listen(loopback)
 	if err != nil {
 		t.Fatal(err)
@@ -225,6 +227,7 @@ func sessionPair(t testing.TB, c media.Codec) (a, b *media.Session) {
 // which were registered earlier).
 func startPath(t testing.TB, o Options) *Path {
 	t.Helper()
+	testbed.CheckLeaks(t)
 	p, err := Start(o)
 	if err != nil {
 		t.Fatal(err)

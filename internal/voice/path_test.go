@@ -8,6 +8,7 @@ import (
 
 	"github.com/softphone/softphone/internal/audio"
 	"github.com/softphone/softphone/internal/media"
+	"github.com/softphone/softphone/internal/testbed"
 )
 
 // call is two paths joined by two RTP sessions: A and B each have a mic
@@ -378,6 +379,7 @@ func TestStartErrors(t *testing.T) {
 }
 
 func TestCloseIdempotent(t *testing.T) {
+	testbed.CheckLeaks(t)
 	devs := newFakeDevices()
 	out, _ := devs.speaker("spk")
 	p, err := Start(Options{Devices: devs, Media: newFakeMedia(t), Input: devs.mic("m", 440, 0.5), Output: out})

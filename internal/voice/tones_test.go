@@ -7,6 +7,7 @@ import (
 
 	"github.com/softphone/softphone/internal/audio"
 	"github.com/softphone/softphone/internal/media"
+	"github.com/softphone/softphone/internal/testbed"
 )
 
 func TestDTMFFrequencies(t *testing.T) {
@@ -198,6 +199,7 @@ func TestFormatOf(t *testing.T) {
 }
 
 func TestRingerCadence(t *testing.T) {
+	testbed.CheckLeaks(t)
 	devs := newFakeDevices()
 	d1, r1 := devs.speaker("headset")
 	d2, r2 := devs.speaker("speaker")
@@ -253,6 +255,7 @@ func TestRingerCadence(t *testing.T) {
 }
 
 func TestRingerLostDeviceAndErrors(t *testing.T) {
+	testbed.CheckLeaks(t)
 	devs := newFakeDevices()
 	d1, _ := devs.speaker("headset")
 	d2, r2 := devs.speaker("speaker")
