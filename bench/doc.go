@@ -19,4 +19,14 @@
 //	4 latency        Go RTP peer + pacat/parec        tone onset timestamps
 //	5 hot-plug       pactl load/unload-module         /v1/events "devices"
 //	6 idle / start   Kamailio registrar with auth     /proc RSS, registration event
+//	7 device switch  headset unplugged mid-call       GET /v1/calls, parec onsets
+//
+// One run of one figure, for each phone in turn:
+//
+//	Run ─► figure ─► scope (runTB: cleanups, Fatal ends the figure)
+//	                   │
+//	                   ├─► testbed peers (PulseAudio, Kamailio, sipp, baresip)
+//	                   ├─► the phone under test (bin/softphone or baresip)
+//	                   └─► measurement ─► Side (values or the reason for n/a)
+//	Report ◄── every figure's sides ──► WriteTable (stdout) / WriteJSON
 package bench

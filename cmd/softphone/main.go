@@ -1,10 +1,3 @@
-// Command softphone is the SIP softphone daemon for contact-centre agents and
-// the command line that drives it.
-//
-//	softphone run [-c FILE]            the daemon
-//	softphone devices [-c FILE] [--json]  devices and what the policy makes of them
-//	softphone check-config [-c FILE]   checks a configuration file
-//	softphone status | calls | dial | answer | … talk to the running daemon
 package main
 
 import (

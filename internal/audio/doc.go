@@ -1,7 +1,8 @@
 // Package audio finds the machine's sound devices, watches them come and
-// go, and opens capture and playback streams on them. It is the only package that talks to the sound system (through
-// miniaudio, via github.com/gen2brain/malgo and cgo); it imports none of
-// the softphone's other packages.
+// go, and opens capture and playback streams on them. It is the only
+// package that talks to the sound system (through miniaudio, via
+// github.com/gen2brain/malgo and cgo); it imports none of the softphone's
+// other packages.
 //
 //	Open ──► worker goroutine (owns the miniaudio context, one call at a time)
 //	             ▲  request / reply, each bounded by Options.CallTimeout
@@ -54,29 +55,10 @@
 // again every 5 s. The child inherits PULSE_SERVER and friends, gets
 // SIGKILL if the daemon dies (Linux parent-death signal), and is killed
 // and reaped when Watch returns and before Close returns. Listing uses one
-// long-lived context (a fresh context per listing costs about twice the
-// CPU). Measured on a 2-core Debian 12 machine against PulseAudio 16.1
-// with two headsets (6 devices), `go test -bench . -benchtime 1x`:
-//
-//	BenchmarkSnapshot          1.24 ms wall, 0.6 ms CPU of this process
-//	                           (getrusage user+sys; the server's share is
-//	                           below /proc's 10 ms tick per listing)
-//	BenchmarkWatchPlugLatency  pactl load/unload-module to report, 40 changes:
-//	  events (default)         p50 39 ms, p95 40 ms, max 47 ms
-//	  polling every 250 ms     p50 143 ms, p95 246 ms, max 252 ms
-//	BenchmarkWatchIdleCPU      10 s of idle watching, % of one core:
-//	  events (default)         this process 0.10, server 0.10, pactl 0.07:
-//	                           0.27 in all, 0.16 net of an idle baseline
-//	                           (the server's net share is 0.00)
-//	  polling every 250 ms     this process 0.55, server 0.80: 1.35 in all,
-//	                           1.34 net
-//
-// The pactl figure is mostly its start-up (about 7 ms once per Watch);
-// the server figures come from /proc in 10 ms ticks, so they are good to
-// about ±0.1 % over 10 s. The backstop listing every 3 s costs about a
-// twelfth of the 250 ms polling. Targets: change reported within 300 ms at
-// p95 and watching under 0.5 % of one core all told — both met with
-// events; polling alone meets the delay but costs 1.35 %.
+// long-lived context rather than a fresh one per listing, which costs more
+// CPU. BenchmarkSnapshot, BenchmarkWatchPlugLatency and
+// BenchmarkWatchIdleCPU measure listing, events against polling, and idle
+// watching; their figures are in BENCHMARKS.md.
 //
 // # Failures
 //
@@ -114,8 +96,7 @@
 // per stream checks the frame counter every 75 ms; once frames have moved
 // on three checks in a row (or StartGrace, 3 s, has passed) a counter
 // that stands still for StallTimeout (300 ms) closes Lost, sets Err to
-// ErrDeviceLost and calls OnLost. Measured: unplug (two `pactl
-// unload-module` runs) to OnLost 370-450 ms, then Close 1-2 ms.
+// ErrDeviceLost and calls OnLost.
 //
 // miniaudio's device uninit alone hangs on such a killed PulseAudio
 // stream: it does not wake the audio thread, which sleeps in the
@@ -124,14 +105,15 @@
 // stops, then uninitialises; with that, no stream has been abandoned in
 // the tests.
 //
-// Start-up, measured with BenchmarkStreamStart (first data callback /
-// steady flow): playback into a PulseAudio null sink 1.5 ms / 2.18 s —
-// the null sink takes one period and then pauses for about 2.1 s before
-// it streams steadily (hence StartGrace); capture from a null sink's
-// monitor remapped as a source 2.0 s / 2.18 s (the monitor delivers
-// nothing for the first 2 s); playback on miniaudio's null backend
-// 0.6 ms / 0.23 s (it paces in real time). Real USB headsets have not
-// been measured.
+// A PulseAudio null sink takes one period and then pauses for about two
+// seconds before it streams steadily, and a null sink's monitor delivers
+// nothing at first: hence StartGrace. BenchmarkStreamStart measures the
+// first data callback and the steady flow (BENCHMARKS.md).
+//
+// On PulseAudio each stream's context declines miniaudio's device-name
+// lookup at the end of the device's init (pulseinfo.go): that lookup
+// crashed the process when the device had just vanished. Every context
+// comes from initContext, which applies the guard.
 //
 // FakeStream (NewFakeCapture, NewFakePlayback) has the same interface and
 // ring, moves one period per tick (of a real ticker every Period, or of a

@@ -1,14 +1,3 @@
-// Package config reads the softphone's ini file.
-//
-// Sections follow the Genesys `domain.section.setting` grammar: the setting
-// `policy.session.auto_answer` is the key `auto_answer` of the section
-// `[policy.session]`. A key given several times in one section is a list in
-// priority order (the first is the highest); only the device lists may repeat.
-//
-// Loading is three steps: Default() gives every setting its built-in value,
-// the file overlays only the keys it holds, and validation checks the whole.
-// Every error names the file, the section and the key (and the line); an
-// unknown key suggests the nearest known one.
 package config
 
 import (

@@ -3,7 +3,10 @@
 // accounts, keeps their bindings alive, and owns every dialog: it hands each
 // incoming call up through a Handler and carries out the answer, reject or
 // ring that comes back down. It knows nothing about devices, codecs or
-// policy: SDP comes from a per-call Media supplied by the layer above.
+// policy, and reads no SDP: bodies go to and come from a per-call Media
+// supplied by the layer above, and the media package's RemoteDirection
+// (the project's one SDP reader) says whether a peer's re-INVITE or UPDATE
+// holds the call. Response codes are sipgo's sip.Status constants.
 //
 //	         Handler (phone layer)
 //	 IncomingCall ▲   │ Decision / Call.Answer / Reject / Hold ...
@@ -11,7 +14,7 @@
 //	┌─────────────────────────────────────────────┐
 //	│ UA: registrations (one loop per Account)     │
 //	│     calls (dialog state, session timers)     │──► Media (SDP offer/answer)
-//	└─────────────────────────────────────────────┘
+//	└─────────────────────────────────────────────┘──► media.RemoteDirection (hold?)
 //	              │   ▲
 //	              ▼   │ requests / responses
 //	      sipgo Client / Server (transactions)

@@ -1,11 +1,3 @@
-// Package testbed starts the real peers the integration tests talk to:
-// a headless PulseAudio with virtual devices, Kamailio, baresip and sipp.
-// Every peer runs in a temporary folder of its own, on ports chosen at run
-// time, and is stopped by t.Cleanup.
-//
-// Integration tests call Require first: they skip only when
-// SOFTPHONE_INTEGRATION is unset; with it set (make test sets it) a missing
-// peer is a test failure, never a skip.
 package testbed
 
 import (

@@ -47,9 +47,9 @@
 // audio. It starts once the playback device consumes frames (its frame
 // counter moves and the queue is within the latency bound), so neither a
 // device's start-up stall nor the backlog the bound drops after it cuts
-// the tone: a fresh PulseAudio null sink stalls ~1.5-2 s after its first
-// period, and a tone written at once lost ~70 ms there (most of its first
-// beep); waiting, it plays whole, 60-80 ms after the device starts.
+// the tone: a fresh PulseAudio null sink stalls after its first period,
+// and a tone written at once lost most of its first beep there; waiting,
+// it plays whole.
 // In-band DTMF sends the ITU-T Q.23 frequency pairs, 100 ms of tone
 // and 60 ms of silence per digit, in place of the microphone's audio.
 //
@@ -72,27 +72,7 @@
 // handed over once per packet time, so a gap of one packet time means no
 // frame was lost at the switch (the device's own start-up is not in it).
 //
-// Measured on a 2-core Debian 12 machine (bench_test.go; fake devices, two
-// RTP sessions on 127.0.0.1, real time; ranges over runs on a shared
-// machine):
-//
-//	BenchmarkPathCPU/PCMU     1.05-1.15 % of one core per active path
-//	                          (process CPU incl. RTP sessions and fake
-//	                          devices); capture→sent 57-60 µs mean,
-//	                          190-250 µs p99; decoded→played 34-40 µs mean
-//	BenchmarkPathCPU/opus     1.7-1.9 % of one core per path; capture→sent
-//	                          120-160 µs mean, 360-660 µs p99
-//	BenchmarkFrameProcessing  one 20 ms frame each way, resampling and
-//	                          gain: 56-65 µs at 8 kHz, 1.3-1.4 µs at 48 kHz
-//	BenchmarkSwitchGap        20.0 ms mean, 20.7-21.9 ms max: one packet
-//	                          time, no frame lost
-//	BenchmarkMouthToEar       80-90 ms mean, 81-101 ms max, PCMU: both
-//	                          rings, resampling, loopback RTP, the jitter
-//	                          buffer, the playback priming and the fake
-//	                          devices' tick alignment
-//
-// On PulseAudio (integration test, virtual headsets) a planned output
-// switch measured 14-16 ms, and an unplugged headset 380-440 ms from the last
-// frame to the new headset's first (the stream watchdog's 300 ms stall
-// timeout plus the switch).
+// BenchmarkPathCPU, BenchmarkFrameProcessing, BenchmarkSwitchGap and
+// BenchmarkMouthToEar (bench_test.go) measure these; their figures are in
+// BENCHMARKS.md.
 package voice
