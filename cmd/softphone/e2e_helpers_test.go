@@ -89,6 +89,9 @@ func runCLI(t *testing.T, env []string, args ...string) (string, string, int) {
 		}
 		code = ee.ExitCode()
 	}
+	if r := testbed.RaceReport(errb.String()); r != "" {
+		t.Errorf("softphone %v reported a data race:\n%s", args, r)
+	}
 	return out.String(), errb.String(), code
 }
 
