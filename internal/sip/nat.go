@@ -62,13 +62,19 @@ func (r *registration) natAddress(res *sip.Response, cur sip.Uri) string {
 	return addr
 }
 
-// contact is this registration's Contact: the UA's own, with host and port
+// contact is this registration's Contact: over TCP/TLS the connection it
+// is sent on (see outbound.go), else the UA's own with host and port
 // replaced by the address learned from the registrar, if any.
 func (r *registration) contact() *sip.ContactHeader {
-	c := r.u.contact(r.a.Protocol, r.a.User)
 	r.mu.Lock()
-	nat := r.nat
+	nat, flow := r.nat, r.flow
+	if flow != "" && r.streamFlow() {
+		c := r.flowContactLocked(flow)
+		r.mu.Unlock()
+		return c
+	}
 	r.mu.Unlock()
+	c := r.u.contact(r.a.Protocol, r.a.User)
 	if nat == "" {
 		return c
 	}
@@ -97,19 +103,93 @@ func (u *UA) NATAddress(account int) string {
 	return ""
 }
 
-// contactHeader is the Contact of a call: the registration's (rewritten
-// behind NAT) for a call of a registered account on its protocol, else the
-// UA's own. It reads only fields fixed when the call was made.
+// contactHeader is the Contact of a call (RFC 3261 §8.1.1.8, §12.1.1):
+//   - an incoming call over TCP/TLS names the connection its INVITE came
+//     on (the registration's flow, or one our listener accepted);
+//   - a call of a registered account on its protocol uses the registration's
+//     Contact (its flow, or rewritten behind NAT), when its requests go the
+//     registration's way;
+//   - else the UA's own.
+//
+// The scheme is sips only when the dialog's Request-URI is sips, else sip
+// with ;transport=tls over TLS; the user part of an incoming call's Contact
+// is the called user. Over an RFC 5626 flow the URI carries ;ob (§4.3). It
+// reads only fields fixed when the call was made.
 func (c *Call) contactHeader() *sip.ContactHeader {
-	if c.acct != nil && c.transport == c.acct.Protocol {
-		c.u.mu.Lock()
-		regs := c.u.regs
-		c.u.mu.Unlock()
-		for _, r := range regs {
-			if r.a.ID == c.acct.ID {
-				return r.contact()
+	var h *sip.ContactHeader
+	ob := false
+	ruri := c.remoteURI
+	user := c.contactUser()
+	if c.dir == Incoming && c.invite != nil {
+		ruri = c.invite.Recipient
+		if ruri.User != "" {
+			user = ruri.User
+		}
+	}
+	if c.dir == Incoming && c.transport != "udp" {
+		c.mu.Lock()
+		addr := c.arrival
+		c.mu.Unlock()
+		if addr == "" {
+			addr = c.u.arrivalAddr(c.invite)
+			c.mu.Lock()
+			c.arrival = addr
+			c.mu.Unlock()
+		}
+		if host, port, err := net.SplitHostPort(addr); err == nil {
+			h = c.u.contact(c.transport, user)
+			h.Address.Host = host
+			h.Address.Port, _ = strconv.Atoi(port)
+			if r := c.u.registrationOf(c.acct); r != nil {
+				r.mu.Lock()
+				ob = r.outbound && r.flow == addr
+				r.mu.Unlock()
 			}
 		}
 	}
-	return c.u.contact(c.transport, c.contactUser())
+	if h == nil && c.acct != nil && c.transport == c.acct.Protocol {
+		if r := c.u.registrationOf(c.acct); r != nil && (c.dir == Incoming || !r.streamFlow() || c.proxyDest == r.dest(r.currentTarget())) {
+			h = r.contact()
+			h.Address.User = user
+			r.mu.Lock()
+			ob = r.outbound && r.flow != "" && r.streamFlow()
+			r.mu.Unlock()
+		}
+	}
+	if h == nil {
+		h = c.u.contact(c.transport, user)
+	}
+	h.Address.Scheme = "sip"
+	if ruri.Scheme == "sips" && c.transport == "tls" {
+		h.Address.Scheme = "sips"
+	}
+	if ob {
+		if h.Address.UriParams == nil {
+			h.Address.UriParams = sip.NewParams()
+		}
+		h.Address.UriParams.Add("ob", "")
+	}
+	return h
+}
+
+// registrationOf is the registration of an account, nil without one.
+func (u *UA) registrationOf(a *Account) *registration {
+	if a == nil {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, r := range u.regs {
+		if r.a.ID == a.ID {
+			return r
+		}
+	}
+	return nil
+}
+
+// currentTarget is the registrar address in use.
+func (r *registration) currentTarget() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.target
 }

@@ -39,6 +39,21 @@ type KamailioOptions struct {
 	// TLS adds a TLS listener on Port()+1 with a certificate for 127.0.0.1
 	// and localhost signed by a fresh CA (see CAFile).
 	TLS bool
+	// NAT adds the NAT handling most deployments have (nathelper, as in
+	// Kamailio's default configuration): a REGISTER whose source differs
+	// from its Via (nat_uac_test 18) is saved with the source as received
+	// address (fix_nated_register), so requests for the binding go to where
+	// the REGISTER came from, over its connection on TCP/TLS; other first-hop
+	// requests from such a UA get their Contact rewritten to the source
+	// (fix_nated_contact), and so do replies whose Contact is private.
+	NAT bool
+	// Outbound makes the registrar an RFC 5626 one (the outbound module,
+	// registrar outbound_mode 1): a REGISTER with +sip.instance and reg-id
+	// over a connection gets Require: outbound and Flow-Timer in the 200,
+	// and requests for the binding go over that flow.
+	Outbound bool
+	// FlowTimer is the Flow-Timer in seconds with Outbound (default 30).
+	FlowTimer int
 	// Debug is Kamailio's log level (default 2: notices, warnings, errors
 	// and one line per request routed).
 	Debug int
@@ -400,13 +415,19 @@ func (k *Kamailio) writeTLS() error {
 type kamailioCfg struct {
 	Port, TLSPort, Debug int
 	TLS, Auth            bool
+	NAT, Outbound        bool
+	FlowTimer            int
 	Ctl, TLSCfg          string
 	Users                [][2]string
 }
 
 func (k *Kamailio) config() string {
+	if k.opts.FlowTimer == 0 {
+		k.opts.FlowTimer = 30
+	}
 	c := kamailioCfg{
 		Port: k.port, TLSPort: k.port + 1, Debug: k.opts.Debug, TLS: k.opts.TLS, Auth: k.opts.Auth,
+		NAT: k.opts.NAT, Outbound: k.opts.Outbound, FlowTimer: k.opts.FlowTimer,
 		Ctl: k.ctlSocket(), TLSCfg: filepath.Join(k.dir, "tls.cfg"),
 	}
 	for u, p := range k.users {
@@ -465,6 +486,15 @@ loadmodule "ctl.so"
 loadmodule "tls.so"
 modparam("tls", "config", "{{.TLSCfg}}")
 {{- end}}
+{{- if .NAT}}
+loadmodule "nathelper.so"
+modparam("nathelper|registrar", "received_avp", "$avp(RECEIVED)")
+{{- end}}
+{{- if .Outbound}}
+loadmodule "outbound.so"
+modparam("registrar", "outbound_mode", 1)
+modparam("registrar", "flow_timer", {{.FlowTimer}})
+{{- end}}
 {{- if .Auth}}
 loadmodule "auth.so"
 loadmodule "htable.so"
@@ -484,6 +514,7 @@ modparam("tm", "fr_inv_timer", 60000)
 
 request_route {
 	route(REQINIT);
+	route(NATDETECT);
 	xlog("L_NOTICE", "route $rm $ru from $si:$sp/$pr\n");
 
 	if (is_method("CANCEL")) {
@@ -532,7 +563,25 @@ route[ISLOCAL] {
 	}
 }
 
+# NAT detection as in Kamailio's default configuration (only with NAT).
+route[NATDETECT] {
+{{- if .NAT}}
+	force_rport();
+	if (nat_uac_test("18")) {
+		if (is_method("REGISTER")) {
+			fix_nated_register();
+		} else if (is_first_hop()) {
+			fix_nated_contact();
+		}
+	}
+{{- end}}
+	return;
+}
+
 route[RELAY] {
+{{- if .NAT}}
+	t_on_reply("NATREPLY");
+{{- end}}
 	if (!t_relay()) {
 		sl_reply_error();
 	}
@@ -646,6 +695,14 @@ route[LOCATION] {
 	}
 	route(RELAY);
 }
+{{- if .NAT}}
+
+onreply_route[NATREPLY] {
+	if (nat_uac_test("1")) {
+		fix_nated_contact();
+	}
+}
+{{- end}}
 {{- if .Auth}}
 
 event_route[htable:mod-init] {
