@@ -37,13 +37,13 @@ type registration struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu       sync.Mutex
-	snap     Registration
-	reported bool
-	target   string             // ip:port currently used
-	bound    bool               // a binding is believed to exist at the registrar
-	nat      string             // host:port the registrar saw us at (see nat.go); "" = our own
-	stale    *sip.ContactHeader // a Contact to remove with the next REGISTER
+	mu        sync.Mutex
+	snap      Registration
+	reported  bool
+	target    string             // ip:port currently used
+	bound     bool               // a binding is believed to exist at the registrar
+	nat       string             // host:port the registrar saw us at (see nat.go); "" = our own
+	stale     *sip.ContactHeader // a Contact to remove with the next REGISTER
 	flow      string             // TCP/TLS: local host:port of the connection the Contact names (see outbound.go)
 	outbound  bool               // the registrar uses RFC 5626 outbound for the flow
 	flowTimer time.Duration      // the registrar's Flow-Timer (RFC 5626 §4.4.1); 0 = none

@@ -5,12 +5,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,8 +30,8 @@ type traceLog struct {
 func newTraceLog() *traceLog { return &traceLog{changed: make(chan struct{})} }
 
 func (l *traceLog) Enabled(context.Context, slog.Level) bool { return true }
-func (l *traceLog) WithAttrs([]slog.Attr) slog.Handler        { return l }
-func (l *traceLog) WithGroup(string) slog.Handler             { return l }
+func (l *traceLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *traceLog) WithGroup(string) slog.Handler            { return l }
 func (l *traceLog) Handle(_ context.Context, r slog.Record) error {
 	if r.Message != "sip trace" {
 		return nil
@@ -240,6 +240,210 @@ func TestIntegrationTLSDirectCall(t *testing.T) {
 	}
 }
 
-// keep the imports used by later tests in this file.
-var _ = net.JoinHostPort
-var _ = strconv.Itoa
+// tcpNAT stands for a NAT in front of the agent's desktop on TCP: every
+// connection to its address leaves from a port of its own towards the
+// server, so the server sees another source than the UA's Via and Contact.
+type tcpNAT struct {
+	l      net.Listener
+	server string
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func startTCPNAT(t *testing.T, server string) *tcpNAT {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &tcpNAT{l: l, server: server}
+	n.wg.Add(1)
+	go n.accept()
+	t.Cleanup(func() {
+		l.Close()
+		n.drop()
+		n.wg.Wait()
+	})
+	return n
+}
+
+func (n *tcpNAT) addr() string { return n.l.Addr().String() }
+
+func (n *tcpNAT) accept() {
+	defer n.wg.Done()
+	for {
+		in, err := n.l.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.Dial("tcp", n.server)
+		if err != nil {
+			in.Close()
+			continue
+		}
+		n.mu.Lock()
+		n.conns = append(n.conns, in, out)
+		n.mu.Unlock()
+		n.wg.Add(2)
+		go n.pipe(in, out)
+		go n.pipe(out, in)
+	}
+}
+
+func (n *tcpNAT) pipe(dst, src net.Conn) {
+	defer n.wg.Done()
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+}
+
+// drop forgets every mapping at once, resetting both sides of each
+// connection (SO_LINGER 0), as a NAT that lost its state or a rebooted
+// router would.
+func (n *tcpNAT) drop() {
+	n.mu.Lock()
+	conns := n.conns
+	n.conns = nil
+	n.mu.Unlock()
+	for _, c := range conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		c.Close()
+	}
+}
+
+// waitNewFlow waits until the UA has registered over a connection other
+// than flow and returns it.
+func waitNewFlow(t *testing.T, u *UA, account int, flow string) string {
+	t.Helper()
+	var now string
+	if !testbed.WaitFor(15*time.Second, func() bool {
+		now, _ = u.Flow(account)
+		return now != "" && now != flow && u.Registrations()[0].State == RegRegistered
+	}) {
+		t.Fatalf("no registration over a new connection after %s died (flow %q)", flow, now)
+	}
+	return now
+}
+
+// callIn has baresip call alice through Kamailio and checks the call
+// reaches the UA, is ACKed and ends with baresip's BYE.
+func callIn(t *testing.T, h *recHandler, tr *traceLog, bob *testbed.Baresip, k *testbed.Kamailio) {
+	t.Helper()
+	acks := regexp.MustCompile(`^ACK sip:alice@`)
+	before := tr.count("recv", acks)
+	if err := bob.Dial("sip:alice@" + k.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	c := recv(t, h.incoming, "incoming call")
+	if _, err := bob.WaitEvent("CALL_ESTABLISHED", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if !testbed.WaitFor(10*time.Second, func() bool { return tr.count("recv", acks) > before }) {
+		t.Fatal("no ACK")
+	}
+	if err := bob.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	<-c.Context().Done()
+	if cause := context.Cause(c.Context()); !strings.Contains(cause.Error(), "remote hangup") {
+		t.Fatalf("incoming call ended with %v, want the remote hangup", cause)
+	}
+	if _, err := bob.WaitEvent("CALL_CLOSED", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestIntegrationTLSFlowRecovery: an agent behind a NAT registers over TLS.
+// When the registration's connection dies (the NAT resets it), the UA notices it at the next keep-alive,
+// registers again over a new connection and the old binding goes:
+//   - at a registrar without outbound (nathelper only) by expires=0 on
+//     the old Contact in the same REGISTER;
+//   - at an RFC 5626 registrar (Kamailio's outbound module), which answers
+//     Require: outbound and a Flow-Timer, by the same +sip.instance and
+//     reg-id replacing it (§4.5, §6); our dialog-forming requests carry ;ob.
+//
+// Calls from baresip arrive before and after.
+func TestIntegrationTLSFlowRecovery(t *testing.T) {
+	testbed.Require(t, "kamailio", "kamcmd", "baresip")
+	for _, outbound := range []bool{false, true} {
+		name := "nat"
+		if outbound {
+			name = "outbound"
+		}
+		t.Run(name, func(t *testing.T) {
+			k := testbed.StartKamailio(t, testbed.KamailioOptions{Auth: true, TLS: true, NAT: true, Outbound: outbound, FlowTimer: 25})
+			users := k.Users()
+			bob := testbed.StartBaresip(t, testbed.BaresipOptions{User: "bob", Password: users["bob"], Registrar: k.Addr(), AnswerMode: "auto"})
+			nat := startTCPNAT(t, k.TLSAddr())
+			leakCheck(t)
+			h := newRecHandler(answerWith(newFakeMedia()))
+			o := Options{Transports: []string{"udp", "tcp"}, InstanceID: "urn:uuid:00000000-0000-4000-8000-00000000000a", Accounts: []Account{
+				{ID: 1, User: "alice", Password: users["alice"], Server: nat.addr(), Protocol: "tls", CAFile: k.CAFile(), RegTimeout: time.Minute, KeepAlive: time.Second},
+			}}
+			tr := traced(&o)
+			u := startUA(t, o, h)
+			h.waitReg(t, RegRegistered, 10*time.Second)
+			flow, ob := u.Flow(1)
+			if ob != outbound {
+				t.Fatalf("outbound in use %v, want %v", ob, outbound)
+			}
+			reg := tr.wait(t, "send", regexp.MustCompile(`^REGISTER `), 5*time.Second)
+			for _, want := range []string{`+sip.instance="<urn:uuid:00000000-0000-4000-8000-00000000000a>"`, "reg-id=1", "Supported: path, outbound"} {
+				if !strings.Contains(reg, want) {
+					t.Errorf("REGISTER lacks %s:\n%s", want, reg)
+				}
+			}
+			// The registrar saw the REGISTER come from the NAT's port, not
+			// from the flow named in the Contact (nathelper's
+			// fix_nated_register, or outbound's flow).
+			if bs := k.Bindings(t, "alice"); len(bs) != 1 || bs[0].Received == "" || strings.Contains(bs[0].Received, flow) {
+				t.Fatalf("bindings %+v, want one received from the NAT, not %s", bs, flow)
+			}
+			if outbound {
+				ok := tr.wait(t, "recv", regexp.MustCompile(`(?s)^SIP/2\.0 200 .*CSeq: \d+ REGISTER`), 5*time.Second)
+				if !strings.Contains(ok, "Flow-Timer: 25") {
+					t.Errorf("the 200 to REGISTER has no Flow-Timer 25:\n%s", ok)
+				}
+				bs := k.Bindings(t, "alice")
+				if len(bs) != 1 || bs[0].RegID != "1" || !strings.Contains(bs[0].Instance, "00000000000a") {
+					t.Fatalf("bindings %+v, want one with our instance and reg-id 1", bs)
+				}
+			}
+			callIn(t, h, tr, bob, k)
+			if outbound {
+				// Our INVITE and its Contact with ;ob (RFC 5626 §4.3).
+				oc, err := u.Dial(context.Background(), 1, "bob", newFakeMedia())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := bob.WaitEvent("CALL_ESTABLISHED", 10*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				inv := tr.wait(t, "send", regexp.MustCompile(`^INVITE sip:bob@`), 5*time.Second)
+				if !strings.Contains(inv, "Contact: <sip:alice@"+flow+";transport=tls;ob>") {
+					t.Errorf("our INVITE's Contact lacks the flow and ;ob:\n%s", inv)
+				}
+				if err := oc.Hangup(); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := bob.WaitEvent("CALL_CLOSED", 10*time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			nat.drop()
+			now := waitNewFlow(t, u, 1, flow)
+			var bs []testbed.Binding
+			if !testbed.WaitFor(5*time.Second, func() bool {
+				bs = k.Bindings(t, "alice")
+				return len(bs) == 1 && strings.Contains(bs[0].Address, now)
+			}) {
+				t.Fatalf("bindings %+v, want only the new connection %s", bs, now)
+			}
+			callIn(t, h, tr, bob, k)
+		})
+	}
+}

@@ -42,10 +42,11 @@ type KamailioOptions struct {
 	// NAT adds the NAT handling most deployments have (nathelper, as in
 	// Kamailio's default configuration): a REGISTER whose source differs
 	// from its Via (nat_uac_test 18) is saved with the source as received
-	// address (fix_nated_register), so requests for the binding go to where
-	// the REGISTER came from, over its connection on TCP/TLS; other first-hop
-	// requests from such a UA get their Contact rewritten to the source
-	// (fix_nated_contact), and so do replies whose Contact is private.
+	// address (fix_nated_register) and marked NATed, so requests for the
+	// binding go to where the REGISTER came from, over its connection on
+	// TCP/TLS; other first-hop requests from such a UA get their Contact
+	// rewritten to the source (fix_nated_contact), and so do the replies of
+	// a NATed binding, so that in-dialog requests find the way back too.
 	NAT bool
 	// Outbound makes the registrar an RFC 5626 one (the outbound module,
 	// registrar outbound_mode 1): a REGISTER with +sip.instance and reg-id
@@ -258,6 +259,58 @@ func (k *Kamailio) Contacts(t testing.TB, user string) []string {
 		t.Fatalf("kamailio: contacts of %s: %v %s", user, err, out)
 	}
 	return parseULContacts(out)
+}
+
+// Binding is one contact of a user in Kamailio's location table.
+type Binding struct {
+	Address  string // the Contact URI
+	Received string // the source the REGISTER came from, when saved (NAT, outbound)
+	Instance string // +sip.instance (RFC 5626 §4.1), "" if none
+	RegID    string // reg-id (RFC 5626 §4.2), "" or "0" if none
+}
+
+// Bindings returns the contacts registered for user with their RFC 5626
+// and NAT fields (kamcmd ul.lookup), in the order Kamailio lists them.
+func (k *Kamailio) Bindings(t testing.TB, user string) []Binding {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := Run(ctx, k.dir, nil, "kamcmd", "-s", "unix:"+k.ctlSocket(), "ul.lookup", "location", user)
+	if strings.Contains(out, "AOR not found") {
+		return nil
+	}
+	if err != nil || strings.HasPrefix(strings.TrimSpace(out), "error") {
+		t.Fatalf("kamailio: bindings of %s: %v %s", user, err, out)
+	}
+	var bs []Binding
+	for _, l := range strings.Split(out, "\n") {
+		name, v, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if name == "Address" {
+			bs = append(bs, Binding{Address: v})
+			continue
+		}
+		if len(bs) == 0 {
+			continue
+		}
+		b := &bs[len(bs)-1]
+		switch name {
+		case "Received":
+			if v != "[not set]" {
+				b.Received = v
+			}
+		case "Instance":
+			if v != "[not set]" {
+				b.Instance = v
+			}
+		case "Reg-Id":
+			b.RegID = v
+		}
+	}
+	return bs
 }
 
 // parseULContacts picks the "Address:" fields out of kamcmd's ul.lookup
@@ -489,6 +542,8 @@ modparam("tls", "config", "{{.TLSCfg}}")
 {{- if .NAT}}
 loadmodule "nathelper.so"
 modparam("nathelper|registrar", "received_avp", "$avp(RECEIVED)")
+# branch flag 6 marks a NATed binding (saved with it, restored by lookup)
+modparam("usrloc", "nat_bflag", 6)
 {{- end}}
 {{- if .Outbound}}
 loadmodule "outbound.so"
@@ -573,6 +628,7 @@ route[NATDETECT] {
 		} else if (is_first_hop()) {
 			fix_nated_contact();
 		}
+		setbflag(6);
 	}
 {{- end}}
 	return;
@@ -698,7 +754,7 @@ route[LOCATION] {
 {{- if .NAT}}
 
 onreply_route[NATREPLY] {
-	if (nat_uac_test("1")) {
+	if (isbflagset(6) || nat_uac_test("1")) {
 		fix_nated_contact();
 	}
 }
