@@ -411,6 +411,14 @@ func TestIntegrationTLSFlowRecovery(t *testing.T) {
 				if len(bs) != 1 || bs[0].RegID != "1" || !strings.Contains(bs[0].Instance, "00000000000a") {
 					t.Fatalf("bindings %+v, want one with our instance and reg-id 1", bs)
 				}
+				// Keep-alives count only once their pong came back
+				// (RFC 5626 §4.4.1), and the flow stays the same.
+				if !testbed.WaitFor(10*time.Second, func() bool { return u.regs[0].keepalives.Load() >= 2 }) {
+					t.Fatalf("%d keep-alives answered with a pong, want 2", u.regs[0].keepalives.Load())
+				}
+				if now, _ := u.Flow(1); now != flow {
+					t.Fatalf("flow moved from %s to %s without a failure", flow, now)
+				}
 			}
 			callIn(t, h, tr, bob, k)
 			if outbound {
