@@ -44,13 +44,16 @@ import (
 //   - a failed flow is recovered by registering again over a new connection
 //     with the same instance and reg-id, which replaces the binding (§4.5).
 //
-// Without outbound the keep-alive is the same ping (§3.5.1), but only a
-// write that fails or a connection that has gone marks the flow failed (a
-// registrar need not answer pings); the re-REGISTER over the new connection
-// then removes the binding of the old one (expires=0, RFC 3261 §10.2.2).
+// Without outbound the keep-alive is the same ping (§3.5.1). A registrar
+// need not answer it, so a missing pong marks the flow failed only once the
+// registrar has answered one (Kamailio, for one, always does); a write that
+// fails or a connection that has gone always do. The re-REGISTER over the
+// new connection then removes the binding of the old one (expires=0, RFC
+// 3261 §10.2.2).
 //
 // A lost connection is noticed at the next keep-alive (the account's
-// keep_alive interval, default 30 s, or the Flow-Timer).
+// keep_alive interval, default 30 s, or the Flow-Timer), a silent one 10 s
+// later.
 //
 // The instance id (RFC 5626 §4.1) must stay the same across restarts of the
 // same UA on the same device. It is a name-based UUID (RFC 4122 §4.3, SHA-1)
@@ -184,12 +187,13 @@ func (r *registration) keepAliveInterval() time.Duration {
 }
 
 // pingFlow sends a double-CRLF keep-alive over the registration's
-// connection (RFC 5626 §3.5.1). With outbound in use, a pong must come
-// back within 10 s (§4.4.1); otherwise only a gone connection or a failed
-// write mark the flow failed.
+// connection (RFC 5626 §3.5.1). With outbound in use, or once the
+// registrar has answered a ping, a pong must come back within 10 s
+// (§4.4.1); otherwise only a gone connection or a failed write mark the
+// flow failed.
 func (r *registration) pingFlow(target string) error {
 	r.mu.Lock()
-	flow, ob := r.flow, r.outbound
+	flow, expect := r.flow, r.outbound || r.pongSeen
 	r.mu.Unlock()
 	key := flow
 	if key == "" {
@@ -211,7 +215,7 @@ func (r *registration) pingFlow(target string) error {
 	if _, err := w.Write([]byte("\r\n\r\n")); err != nil {
 		return fmt.Errorf("%w: %w", ErrFlowFailed, err)
 	}
-	if !ob {
+	if !expect {
 		return nil
 	}
 	select {
@@ -225,11 +229,11 @@ func (r *registration) pingFlow(target string) error {
 	}
 }
 
-// notePong runs in sipgo's socket readers (through readFilter): a lone
-// CRLF on a registration's connection is the pong of its ping (RFC 5626
-// §4.4.1).
+// notePong runs in sipgo's socket readers (through readFilter): a CRLF
+// starting a read on a registration's connection is the pong of its ping
+// (RFC 5626 §4.4.1), alone or with a message that came right after it.
 func (u *UA) notePong(p sip.TransportReadProps, data []byte) {
-	if len(data) != 2 || data[0] != '\r' || data[1] != '\n' || p.LocalAddr == nil {
+	if !bytes.HasPrefix(data, []byte("\r\n")) || (len(data) > 2 && data[2] == '\r') || p.LocalAddr == nil {
 		return
 	}
 	local := p.LocalAddr.String()
@@ -239,6 +243,9 @@ func (u *UA) notePong(p sip.TransportReadProps, data []byte) {
 	for _, r := range regs {
 		r.mu.Lock()
 		mine := r.flow == local
+		if mine {
+			r.pongSeen = true
+		}
 		r.mu.Unlock()
 		if mine {
 			select {

@@ -48,6 +48,7 @@ type registration struct {
 	outbound  bool               // the registrar uses RFC 5626 outbound for the flow
 	flowTimer time.Duration      // the registrar's Flow-Timer (RFC 5626 §4.4.1); 0 = none
 	pong      chan struct{}      // pongs of the flow's keep-alive pings
+	pongSeen  bool               // the registrar has answered a ping: expect pongs from now on
 }
 
 func newRegistration(u *UA, a Account) *registration {

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -249,6 +248,8 @@ type tcpNAT struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	conns  []net.Conn
+	gen    int // connections made so far
+	frozen int // connections below this number carry nothing any more
 }
 
 func startTCPNAT(t *testing.T, server string) *tcpNAT {
@@ -284,18 +285,43 @@ func (n *tcpNAT) accept() {
 		}
 		n.mu.Lock()
 		n.conns = append(n.conns, in, out)
+		gen := n.gen
+		n.gen++
 		n.mu.Unlock()
 		n.wg.Add(2)
-		go n.pipe(in, out)
-		go n.pipe(out, in)
+		go n.pipe(in, out, gen)
+		go n.pipe(out, in, gen)
 	}
 }
 
-func (n *tcpNAT) pipe(dst, src net.Conn) {
+func (n *tcpNAT) pipe(dst, src net.Conn, gen int) {
 	defer n.wg.Done()
-	_, _ = io.Copy(dst, src)
+	buf := make([]byte, 4096)
+	for {
+		k, err := src.Read(buf)
+		n.mu.Lock()
+		pass := gen >= n.frozen
+		n.mu.Unlock()
+		if k > 0 && pass {
+			if _, werr := dst.Write(buf[:k]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	dst.Close()
 	src.Close()
+}
+
+// freeze makes every connection so far a black hole, both ways, while
+// leaving it open: a NAT that lost its mapping without telling anyone.
+// New connections pass.
+func (n *tcpNAT) freeze() {
+	n.mu.Lock()
+	n.frozen = n.gen
+	n.mu.Unlock()
 }
 
 // drop forgets every mapping at once, resetting both sides of each
@@ -314,12 +340,24 @@ func (n *tcpNAT) drop() {
 	}
 }
 
+// onlyBinding waits until alice's only binding at k names flow.
+func onlyBinding(t *testing.T, k *testbed.Kamailio, flow string) {
+	t.Helper()
+	var bs []testbed.Binding
+	if !testbed.WaitFor(5*time.Second, func() bool {
+		bs = k.Bindings(t, "alice")
+		return len(bs) == 1 && strings.Contains(bs[0].Address, flow)
+	}) {
+		t.Fatalf("bindings %+v, want only the connection %s", bs, flow)
+	}
+}
+
 // waitNewFlow waits until the UA has registered over a connection other
 // than flow and returns it.
 func waitNewFlow(t *testing.T, u *UA, account int, flow string) string {
 	t.Helper()
 	var now string
-	if !testbed.WaitFor(15*time.Second, func() bool {
+	if !testbed.WaitFor(30*time.Second, func() bool {
 		now, _ = u.Flow(account)
 		return now != "" && now != flow && u.Registrations()[0].State == RegRegistered
 	}) {
@@ -442,15 +480,25 @@ func TestIntegrationTLSFlowRecovery(t *testing.T) {
 				}
 			}
 
+			// The connection is reset.
 			nat.drop()
 			now := waitNewFlow(t, u, 1, flow)
-			var bs []testbed.Binding
-			if !testbed.WaitFor(5*time.Second, func() bool {
-				bs = k.Bindings(t, "alice")
-				return len(bs) == 1 && strings.Contains(bs[0].Address, now)
+			onlyBinding(t, k, now)
+			callIn(t, h, tr, bob, k)
+			// The connection goes silent: no pong within 10 s of a ping
+			// (RFC 5626 §4.4.1). Kamailio answers pings with or without
+			// outbound; without, the UA expects pongs once it has seen one.
+			r := u.regs[0]
+			if !testbed.WaitFor(10*time.Second, func() bool {
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				return r.pongSeen
 			}) {
-				t.Fatalf("bindings %+v, want only the new connection %s", bs, now)
+				t.Fatal("kamailio never answered a keep-alive ping")
 			}
+			nat.freeze()
+			after := waitNewFlow(t, u, 1, now)
+			onlyBinding(t, k, after)
 			callIn(t, h, tr, bob, k)
 		})
 	}
