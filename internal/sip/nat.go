@@ -1,10 +1,12 @@
 package sip
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"strings"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -109,6 +111,8 @@ func (u *UA) NATAddress(account int) string {
 //   - a call of a registered account on its protocol uses the registration's
 //     Contact (its flow, or rewritten behind NAT), when its requests go the
 //     registration's way;
+//   - another outgoing call over TCP/TLS names the connection its INVITE
+//     goes on, opened now (so no listener is needed for it either);
 //   - else the UA's own.
 //
 // The scheme is sips only when the dialog's Request-URI is sips, else sip
@@ -128,12 +132,12 @@ func (c *Call) contactHeader() *sip.ContactHeader {
 	}
 	if c.dir == Incoming && c.transport != "udp" {
 		c.mu.Lock()
-		addr := c.arrival
+		addr := c.connAddr
 		c.mu.Unlock()
 		if addr == "" {
 			addr = c.u.arrivalAddr(c.invite)
 			c.mu.Lock()
-			c.arrival = addr
+			c.connAddr = addr
 			c.mu.Unlock()
 		}
 		if host, port, err := net.SplitHostPort(addr); err == nil {
@@ -154,6 +158,13 @@ func (c *Call) contactHeader() *sip.ContactHeader {
 			r.mu.Lock()
 			ob = r.outbound && r.flow != "" && r.streamFlow()
 			r.mu.Unlock()
+		}
+	}
+	if h == nil && c.dir == Outgoing && c.transport != "udp" && c.u.o.PublicAddress == "" {
+		if host, port, err := net.SplitHostPort(c.dialConn()); err == nil {
+			h = c.u.contact(c.transport, user)
+			h.Address.Host = host
+			h.Address.Port, _ = strconv.Atoi(port)
 		}
 	}
 	if h == nil {
@@ -192,4 +203,35 @@ func (r *registration) currentTarget() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.target
+}
+
+// dialConn returns the local address of the TCP/TLS connection an
+// outgoing call's next request goes on, opening it when there is none (RFC
+// 3261 §18.1.1; the request then reuses it); "" when it cannot be opened
+// (the request then fails on its own). It is asked for each request, so a
+// redirect or a new route finds its own connection.
+func (c *Call) dialConn() string {
+	c.mu.Lock()
+	target, routes, dest := c.remoteTarget, append([]sip.Uri(nil), c.routeSet...), c.proxyDest
+	c.mu.Unlock()
+	probe := sip.NewRequest(sip.INVITE, target)
+	for _, r := range routes {
+		probe.AppendHeader(&sip.RouteHeader{Address: r})
+	}
+	if len(routes) > 0 {
+		dest = ""
+	}
+	c.u.prepare(probe, c.transport, dest)
+	if err := sipgo.ClientRequestAddVia(c.u.client, probe); err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(c.u.ctx, registerTimeout)
+	defer cancel()
+	conn, err := c.u.sua.TransportLayer().ClientRequestConnection(ctx, probe)
+	if err != nil {
+		c.u.log.Debug("call connection", "call", c.id, "error", err)
+		return ""
+	}
+	defer func() { _, _ = conn.TryClose() }()
+	return conn.LocalAddr().String()
 }

@@ -503,3 +503,35 @@ func TestIntegrationTLSFlowRecovery(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationTCPDialWithoutListener: the agent calls baresip straight
+// over TCP with no TCP listener of its own; the INVITE's Contact names the
+// connection it goes on, so baresip's BYE comes back over it.
+func TestIntegrationTCPDialWithoutListener(t *testing.T) {
+	testbed.Require(t, "baresip")
+	bob := testbed.StartBaresip(t, testbed.BaresipOptions{User: "bob", Transport: "tcp", AnswerMode: "auto"})
+	leakCheck(t)
+	h := newRecHandler(nil)
+	o := Options{Transports: []string{"udp"}}
+	tr := traced(&o)
+	u := startUA(t, o, h)
+	c, err := u.Dial(context.Background(), 0, bob.URI(), newFakeMedia())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.WaitEvent("CALL_ESTABLISHED", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	inv := tr.wait(t, "send", regexp.MustCompile(`^INVITE sip:bob@`), 5*time.Second)
+	m := regexp.MustCompile(`Contact: <sip:softphone@127\.0\.0\.1:(\d+);transport=tcp>`).FindStringSubmatch(inv)
+	if m == nil || "127.0.0.1:"+m[1] == u.ListenAddr("udp") {
+		t.Fatalf("INVITE Contact does not name its TCP connection:\n%s", inv)
+	}
+	if err := bob.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	<-c.Context().Done()
+	if cause := context.Cause(c.Context()); !strings.Contains(cause.Error(), "remote hangup") {
+		t.Fatalf("call ended with %v, want the remote hangup", cause)
+	}
+}
