@@ -106,19 +106,29 @@ func traced(o *Options) *traceLog {
 // TestIntegrationTLSFlowBehindNATRegistrar: an agent with protocol = tls,
 // no client certificate and no TLS listener registers at Kamailio (tls
 // module, nathelper's fix_nated_register/fix_nated_contact, no outbound)
-// and verifies its certificate. The Contact names the connection the
+// and verifies its certificate (and the same with protocol = tcp). The Contact names the connection the
 // REGISTER went on, so calls arrive over it: baresip calls us through
 // Kamailio (INVITE, ACK and BYE reach us over our connection) and we call
 // baresip (its BYE comes back the same way).
 func TestIntegrationTLSFlowBehindNATRegistrar(t *testing.T) {
 	testbed.Require(t, "kamailio", "kamcmd", "baresip")
+	for _, proto := range []string{"tls", "tcp"} {
+		t.Run(proto, func(t *testing.T) { flowCalls(t, proto) })
+	}
+}
+
+func flowCalls(t *testing.T, proto string) {
 	k := testbed.StartKamailio(t, testbed.KamailioOptions{Auth: true, TLS: true, NAT: true})
 	users := k.Users()
 	bob := testbed.StartBaresip(t, testbed.BaresipOptions{User: "bob", Password: users["bob"], Registrar: k.Addr(), AnswerMode: "auto"})
 	leakCheck(t) // after the peers, whose log readers the testbed stops
 	h := newRecHandler(answerWith(newFakeMedia()))
-	o := Options{Transports: []string{"udp", "tcp"}, Accounts: []Account{
-		{ID: 1, User: "alice", Password: users["alice"], Server: k.TLSAddr(), Protocol: "tls", CAFile: k.CAFile(), RegTimeout: time.Minute},
+	server, listen := k.TLSAddr(), []string{"udp", "tcp"}
+	if proto == "tcp" {
+		server, listen = k.Addr(), []string{"udp"}
+	}
+	o := Options{Transports: listen, Accounts: []Account{
+		{ID: 1, User: "alice", Password: users["alice"], Server: server, Protocol: proto, CAFile: k.CAFile(), RegTimeout: time.Minute},
 	}}
 	tr := traced(&o)
 	u := startUA(t, o, h)
@@ -128,7 +138,7 @@ func TestIntegrationTLSFlowBehindNATRegistrar(t *testing.T) {
 		t.Fatalf("flow %q: want the local address of the registration's connection", flow)
 	}
 	cs := k.WaitContacts(t, "alice", 1, 5*time.Second)
-	if want := "sip:alice@" + flow + ";transport=tls"; !strings.HasPrefix(cs[0], want) {
+	if want := "sip:alice@" + flow + ";transport=" + proto; !strings.HasPrefix(cs[0], want) {
 		t.Fatalf("contact %q, want %s", cs[0], want)
 	}
 
@@ -139,7 +149,7 @@ func TestIntegrationTLSFlowBehindNATRegistrar(t *testing.T) {
 	c := recv(t, h.incoming, "incoming call")
 	h.waitState(t, CallStateActive)
 	ok := tr.wait(t, "send", regexp.MustCompile(`(?s)^SIP/2\.0 200 .*CSeq: \d+ INVITE`), 5*time.Second)
-	if !strings.Contains(ok, "Contact: <sip:alice@"+flow+";transport=tls>") {
+	if !strings.Contains(ok, "Contact: <sip:alice@"+flow+";transport="+proto+">") {
 		t.Errorf("our 200 does not name the connection %s:\n%s", flow, ok)
 	}
 	tr.wait(t, "recv", regexp.MustCompile(`^ACK sip:alice@`+regexp.QuoteMeta(flow)), 10*time.Second)
@@ -163,7 +173,7 @@ func TestIntegrationTLSFlowBehindNATRegistrar(t *testing.T) {
 		t.Fatal(err)
 	}
 	inv := tr.wait(t, "send", regexp.MustCompile(`^INVITE sip:bob@`), 5*time.Second)
-	if !strings.Contains(inv, "Contact: <sip:alice@"+flow+";transport=tls>") {
+	if !strings.Contains(inv, "Contact: <sip:alice@"+flow+";transport="+proto+">") {
 		t.Errorf("our INVITE does not name the connection %s:\n%s", flow, inv)
 	}
 	if err := bob.Hangup(); err != nil {
@@ -467,6 +477,11 @@ func TestIntegrationTLSFlowRecovery(t *testing.T) {
 				}
 				if _, err := bob.WaitEvent("CALL_ESTABLISHED", 10*time.Second); err != nil {
 					t.Fatal(err)
+				}
+				// Our 200 to baresip's INVITE over the flow carried ;ob too.
+				ok := tr.wait(t, "send", regexp.MustCompile(`(?s)^SIP/2\.0 200 .*CSeq: \d+ INVITE`), 5*time.Second)
+				if !strings.Contains(ok, "Contact: <sip:alice@"+flow+";transport=tls;ob>") {
+					t.Errorf("our 200's Contact lacks the flow and ;ob:\n%s", ok)
 				}
 				inv := tr.wait(t, "send", regexp.MustCompile(`^INVITE sip:bob@`), 5*time.Second)
 				if !strings.Contains(inv, "Contact: <sip:alice@"+flow+";transport=tls;ob>") {
