@@ -207,11 +207,15 @@ func testCallAudio(t *testing.T, srv testbed.SoundServer, codec string, srtp boo
 	}
 }
 
-// TestUnplugMidCall: the output headset is unplugged during a call; the
-// call stays up and the tone goes on on the next device the policy
+// TestUnplugMidCall: the output headset is unplugged during a call, on
+// PulseAudio and on PipeWire; the call stays up and the tone goes on on the next device the policy
 // selects; plugged back, it returns.
 func TestUnplugMidCall(t *testing.T) {
-	mb := startMediaBed(t, "", "")
+	testbed.EachSoundServer(t, testUnplugMidCall)
+}
+
+func testUnplugMidCall(t *testing.T, srv testbed.SoundServer) {
+	mb := startMediaBedOn(t, srv, "", "")
 	b := testbed.StartBaresip(t, testbed.BaresipOptions{User: "peer", AnswerMode: "auto", AudioSource: "ausine,440"})
 	if _, errOut, code := runCLI(t, mb.env, "dial", "-c", mb.cfg, b.URI()); code != 0 {
 		t.Fatalf("dial: %s", errOut)
@@ -311,10 +315,14 @@ func TestRingingAndNoDeviceLeft(t *testing.T) {
 
 // TestHeadsetFlapsDuringACall: the headset's plug flaps (unplugged and
 // plugged back 15 times in quick succession, as a loose USB connector
-// does) during an answered call. The daemon survives, the call stays up,
+// does) during an answered call, on PulseAudio and on PipeWire. The daemon survives, the call stays up,
 // and once the flapping stops the call's audio is back on the headset.
 func TestHeadsetFlapsDuringACall(t *testing.T) {
-	mb := startMediaBed(t, "", "auto_answer = 1\n")
+	testbed.EachSoundServer(t, testHeadsetFlapsDuringACall)
+}
+
+func testHeadsetFlapsDuringACall(t *testing.T, srv testbed.SoundServer) {
+	mb := startMediaBedOn(t, srv, "", "auto_answer = 1\n")
 	s := mb.answeredCall(t)
 	for range 15 {
 		mb.out.Unplug(t)
