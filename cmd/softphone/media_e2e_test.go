@@ -268,9 +268,14 @@ func maxLevel(samples []int16, hz float64, rate int) float64 {
 
 // TestRingingAndNoDeviceLeft: a ringing call rings on the selected output
 // and on the ringing_device entries; once answered, with every device
-// unplugged the call stays up (media goes on) and an event says so.
+// unplugged the call stays up (media goes on) and an event says so. On
+// PipeWire the "Dummy Output" left then is not taken for a device.
 func TestRingingAndNoDeviceLeft(t *testing.T) {
-	mb := startMediaBed(t, "", "auto_answer = 0\n[policy.device]\nringing_device = Spare\n")
+	testbed.EachSoundServer(t, testRingingAndNoDeviceLeft)
+}
+
+func testRingingAndNoDeviceLeft(t *testing.T, srv testbed.SoundServer) {
+	mb := startMediaBedOn(t, srv, "", "auto_answer = 0\n[policy.device]\nringing_device = Spare\n")
 	s := testbed.StartSipp(t, testbed.SippOptions{Scenario: "invite_ring_then_200.xml", Target: mb.sipAddr, Service: "agent",
 		Pause: 30 * time.Second, Timeout: 60 * time.Second})
 	waitEvent(t, mb.ev, "call", 15*time.Second, func(d json.RawMessage) bool { return strings.Contains(string(d), `"state":"ringing"`) })
@@ -295,7 +300,10 @@ func TestRingingAndNoDeviceLeft(t *testing.T) {
 	mb.spare.Unplug(t)
 	mb.pa.UnloadModule(t, mb.micMod)
 	mb.pa.UnloadModule(t, mb.feedMod)
-	waitEvent(t, mb.ev, "media", 15*time.Second, func(d json.RawMessage) bool { return strings.Contains(string(d), "no_device") })
+	noDev := waitEvent(t, mb.ev, "media", 15*time.Second, func(d json.RawMessage) bool { return strings.Contains(string(d), "no_device") })
+	if !strings.Contains(string(noDev), `"output":"none"`) || !strings.Contains(string(noDev), `"input":"none"`) {
+		t.Errorf("with every device unplugged the call still has a device: %s", noDev)
+	}
 	calls, err := mb.client.Calls(context.Background())
 	if err != nil || len(calls) != 1 || calls[0].Media == nil {
 		t.Fatalf("calls: %+v %v", calls, err)
