@@ -131,7 +131,7 @@ func testUnplugDuringStream(t *testing.T, srv testbed.SoundServer, kind Kind) {
 	cfg := StreamConfig{OnLost: func(err error) { lostErr <- err }}
 	var st Stream
 	buf := make([]int16, DefaultSampleRate*int(DefaultPeriod/time.Millisecond)/1000)
-	move := func() error { return nil }
+	var move func() error
 	if kind == KindPlayback {
 		ps, err := s.OpenPlayback(Device{ID: plant.SinkName}, cfg)
 		if err != nil {
