@@ -1,5 +1,6 @@
 // Package testbed starts the real peers the integration tests talk to:
-// a headless PulseAudio with virtual devices, Kamailio, baresip and sipp.
+// a headless sound server with virtual devices (PulseAudio, or PipeWire
+// with its PulseAudio service), Kamailio, baresip and sipp.
 // Every peer runs in a temporary folder of its own, on ports chosen at run
 // time, and is stopped by t.Cleanup.
 //
