@@ -145,7 +145,8 @@ func (p *Pulse) Setenv(t testing.TB) {
 	}
 }
 
-// Pid returns the daemon's process id.
+// Pid returns the process id of the process serving the PulseAudio
+// protocol: pulseaudio, or pipewire-pulse.
 func (p *Pulse) Pid() int { return p.Proc.Cmd.Process.Pid }
 
 func (p *Pulse) run(args ...string) (string, error) {
