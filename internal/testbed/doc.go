@@ -1,5 +1,6 @@
 // Package testbed starts the real peers the integration tests talk to:
-// a headless PulseAudio with virtual devices, Kamailio, baresip, sipp and
+// a headless sound server with virtual devices (PulseAudio, or PipeWire
+// with its PulseAudio service), Kamailio, baresip, sipp and
 // a headless Chromium, and a UDP relay that impairs the media between
 // them. Every peer runs in a temporary folder of its own, on ports chosen
 // at run time, and is stopped by the cleanups of the test that started it.
@@ -10,7 +11,7 @@
 //
 //	test or benchmark (TB) ──Require──► skip / fail on a missing program
 //	        │
-//	        ├─StartPulse / StartKamailio / StartBaresip / StartSipp / StartChromium
+//	        ├─StartPulse / StartPipeWire / StartKamailio / StartBaresip / StartSipp / StartChromium
 //	        │      │
 //	        │      ▼
 //	        │   Start: Dir (temporary folder) + FreePort ──► Process
