@@ -47,7 +47,7 @@
 // Monitor sources of PulseAudio (id ending in ".monitor", or a name
 // starting "Monitor of ") are flagged Monitor: they are not microphones.
 //
-// # Presence watching: server events, measured
+// # Presence watching: server events
 //
 // miniaudio has no device-list change notification. On PulseAudio, Watch
 // runs `pactl subscribe` (pulseaudio-utils) as a child process: the
