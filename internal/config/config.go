@@ -105,6 +105,12 @@ type Endpoint struct {
 	// SRTPOverInsecureSignalling allows SDES keys in SDP carried over UDP or
 	// TCP (anyone on the path can read them).
 	SRTPOverInsecureSignalling bool
+	// AcceptInvites is proxy (only the registered connections' servers and
+	// TrustedHosts may send out-of-dialog requests while any connection is
+	// registered) or any.
+	AcceptInvites string
+	// TrustedHosts are more hosts or CIDRs of the SIP server's cluster.
+	TrustedHosts []string
 }
 
 // Connectivity is one [connectivity.N]: a SIP server account.
@@ -183,7 +189,7 @@ func Default() *Config {
 			DTMFMethod:           "rfc4733",
 			SessionExpires:       DefaultSessionExpires,
 		},
-		Endpoint: Endpoint{SIPPort: 5060, RTPPortMin: 10000, RTPPortMax: 20000, SRTP: "off"},
+		Endpoint: Endpoint{SIPPort: 5060, RTPPortMin: 10000, RTPPortMax: 20000, SRTP: "off", AcceptInvites: "proxy"},
 		Codecs:   Codecs{Enabled: []string{"opus", "g722", "pcmu", "pcma"}, PTime: 20, OpusFEC: true},
 		Control:  Control{Listen: DefaultControlListen, TokenFile: defaultTokenFile()},
 		Log:      Log{Level: "info"},

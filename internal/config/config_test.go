@@ -121,6 +121,22 @@ reg_timeout = 0
 			check: func(t *testing.T, c *Config) { wantSessionExpires(t, c, 90*time.Second) }},
 		{name: "session_expires too small", in: "[policy.session]\nsession_expires = 30\n",
 			wantErr: []string{`test.ini:2: [policy.session] session_expires: "30" is not 0 (ask for no session timer) or at least 90 seconds`}},
+		{name: "accept_invites defaults to proxy", in: "",
+			check: func(t *testing.T, c *Config) {
+				if c.Endpoint.AcceptInvites != "proxy" || len(c.Endpoint.TrustedHosts) != 0 {
+					t.Errorf("accept_invites %q trusted_hosts %q", c.Endpoint.AcceptInvites, c.Endpoint.TrustedHosts)
+				}
+			}},
+		{name: "accept_invites and trusted_hosts", in: "[policy.endpoint]\naccept_invites = any\ntrusted_hosts = sbc1.example.com, 10.20.0.0/24,192.0.2.7\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Endpoint.AcceptInvites != "any" || strings.Join(c.Endpoint.TrustedHosts, "|") != "sbc1.example.com|10.20.0.0/24|192.0.2.7" {
+					t.Errorf("accept_invites %q trusted_hosts %q", c.Endpoint.AcceptInvites, c.Endpoint.TrustedHosts)
+				}
+			}},
+		{name: "accept_invites bad", in: "[policy.endpoint]\naccept_invites = all\n",
+			wantErr: []string{`test.ini:2: [policy.endpoint] accept_invites: "all" is not one of proxy, any`}},
+		{name: "trusted_hosts bad", in: "[policy.endpoint]\ntrusted_hosts = 10.0.0.0/99, sbc:5060\n",
+			wantErr: []string{`[policy.endpoint] trusted_hosts: "10.0.0.0/99" is not a CIDR`, `"sbc:5060" is not a host, an address or a CIDR`}},
 		{name: "bad port", in: "[policy.endpoint]\nsip_port = 70000\n",
 			wantErr: []string{`[policy.endpoint] sip_port: "70000" is not a whole number from 0 to 65535`}},
 		{name: "repeated scalar", in: "[policy.session]\nauto_answer = 1\nauto_answer = 0\n",

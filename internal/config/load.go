@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -151,6 +152,8 @@ func (c *Config) readSection(r *sectionReader) bool {
 		r.file("tls_key_file", &e.TLSKeyFile)
 		r.oneOf("srtp", &e.SRTP, "off", "optional", "mandatory")
 		r.boolean("srtp_over_insecure_signalling", &e.SRTPOverInsecureSignalling)
+		r.oneOf("accept_invites", &e.AcceptInvites, "proxy", "any")
+		r.commaList("trusted_hosts", &e.TrustedHosts)
 	case connectivityRe.MatchString(name):
 		n, err := strconv.Atoi(connectivityRe.FindStringSubmatch(name)[1])
 		if err != nil || n > 99 {
@@ -237,6 +240,11 @@ func (c *Config) validate(p *parser) {
 	case e.RTPPortMax-(e.RTPPortMin+e.RTPPortMin%2) < 1:
 		p.fail("policy.endpoint", "rtp_port_max", fmt.Sprintf("the range %d-%d holds no even RTP port with its RTCP port", e.RTPPortMin, e.RTPPortMax))
 	}
+	for _, h := range e.TrustedHosts {
+		if err := checkTrustedHost(h); err != nil {
+			p.fail("policy.endpoint", "trusted_hosts", err.Error())
+		}
+	}
 	if (e.TLSCertFile == "") != (e.TLSKeyFile == "") {
 		p.fail("policy.endpoint", "tls_key_file", "tls_cert_file and tls_key_file go together: set both or neither")
 	}
@@ -301,6 +309,23 @@ func checkHostPort(v string) error {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("%q has a bad port", v)
 		}
+	}
+	return nil
+}
+
+// checkTrustedHost accepts an address, a CIDR or a host name (no port).
+func checkTrustedHost(v string) error {
+	if strings.Contains(v, "/") {
+		if _, err := netip.ParsePrefix(v); err != nil {
+			return fmt.Errorf("%q is not a CIDR such as 10.0.0.0/24", v)
+		}
+		return nil
+	}
+	if _, err := netip.ParseAddr(strings.Trim(v, "[]")); err == nil {
+		return nil
+	}
+	if strings.ContainsAny(v, " :@;") || strings.Trim(v, ".-") == "" {
+		return fmt.Errorf("%q is not a host, an address or a CIDR", v)
 	}
 	return nil
 }
