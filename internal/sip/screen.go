@@ -440,7 +440,7 @@ func (u *UA) screen(src net.Addr, raw []byte) (pass, answer []byte) {
 			u.noteDropped(src, "unparsable request from a source not admitted", err)
 			return nil, nil
 		}
-		ans := rawRejection(raw, rejection{code: sip.StatusBadRequest, reason: "Bad Request", why: shortParseError(err)}, u.o.UserAgent)
+		ans := rawRejection(raw, rawVerdict(raw, err), u.o.UserAgent)
 		u.noteDropped(src, "unparsable request", err)
 		return nil, ans
 	}
@@ -471,6 +471,27 @@ func (u *UA) screen(src net.Addr, raw []byte) (pass, answer []byte) {
 		return nil, statelessResponse(req, rj, u.o.UserAgent)
 	}
 	return raw, nil
+}
+
+// rawVerdict picks the answer to a request sipgo could not parse from its
+// request line: 505 for another SIP version (RFC 3261 §21.5.6), 416 for a
+// Request-URI scheme we do not know (§8.2.2.1), else 400.
+func rawVerdict(raw []byte, err error) rejection {
+	parts := strings.Split(firstLine(raw), " ")
+	if len(parts) == 3 && parts[1] != "" {
+		if v := parts[2]; strings.HasPrefix(v, "SIP/") && v != "SIP/2.0" {
+			return rejection{code: sip.StatusVersionNotSupported, reason: "Version Not Supported", why: "sip version " + v}
+		}
+		scheme, _, ok := strings.Cut(parts[1], ":")
+		switch strings.ToLower(scheme) {
+		case "sip", "sips", "tel":
+		default:
+			if ok && isToken(scheme) {
+				return rejection{code: statusUnsupportedURIScheme, reason: "Unsupported URI Scheme", why: "request-uri scheme " + scheme}
+			}
+		}
+	}
+	return rejection{code: sip.StatusBadRequest, reason: "Bad Request", why: shortParseError(err)}
 }
 
 func shortParseError(err error) string {
