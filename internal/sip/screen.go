@@ -46,7 +46,7 @@ var errStreamFraming = errors.New("sip: stream framing lost")
 type rejection struct {
 	code   int
 	reason string
-	why    string  // for the Warning header and the log
+	why    string   // for the Warning header and the log
 	hdrs   []string // extra "Name: value" lines
 }
 
