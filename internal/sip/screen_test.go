@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 func TestStreamFramer(t *testing.T) {
@@ -78,5 +80,35 @@ func TestRawRejection(t *testing.T) {
 		if ans := rawRejection([]byte(in), rejection{code: 400}, "ua"); ans != nil {
 			t.Errorf("answer formed for %q: %q", in, ans)
 		}
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	tests := []struct {
+		header   string
+		failures int
+		want     time.Duration
+	}{
+		{"", 1, time.Second},
+		{"", 3, 4 * time.Second},
+		{"", 30, maxBackoff},
+		{"7", 3, 7 * time.Second},
+		{"120 (maintenance);duration=60", 1, 120 * time.Second},
+		{"0", 5, time.Second},
+		{"99999", 1, maxRetryAfter},
+		{"soon", 2, 2 * time.Second},
+		{";;", 1, time.Second},
+	}
+	for _, tt := range tests {
+		res := sip.NewResponse(503, "Service Unavailable")
+		if tt.header != "" {
+			res.AppendHeader(sip.NewHeader("Retry-After", tt.header))
+		}
+		if got := retryDelay(res, tt.failures); got != tt.want {
+			t.Errorf("Retry-After %q after %d failures: %s, want %s", tt.header, tt.failures, got, tt.want)
+		}
+	}
+	if got := retryDelay(nil, 2); got != 2*time.Second {
+		t.Errorf("no response: %s", got)
 	}
 }
