@@ -428,6 +428,7 @@ func (u *UA) screen(src net.Addr, raw []byte) (pass, answer []byte) {
 		}
 		u.lastRequest.Store(time.Now().UnixNano())
 	}
+	raw = normalizeSWS(raw)
 	msg, err := sip.ParseMessage(raw)
 	if err != nil {
 		if bytes.HasPrefix(raw, []byte("SIP/")) {
@@ -492,6 +493,109 @@ func rawVerdict(raw []byte, err error) rejection {
 		}
 	}
 	return rejection{code: sip.StatusBadRequest, reason: "Bad Request", why: shortParseError(err)}
+}
+
+// swsHeaders are the headers whose parameters sipgo reads only without
+// white space around ";" and "=".
+var swsHeaders = map[string]bool{"via": true, "from": true, "to": true, "contact": true, "route": true, "record-route": true}
+
+// normalizeSWS unfolds header lines (RFC 3261 §7.3.1) and removes the
+// white space RFC 3261 §25.1 allows around SEMI and EQUAL in the address
+// and Via headers (RFC 4475 §3.1.1.1), which sipgo's parser would take
+// into parameter names and values. The body is untouched, so
+// Content-Length stays right. A message needing neither is returned as is.
+func normalizeSWS(raw []byte) []byte {
+	he := headerEnd(raw)
+	if he < 0 {
+		return raw
+	}
+	sep := 4
+	if raw[he] == '\n' {
+		sep = 2
+	}
+	lines := strings.Split(strings.ReplaceAll(string(raw[:he]), "\r\n", "\n"), "\n")
+	var out []string
+	changed := false
+	for _, l := range lines {
+		if len(out) > 0 && l != "" && (l[0] == ' ' || l[0] == '\t') {
+			out[len(out)-1] += " " + strings.TrimLeft(l, " \t")
+			changed = true
+			continue
+		}
+		out = append(out, l)
+	}
+	for i := 1; i < len(out); i++ {
+		name, value, ok := strings.Cut(out[i], ":")
+		if !ok {
+			continue
+		}
+		n := strings.ToLower(strings.TrimSpace(name))
+		if full, ok := compactNames[n]; ok {
+			n = full
+		}
+		if !swsHeaders[n] {
+			continue
+		}
+		if v := squeezeSWS(value); v != value {
+			out[i] = name + ":" + v
+			changed = true
+		}
+	}
+	if !changed {
+		return raw
+	}
+	var b bytes.Buffer
+	b.WriteString(strings.Join(out, "\r\n"))
+	b.WriteString("\r\n\r\n")
+	b.Write(raw[he+sep:])
+	return b.Bytes()
+}
+
+// squeezeSWS drops white space around ";" and "=" outside quoted strings
+// and angle brackets.
+func squeezeSWS(v string) string {
+	var b strings.Builder
+	inQuote, inAngle, escaped := false, false, false
+	pending := ""
+	afterSep := false
+	for _, r := range v {
+		if inQuote {
+			b.WriteRune(r)
+			switch {
+			case escaped:
+				escaped = false
+			case r == '\\':
+				escaped = true
+			case r == '"':
+				inQuote = false
+			}
+			continue
+		}
+		if r == ' ' || r == '\t' {
+			pending += string(r)
+			continue
+		}
+		if (r == ';' || r == '=') && !inAngle {
+			pending = ""
+			b.WriteRune(r)
+			afterSep = true
+			continue
+		}
+		if !afterSep {
+			b.WriteString(pending)
+		}
+		pending, afterSep = "", false
+		switch r {
+		case '"':
+			inQuote = true
+		case '<':
+			inAngle = true
+		case '>':
+			inAngle = false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func shortParseError(err error) string {

@@ -112,3 +112,15 @@ func TestRetryDelay(t *testing.T) {
 		t.Errorf("no response: %s", got)
 	}
 }
+
+func TestNormalizeSWS(t *testing.T) {
+	in := "INVITE sip:a@b SIP/2.0\r\nfrom   : \"J \\\"R\\\" ; x\"  <sip:j@e;lr>\r\n  ;\r\n  tag = 98\r\nSubject: a ; b = c\r\nl: 3\r\n\r\na ;b"
+	want := "INVITE sip:a@b SIP/2.0\r\nfrom   : \"J \\\"R\\\" ; x\"  <sip:j@e;lr>;tag=98\r\nSubject: a ; b = c\r\nl: 3\r\n\r\na ;b"
+	if got := string(normalizeSWS([]byte(in))); got != want {
+		t.Errorf("got\n%q\nwant\n%q", got, want)
+	}
+	plain := []byte("OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n")
+	if got := normalizeSWS(plain); &got[0] != &plain[0] {
+		t.Error("a message without folding or SWS was copied")
+	}
+}
