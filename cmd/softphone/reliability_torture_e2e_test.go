@@ -78,6 +78,7 @@ var tortureWant = map[string]string{
 }
 
 // tortureWantTCP lists where a stream transport differs (RFC 3261 §18.3).
+// A value ending in "*" needs only to be among the answers.
 var tortureWantTCP = map[string]string{
 	"invalid/clerr":   "none",       // the rest of the body is awaited; unanswered
 	"valid/dblreq":    "405*",       // REGISTER 405; the INVITE after it promises 150 body bytes it lacks, so what follows depends on the next bytes on the stream
@@ -402,7 +403,7 @@ func TestReliabilityTorture(t *testing.T) {
 		if gotUDP != wantUDP {
 			t.Errorf("%s over UDP: got %q, want %q", name, gotUDP, wantUDP)
 		}
-		if gotTCP != wantTCP && !(strings.HasSuffix(wantTCP, "*") && strings.HasPrefix(gotTCP, strings.TrimSuffix(wantTCP, "*"))) {
+		if gotTCP != wantTCP && !(strings.HasSuffix(wantTCP, "*") && strings.Contains(gotTCP, strings.TrimSuffix(wantTCP, "*"))) {
 			t.Errorf("%s over TCP: got %q, want %q", name, gotTCP, wantTCP)
 		}
 		fmt.Fprintf(&table, "| %s | %s | %s | %s |\n", name, wantUDP, gotUDP, gotTCP)
