@@ -238,7 +238,12 @@ func (u *UA) updateAdmission(r Registration) {
 	}
 	delete(next.accounts, r.Account)
 	if r.State == RegRegistered {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		parent := u.ctx
+		if parent == nil {
+			parent = context.Background()
+		}
+		// Bounded, and cut short by Close.
+		ctx, cancel := context.WithTimeout(parent, 5*time.Second)
 		defer cancel()
 		var acct *Account
 		for _, a := range u.accounts() {

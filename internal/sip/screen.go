@@ -70,8 +70,9 @@ func checkRequest(req *sip.Request, raw []byte) *rejection {
 			return &rejection{code: sip.StatusBadRequest, reason: "Bad Request", why: "missing " + name}
 		}
 	}
+	hs := rawHeaders(raw)
 	for _, name := range []string{"From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type"} {
-		if n := rawHeaderCount(raw, name); n > 1 {
+		if n := rawHeaderCount(hs, name); n > 1 {
 			return &rejection{code: sip.StatusBadRequest, reason: "Bad Request", why: "more than one " + name}
 		}
 	}
@@ -91,12 +92,12 @@ func checkRequest(req *sip.Request, raw []byte) *rejection {
 		// Request-URI (RFC 4475 §3.1.2.11).
 		return &rejection{code: sip.StatusBadRequest, reason: "Bad Request", why: "headers in request-uri"}
 	}
-	if v := rawHeader(raw, "Date"); v != "" && !strings.HasSuffix(strings.TrimSpace(v), "GMT") {
+	if v := rawHeader(hs, "Date"); v != "" && !strings.HasSuffix(strings.TrimSpace(v), "GMT") {
 		// RFC 3261 §20.17: SIP-date is always in GMT (RFC 4475 §3.1.2.12).
 		return &rejection{code: sip.StatusBadRequest, reason: "Bad Request", why: "date not in gmt"}
 	}
 	for _, name := range []string{"From", "To", "Contact"} {
-		if v := rawHeader(raw, name); v != "" && !strings.Contains(v, "<") && strings.ContainsAny(addrSpecPart(v), "?,") {
+		if v := rawHeader(hs, name); v != "" && !strings.Contains(v, "<") && strings.ContainsAny(addrSpecPart(v), "?,") {
 			// RFC 3261 §20: an addr-spec with a comma, question mark or
 			// semicolon in its URI must be in angle brackets (RFC 4475
 			// §3.1.2.13).
@@ -211,10 +212,10 @@ func rawHeaders(raw []byte) [][2]string {
 	return out
 }
 
-func rawHeaderCount(raw []byte, name string) int {
+func rawHeaderCount(hs [][2]string, name string) int {
 	n := 0
 	name = strings.ToLower(name)
-	for _, h := range rawHeaders(raw) {
+	for _, h := range hs {
 		if h[0] == name {
 			n++
 		}
@@ -222,9 +223,9 @@ func rawHeaderCount(raw []byte, name string) int {
 	return n
 }
 
-func rawHeader(raw []byte, name string) string {
+func rawHeader(hs [][2]string, name string) string {
 	name = strings.ToLower(name)
-	for _, h := range rawHeaders(raw) {
+	for _, h := range hs {
 		if h[0] == name {
 			return h[1]
 		}
