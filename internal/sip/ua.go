@@ -63,8 +63,10 @@ func (u *UA) SetSessionExpires(d time.Duration) {
 // readFilter runs in sipgo's socket readers. Once Close has begun it drops
 // requests (responses still complete our own hang-up transactions), so no
 // late request makes the transport open a new socket while it shuts down.
-// Everything else is screened first (screen.go, admit.go).
+// Everything else is screened first (screen.go, admit.go); a CRLF pong
+// is noted before (outbound.go).
 func (u *UA) readFilter(props sip.TransportReadProps, data []byte) ([]byte, error) {
+	u.notePong(props, data)
 	if strings.EqualFold(props.Transport, "udp") {
 		return u.filterDatagram(props, data), nil
 	}
