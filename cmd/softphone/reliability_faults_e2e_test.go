@@ -120,11 +120,17 @@ func TestReliabilityRegistrarRestart(t *testing.T) {
 // cleanly (one binding at the registrar, none stale) and the next call is
 // answered.
 func TestReliabilityDaemonKilledDuringCall(t *testing.T) {
+	for _, proto := range []string{"udp", "tcp"} {
+		t.Run(proto, func(t *testing.T) { daemonKilledDuringCall(t, proto) })
+	}
+}
+
+func daemonKilledDuringCall(t *testing.T, proto string) {
 	testbed.Require(t, "kamailio", "pulseaudio", "pactl", "sipp")
 	pa := testbed.StartPulse(t)
 	pa.AddHeadset(t, "jabra_evolve2_65", jabra)
 	k := testbed.StartKamailio(t, testbed.KamailioOptions{})
-	cfg := registeredConfig(t, k.Addr(), "")
+	cfg := registeredConfig(t, k.Addr(), "protocol = "+proto+"\n")
 	d := startDaemon(t, pa.Env(), cfg)
 	ev := d.events(t)
 	d.waitRegistration(t, ev, "registered")
