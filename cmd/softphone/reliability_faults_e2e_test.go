@@ -93,11 +93,17 @@ func TestReliabilityRegistrar503(t *testing.T) {
 // desktop, registers again by itself, and the next call through the
 // registrar is answered — no daemon restart.
 func TestReliabilityRegistrarRestart(t *testing.T) {
+	for _, proto := range []string{"udp", "tcp"} {
+		t.Run(proto, func(t *testing.T) { registrarRestart(t, proto) })
+	}
+}
+
+func registrarRestart(t *testing.T, proto string) {
 	testbed.Require(t, "kamailio", "pulseaudio", "pactl", "sipp")
 	pa := testbed.StartPulse(t)
 	pa.AddHeadset(t, "jabra_evolve2_65", jabra)
 	k := testbed.StartKamailio(t, testbed.KamailioOptions{})
-	d := startDaemon(t, pa.Env(), registeredConfig(t, k.Addr(), "keepalive_interval = 1\n"))
+	d := startDaemon(t, pa.Env(), registeredConfig(t, k.Addr(), "keepalive_interval = 1\nprotocol = "+proto+"\n"))
 	ev := d.events(t)
 	d.waitRegistration(t, ev, "registered")
 	k.WaitContacts(t, "alice", 1, 10*time.Second)
