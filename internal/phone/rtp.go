@@ -29,8 +29,8 @@ func (p *Phone) attachMedia(e *callEntry) {
 
 // watchRTP follows an answered call's media once a second: it raises the
 // voice-quality alarm, and ends the call when its media stopped for
-// rtp_timeout (not while either side holds it: a held peer may rightly send
-// nothing).
+// rtp_timeout: RTP while both sides talk; on hold (either side) RTP or
+// RTCP, and only for a peer that sends RTCP (media.Session.MediaIdle).
 func (s *sipSide) watchRTP(p *Phone, e *callEntry) {
 	timeout := p.config().Session.RTPTimeout
 	if e.media == nil {
@@ -54,10 +54,7 @@ func (s *sipSide) watchRTP(p *Phone, e *callEntry) {
 				if timeout <= 0 {
 					continue
 				}
-				if n := sess.Negotiated(); !n.RemoteDirection.Sends() || !n.LocalDirection.Receives() {
-					continue
-				}
-				if idle := sess.Idle(now); idle >= timeout {
+				if idle := sess.MediaIdle(now); idle >= timeout {
 					s.mu.Lock()
 					e.endReason = "rtp timeout: no media for " + idle.Truncate(time.Second).String()
 					s.mu.Unlock()
