@@ -47,10 +47,13 @@ func (s *sipSide) watchRTP(p *Phone, e *callEntry) {
 				return
 			case now := <-tick.C:
 				sess := e.media.session()
-				if sess == nil || e.call.State() != sip.CallStateActive {
+				st := e.call.State()
+				if sess == nil || (st != sip.CallStateActive && st != sip.CallStateHeld) {
 					continue
 				}
-				p.checkQuality(s, e)
+				if st == sip.CallStateActive {
+					p.checkQuality(s, e)
+				}
 				if timeout <= 0 {
 					continue
 				}
