@@ -18,6 +18,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/softphone/softphone/internal/control"
+	"github.com/softphone/softphone/internal/media"
 	"github.com/softphone/softphone/internal/phone"
 	"github.com/softphone/softphone/internal/testbed"
 )
@@ -399,9 +400,12 @@ func TestMuteSendsComfortNoise(t *testing.T) {
 // TestHoldKeepsRTCP: a held call, held by us or by the peer, lasts longer
 // than our own rtp_timeout while RTCP flows both ways, counted at both
 // ends; a held call whose peer falls silent altogether (no RTCP either)
-// is still ended after rtp_timeout.
+// is still ended, after RFC 3550 §6.3.5's five report intervals (25 s).
 func TestHoldKeepsRTCP(t *testing.T) {
 	testbed.Require(t, "pulseaudio", "pactl", "sipp")
+	if media.RTCPTimeout < 10*peerTimeout {
+		t.Fatalf("the RTCP timeout %s is not well above rtp_timeout %s", media.RTCPTimeout, peerTimeout)
+	}
 	// RTCP both ways during the hold: the daemon reports every 5 s, the
 	// peer every 500 ms; waiting for two of ours is at least 5 s, more
 	// than twice rtp_timeout.
@@ -450,11 +454,12 @@ func TestHoldKeepsRTCP(t *testing.T) {
 		peer.setMode(peerRTCPOnly) // a holding peer often sends no RTP, sendonly or not
 		holdRTCP(t, mb, peer)
 
-		// The peer falls silent: no RTCP either. RFC 3550 §6.3.5: it has
-		// left; the call ends after rtp_timeout.
+		// The peer falls silent: no RTCP either. RFC 3550 §6.3.5: after
+		// five report intervals (25 s, more than rtp_timeout) it has left,
+		// and the call ends.
 		peer.setMode(peerDead)
 		var ci phone.CallInfo
-		waitEvent(t, mb.ev, "call", 20*time.Second, func(d json.RawMessage) bool {
+		waitEvent(t, mb.ev, "call", 45*time.Second, func(d json.RawMessage) bool {
 			return json.Unmarshal(d, &ci) == nil && ci.State == "ended"
 		})
 		if !strings.Contains(ci.Reason, "rtp timeout") {
@@ -480,6 +485,11 @@ func TestMuteAndHoldWithBaresip(t *testing.T) {
 		t.Fatalf("dial: %s", errOut)
 	}
 	ci := mb.activeCall(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("daemon log:\n%s\nbaresip log:\n%s", mb.proc.Log(), b.Log())
+		}
+	})
 	closed := func() bool {
 		for _, e := range b.Events() {
 			if e.Type == testbed.EventCallClosed {

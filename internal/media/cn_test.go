@@ -369,6 +369,22 @@ func TestMediaIdle(t *testing.T) {
 		t.Fatal("rtcp not received")
 	}
 	check("we hold, RTCP came", rtcpAt.Add(4*time.Second), 4*time.Second)
+	// Judged by RTCP: at least five report intervals (RFC 3550 §6.3.5).
+	for _, tc := range []struct {
+		after, timeout time.Duration
+		want           bool
+	}{
+		{4 * time.Second, 2 * time.Second, false},
+		{RTCPTimeout - time.Second, 2 * time.Second, false},
+		{RTCPTimeout, 2 * time.Second, true},
+		{RTCPTimeout, time.Minute, false},
+		{time.Minute, time.Minute, true},
+		{time.Hour, 0, false},
+	} {
+		if idle, out := s.MediaTimedOut(rtcpAt.Add(tc.after), tc.timeout); out != tc.want || idle != tc.after {
+			t.Errorf("held, %v after RTCP, timeout %v: timed out %v (idle %v), want %v", tc.after, tc.timeout, out, idle, tc.want)
+		}
+	}
 	// The peer holds (sendonly from its side, sending nothing).
 	update(RecvOnly, SendOnly)
 	check("peer holds: from the update", clock.Now().Add(7*time.Second), 7*time.Second)
@@ -404,6 +420,9 @@ func TestMediaIdle(t *testing.T) {
 		t.Fatal("speech not received")
 	}
 	check("speech", spoke.Add(9*time.Second), 9*time.Second)
+	if _, out := s.MediaTimedOut(spoke.Add(2*time.Second), 2*time.Second); !out {
+		t.Error("both ways up: 2 s without RTP is not a 2 s timeout")
+	}
 }
 
 // TestRTCPWhileHeld: reports go on both ways while neither side sends RTP

@@ -406,7 +406,7 @@ func (s *Session) Idle(now time.Time) time.Duration {
 
 // MediaIdle returns how long the peer has shown no sign of life at now,
 // judged by what the negotiation leads us to expect. The phone ends a call
-// on rtp_timeout with it.
+// on rtp_timeout with MediaTimedOut.
 //
 //   - Both ends send and receive and the peer's last RTP packet was not a
 //     SID: RTP is due every packet time, so this is the time since the last
@@ -424,20 +424,47 @@ func (s *Session) Idle(now time.Time) time.Duration {
 // resumed call has the whole timeout for its RTP to come back. 0 before
 // Start.
 func (s *Session) MediaIdle(now time.Time) time.Duration {
+	idle, _ := s.mediaIdle(now)
+	return idle
+}
+
+// RTCPTimeout is the least silence after which a peer judged by its RTCP
+// is taken as gone: RFC 3550 §6.3.5's five report intervals (M = 5) of at
+// least 5 s each (§6.2).
+const RTCPTimeout = 5 * DefaultRTCPInterval
+
+// MediaTimedOut reports whether the peer's media has been silent for
+// timeout at now (never when timeout is 0), with MediaIdle's figure. Where the peer is judged by RTCP
+// (a hold, a SID) the limit is at least RTCPTimeout: reports come only
+// every few seconds, so a shorter rtp_timeout would end every held call.
+func (s *Session) MediaTimedOut(now time.Time, timeout time.Duration) (time.Duration, bool) {
+	idle, byRTCP := s.mediaIdle(now)
+	if timeout <= 0 {
+		return idle, false // no media timeout configured
+	}
+	if byRTCP {
+		timeout = max(timeout, RTCPTimeout)
+	}
+	return idle, idle >= timeout
+}
+
+// mediaIdle is MediaIdle, and whether the peer is judged by RTCP.
+func (s *Session) mediaIdle(now time.Time) (time.Duration, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.startedAt.IsZero() {
-		return 0
+		return 0, false
 	}
 	last := s.stats.LastReceived
 	both := s.neg.LocalDirection == SendRecv && s.neg.RemoteDirection == SendRecv
-	if !both || s.cnLast {
+	byRTCP := !both || s.cnLast
+	if byRTCP {
 		if s.stats.RTCPReceived == 0 {
-			return 0
+			return 0, true
 		}
 		last = latest(last, s.stats.LastRTCPReceived)
 	}
-	return max(now.Sub(latest(last, s.startedAt, s.updatedAt)), 0)
+	return max(now.Sub(latest(last, s.startedAt, s.updatedAt)), 0), byRTCP
 }
 
 // latest returns the latest of ts.

@@ -30,7 +30,8 @@ func (p *Phone) attachMedia(e *callEntry) {
 // watchRTP follows an answered call's media once a second: it raises the
 // voice-quality alarm, and ends the call when its media stopped for
 // rtp_timeout: RTP while both sides talk; on hold (either side) RTP or
-// RTCP, and only for a peer that sends RTCP (media.Session.MediaIdle).
+// RTCP for at least RFC 3550 §6.3.5's five report intervals, and only for
+// a peer that sends RTCP (media.Session.MediaTimedOut).
 func (s *sipSide) watchRTP(p *Phone, e *callEntry) {
 	timeout := p.config().Session.RTPTimeout
 	if e.media == nil {
@@ -57,7 +58,7 @@ func (s *sipSide) watchRTP(p *Phone, e *callEntry) {
 				if timeout <= 0 {
 					continue
 				}
-				if idle := sess.MediaIdle(now); idle >= timeout {
+				if idle, out := sess.MediaTimedOut(now, timeout); out {
 					s.mu.Lock()
 					e.endReason = "rtp timeout: no media for " + idle.Truncate(time.Second).String()
 					s.mu.Unlock()
