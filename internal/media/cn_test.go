@@ -239,6 +239,33 @@ func TestWriteMutedSendsSilence(t *testing.T) {
 	}
 }
 
+// TestWriteMutedOpus: Opus has no CN (its own DTX is not used here); a
+// muted Opus call sends encoded silence every packet time.
+func TestWriteMutedOpus(t *testing.T) {
+	peer := rawPeer(t)
+	sRTP, sRTCP := pair(t)
+	n := Negotiated{Codec: Codec{Name: "opus", PayloadType: ptOpus, ClockRate: 48000, SampleRate: 48000, Channels: 1},
+		RecvPayloadType: ptOpus, Remote: addrOf(peer), LocalDirection: SendRecv, RemoteDirection: SendRecv, PTime: 20}
+	s := startSession(t, sRTP, sRTCP, n)
+	var ts []uint32
+	for range 3 {
+		if err := s.WriteMuted(960, 60); err != nil {
+			t.Fatal(err)
+		}
+		p := readPacket(t, peer)
+		if p.PayloadType != ptOpus || len(p.Payload) == 0 {
+			t.Fatalf("pt %d, %d bytes, want an Opus packet", p.PayloadType, len(p.Payload))
+		}
+		ts = append(ts, p.Timestamp)
+	}
+	if ts[1]-ts[0] != 960 || ts[2]-ts[1] != 960 {
+		t.Errorf("timestamps %v, want 960 apart", ts)
+	}
+	if st := s.Stats(); st.SilenceSent != 3 || st.ComfortNoiseSent != 0 {
+		t.Errorf("stats: %d silence, %d SIDs, want 3, 0", st.SilenceSent, st.ComfortNoiseSent)
+	}
+}
+
 // TestComfortNoiseReceived: SIDs are counted as RTP (the media timeout
 // sees them), never decoded, end the talkspurt at once (no concealment)
 // and make the silence that follows noise at their level.

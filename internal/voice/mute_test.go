@@ -58,3 +58,36 @@ func TestMuteSendsComfortNoise(t *testing.T) {
 	sent := k.sa.Stats().PacketsSent
 	eventually(t, "speech after unmute", func() bool { return k.sa.Stats().PacketsSent >= sent+10 })
 }
+
+func TestNoiseFloor(t *testing.T) {
+	var f noiseFloor
+	if got := f.level(); got != media.NoiseLevelSilence {
+		t.Errorf("no frame yet: %d, want silence", got)
+	}
+	// The quietest frame of the window is the floor: louder speech frames
+	// do not raise it.
+	for i := range noiseFloorFrames {
+		l := uint8(20)
+		if i == 7 {
+			l = 60
+		}
+		f.add(l)
+	}
+	if got := f.level(); got != 60 {
+		t.Errorf("after a window: %d, want 60", got)
+	}
+	// The next window is louder: the floor follows once the older window
+	// is gone, not before.
+	for range noiseFloorFrames / 2 {
+		f.add(40)
+	}
+	if got := f.level(); got != 60 {
+		t.Errorf("half a louder window in: %d, want 60 still", got)
+	}
+	for range noiseFloorFrames/2 + noiseFloorFrames {
+		f.add(40)
+	}
+	if got := f.level(); got != 40 {
+		t.Errorf("two louder windows in: %d, want 40", got)
+	}
+}
