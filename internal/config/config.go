@@ -233,8 +233,8 @@ func Default() *Config {
 			Listen: DefaultControlListen(), TokenFile: defaultTokenFile(),
 			MaxConnections: DefaultMaxConnections, MaxEventStreams: DefaultMaxEventStreams,
 		},
-		Log:      Log{Level: "info"},
-		Audio:    Audio{Backend: "auto"},
+		Log:   Log{Level: "info"},
+		Audio: Audio{Backend: "auto"},
 	}
 }
 

@@ -221,3 +221,29 @@ func peerUID(c *net.UnixConn) (uint32, error) {
 	}
 	return cred.Uid, nil
 }
+
+// VerifyListener checks that the TCP listener at addr ("127.0.0.1:21000")
+// belongs to this process's user, before something is handed to it (a
+// page address holding the token, say); ErrNotYours otherwise.
+func VerifyListener(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("control: %q: %w", addr, err)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || ip.IsUnspecified() {
+		ip = netip.MustParseAddr("127.0.0.1") // localhost, or every address
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return fmt.Errorf("control: port %q: %w", port, err)
+	}
+	uid, err := listenerUID(netip.AddrPortFrom(ip, uint16(p)))
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrNotYours, addr, err)
+	}
+	if self := uint32(os.Geteuid()); uid != self {
+		return fmt.Errorf("%w: %s is served by uid %d, not by uid %d", ErrNotYours, addr, uid, self)
+	}
+	return nil
+}
