@@ -709,9 +709,11 @@ func writeError(w http.ResponseWriter, status int, code ErrorCode, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if closesConnection[status] {
-		// net/http then neither reads the rest of the body nor keeps the
-		// connection (RFC 9112 §9.6).
+		// The connection is not kept (RFC 9112 §9.6), and a read deadline
+		// in the past stops net/http from reading what is left of the body
+		// before it closes it.
 		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
