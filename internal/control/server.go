@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/softphone/softphone/internal/config"
 	"github.com/softphone/softphone/internal/phone"
 )
 
@@ -74,8 +75,6 @@ type Phone interface {
 
 // Defaults of Options.
 const (
-	// DefaultListen is the address served when Options.Listen is empty.
-	DefaultListen = "127.0.0.1:8743"
 	// DefaultKeepAlive is how often an idle event stream gets a comment
 	// line, so proxies and clients see the connection alive.
 	DefaultKeepAlive = 15 * time.Second
@@ -116,7 +115,8 @@ const (
 
 // Options configure a Server.
 type Options struct {
-	// Listen is the TCP address served; DefaultListen when empty. Tests
+	// Listen is the TCP address served; when empty, 127.0.0.1 on the
+	// user's own port (config.DefaultControlListen). Tests
 	// pass "127.0.0.1:0".
 	Listen string
 	// Token is the bearer token every /v1/ request must carry. Required.
@@ -191,7 +191,7 @@ type Server struct {
 // NewServer returns a server for p; nothing is bound before Start.
 func NewServer(o Options, p Phone) *Server {
 	if o.Listen == "" {
-		o.Listen = DefaultListen
+		o.Listen = config.DefaultControlListen()
 	}
 	if o.KeepAlive <= 0 {
 		o.KeepAlive = DefaultKeepAlive
@@ -311,7 +311,7 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-// Addr is the bound address ("127.0.0.1:8743"), "" before Start.
+// Addr is the bound address ("127.0.0.1:21000"), "" before Start.
 func (s *Server) Addr() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

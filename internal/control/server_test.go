@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/softphone/softphone/internal/config"
 	"github.com/softphone/softphone/internal/phone"
 	"go.uber.org/goleak"
 )
@@ -401,7 +402,7 @@ func TestStartTwiceAndAfterClose(t *testing.T) {
 
 func TestDefaultListen(t *testing.T) {
 	s := NewServer(Options{Token: testToken}, newFakePhone())
-	if s.opts.Listen != DefaultListen || s.opts.KeepAlive != DefaultKeepAlive || s.opts.EventWriteTimeout != DefaultEventWriteTimeout {
+	if s.opts.Listen != config.DefaultControlListen() || s.opts.KeepAlive != DefaultKeepAlive || s.opts.EventWriteTimeout != DefaultEventWriteTimeout {
 		t.Errorf("defaults %+v", s.opts)
 	}
 }
