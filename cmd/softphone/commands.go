@@ -287,18 +287,18 @@ func clientCommand(cmd string, args []string, stdout, stderr io.Writer) int {
 }
 
 // apiConnLimit returns how many connections each API listener may hold:
-// the configured cap, lowered to a quarter of the open-file limit so the
-// phone's own sockets (SIP, RTP, devices) always find descriptors. (Go
-// raises the soft limit to the hard one at start, so nofile is the hard
-// limit.)
+// the configured cap, lowered to an eighth of the open-file limit — the
+// two listeners together then take at most a quarter — so the phone's own
+// sockets (SIP, RTP, devices) always find descriptors. (Go raises the soft
+// limit to the hard one at start, so nofile is the hard limit.)
 func apiConnLimit(configured int) (limit int, nofile uint64) {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 {
 		return configured, 0
 	}
 	// Two listeners (TCP and the unix socket) share the budget.
-	quarter := int(min(rl.Cur/8, 1<<20))
-	return max(min(configured, quarter), 1), rl.Cur
+	eighth := int(min(rl.Cur/8, 1<<20))
+	return max(min(configured, eighth), 1), rl.Cur
 }
 
 // controlOptions maps [control] onto the API server's options.

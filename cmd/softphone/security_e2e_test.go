@@ -41,7 +41,11 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv(envSquatter); addr != "" {
 		os.Exit(squat(addr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if squatterPath != "" {
+		_ = os.RemoveAll(filepath.Dir(squatterPath))
+	}
+	os.Exit(code)
 }
 
 // squat listens on addr, prints "listening", then for every connection

@@ -46,7 +46,7 @@ func CheckPrivateDir(dir string) error {
 			ErrUnsafeFile, dir, st.Mode().Perm(), dir)
 	}
 	if uid := fileUID(st); uid != uint32(os.Geteuid()) && uid != 0 {
-		return fmt.Errorf("%w: folder %s belongs to uid %d, not to uid %d running the daemon: keep the file in a folder of your own",
+		return fmt.Errorf("%w: folder %s belongs to uid %d, not to uid %d running softphone: keep the file in a folder of your own",
 			ErrUnsafeFile, dir, uid, os.Geteuid())
 	}
 	return nil
@@ -82,7 +82,7 @@ func checkPrivateFile(f *os.File, path string) error {
 		return fmt.Errorf("%w: %s is not a regular file: remove it", ErrUnsafeFile, path)
 	}
 	if uid := fileUID(st); uid != uint32(os.Geteuid()) {
-		return fmt.Errorf("%w: %s belongs to uid %d, not to uid %d running the daemon: remove it (rm %s) and let the daemon make its own",
+		return fmt.Errorf("%w: %s belongs to uid %d, not to uid %d running softphone: remove it (rm %s) and let the daemon make its own",
 			ErrUnsafeFile, path, uid, os.Geteuid(), path)
 	}
 	if st.Mode().Perm()&0o077 != 0 {
