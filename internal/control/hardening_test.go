@@ -111,27 +111,51 @@ func TestHeaderLimit(t *testing.T) {
 	}
 }
 
-// TestConnectionCap holds MaxConnections connections open: one more is
-// not served until one of them closes.
+// TestConnectionCap holds MaxConnections connections busy (event
+// streams): one more is not served until one of them closes.
 func TestConnectionCap(t *testing.T) {
-	s, _ := startServer(t, newFakePhone(), Options{MaxConnections: 4, ReadTimeout: time.Hour})
+	f := newFakePhone()
+	s, _ := startServer(t, f, Options{MaxConnections: 4})
 	var held []net.Conn
 	for range 4 {
 		c := rawConn(t, s.Addr())
-		fmt.Fprintf(c, "GET /v1/status HTTP/1.1\r\nHost: %s\r\nX-Stalled: ", s.Addr())
+		fmt.Fprintf(c, "GET /v1/events HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", s.Addr(), testToken)
+		waitSub(t, f)
 		held = append(held, c)
 	}
 	extra := rawConn(t, s.Addr()) // the kernel completes the handshake; the server does not accept
 	fmt.Fprintf(extra, "GET /v1/openapi.json HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", s.Addr())
-	_ = extra.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	_ = extra.SetReadDeadline(time.Now().Add(4 * shedAfter))
 	if _, err := extra.Read(make([]byte, 1)); err == nil {
-		t.Fatal("a fifth connection was served while four were held")
+		t.Fatal("a fifth connection was served while four streams were open")
 	}
 	held[0].Close()
 	_ = extra.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp, _ := readAnswer(t, extra)
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("status %d once a slot was free", resp.StatusCode)
+	}
+}
+
+// TestConnectionCapShedsStalledClients fills every slot with clients that
+// stall in their request header: a new client is still answered, and the
+// stalled ones lose their connections.
+func TestConnectionCapShedsStalledClients(t *testing.T) {
+	s, _ := startServer(t, newFakePhone(), Options{MaxConnections: 4, ReadTimeout: time.Hour})
+	var stalled []net.Conn
+	for range 12 {
+		c := rawConn(t, s.Addr())
+		fmt.Fprintf(c, "GET /v1/status HTTP/1.1\r\nHost: %s\r\nX-Stalled: ", s.Addr())
+		stalled = append(stalled, c)
+	}
+	status, _, b := request(t, s, "GET", "/v1/openapi.json", "", "")
+	if status != http.StatusOK {
+		t.Fatalf("a client behind 12 stalled ones: %d %s", status, b)
+	}
+	for i, c := range stalled[:4] { // ahead of the answered client: they had to go
+		if _, err := io.ReadAll(c); err != nil {
+			t.Errorf("stalled client %d: %v, want its connection closed", i, err)
+		}
 	}
 }
 
