@@ -339,6 +339,10 @@ func (s *Server) authorizeConnector(next http.Handler) http.Handler {
 // A stale socket file left by a crash is replaced; one another process
 // still serves is refused with ErrSocketInUse.
 func listenUnix(ctx context.Context, path string) (net.Listener, error) {
+	// sockaddr_un holds 108 bytes with the terminating NUL (unix(7)).
+	if len(path) > 107 {
+		return nil, fmt.Errorf("control: unix socket path %s is %d bytes, longer than the 107 a socket address holds: set [control] unix_socket to a shorter path", path, len(path))
+	}
 	st, err := os.Lstat(path)
 	switch {
 	case err == nil && st.Mode().Type() != fs.ModeSocket:

@@ -357,3 +357,14 @@ func TestParseProcAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestUnixSocketPathTooLong names the fix instead of the kernel's EINVAL.
+func TestUnixSocketPathTooLong(t *testing.T) {
+	path := filepath.Join(t.TempDir(), strings.Repeat("s", 110))
+	s := NewServer(Options{Token: testToken, Listen: ListenNone, UnixSocket: path}, newFakePhone())
+	err := s.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "set [control] unix_socket to a shorter path") {
+		t.Errorf("start: %v", err)
+	}
+	_ = s.Close(context.Background())
+}
