@@ -2,7 +2,8 @@
 // devices: SDP offer/answer (RFC 3264), RTP/RTCP port allocation, RTP
 // sessions (RFC 3550) with SRTP (RFC 3711, SDES keys of RFC 4568), the
 // codecs that fill them (G.711, G.722, Opus), the jitter buffer with loss
-// concealment, telephone events (RFC 4733), RTCP reports and the call
+// concealment, comfort noise (RFC 3389), telephone events (RFC 4733), RTCP
+// reports and the call
 // quality figures derived from them (E-model R and MOS). It imports none of
 // the product's other packages; the phone layer hands it SDP bodies and
 // PCM frames.
