@@ -14,6 +14,7 @@ require (
 	github.com/pion/srtp/v3 v3.1.3
 	go.uber.org/goleak v1.3.0
 	golang.org/x/net v0.50.0
+	golang.org/x/sys v0.41.0
 	gopkg.in/hraban/opus.v2 v2.0.0-20230925203106-0188a62cb302
 	gopkg.in/ini.v1 v1.67.3
 )
@@ -25,5 +26,4 @@ require (
 	github.com/pion/randutil v0.1.0 // indirect
 	github.com/pion/transport/v5 v5.1.4 // indirect
 	golang.org/x/sync v0.16.0 // indirect
-	golang.org/x/sys v0.41.0 // indirect
 )

@@ -69,8 +69,10 @@ func (p *Phone) startSIP(ctx context.Context) error {
 	opts := sip.Options{
 		Host:          c.Endpoint.SIPAddress,
 		Port:          c.Endpoint.SIPPort,
+		PortMax:       c.Endpoint.SIPPortMax,
 		PublicAddress: c.Endpoint.PublicAddress,
-		UserAgent:     "softphone/" + p.version,
+		UserAgent:     sip.UserAgentString("softphone/"+p.version, c.Endpoint.IncludeOSVersion),
+		DSCP:          c.Endpoint.SignalingDSCP,
 		Logger:        p.log.With("component", "sip"),
 		Trace:         c.Log.SIPTrace,
 	}
