@@ -199,6 +199,7 @@ func (s *Session) reportLoop(tk Ticker) {
 // final report and for tests. Nothing is sent without an RTCP socket or
 // destination.
 func (s *Session) SendReport() error {
+	xr := s.Stats().LocalMetrics
 	s.jbMu.Lock()
 	jitterTS := s.jb.jitterTS()
 	s.jbMu.Unlock()
@@ -236,7 +237,14 @@ func (s *Session) SendReport() error {
 		report = &rtcp.ReceiverReport{SSRC: s.ssrc, Reports: blocks}
 	}
 	s.sentAt[0], s.sentAt[1] = s.sentAt[1], s.stats.PacketsSent
-	raw, err := rtcp.Marshal([]rtcp.Packet{report, rtcp.NewCNAMESourceDescription(s.ssrc, s.cname)})
+	pkts := []rtcp.Packet{report, rtcp.NewCNAMESourceDescription(s.ssrc, s.cname)}
+	if xr.Valid() && s.recv.init {
+		// RFC 3611 §4.7: our VoIP metrics of the peer's stream, in the
+		// same compound packet (§2: XR may follow SR/RR and SDES; a peer
+		// that does not know XR ignores it, RFC 3550 §6.1).
+		pkts = append(pkts, &rtcp.ExtendedReport{SenderSSRC: s.ssrc, Reports: []rtcp.ReportBlock{xr.Block()}})
+	}
+	raw, err := rtcp.Marshal(pkts)
 	if err != nil {
 		return fmt.Errorf("media: rtcp marshal: %w", err)
 	}
@@ -269,8 +277,9 @@ func (s *Session) readRTCP() {
 	})
 }
 
-// receiveRTCP takes the SR time for our next LSR and the report blocks
-// about our stream for RTT and the peer's view of loss and jitter.
+// receiveRTCP takes the SR time for our next LSR, the report blocks about
+// our stream for RTT and the peer's view of loss and jitter, and its XR
+// VoIP Metrics about our stream (RFC 3611 §4.7).
 func (s *Session) receiveRTCP(pkts []rtcp.Packet, from netip.AddrPort) {
 	now := s.now()
 	s.mu.Lock()
@@ -290,6 +299,13 @@ func (s *Session) receiveRTCP(pkts []rtcp.Packet, from netip.AddrPort) {
 			blocks = r.Reports
 		case *rtcp.ReceiverReport:
 			blocks = r.Reports
+		case *rtcp.ExtendedReport:
+			for _, b := range r.Reports {
+				// RFC 3611 §4.7: the peer's metrics of our stream.
+				if vm, ok := b.(*rtcp.VoIPMetricsReportBlock); ok && vm.SSRC == s.ssrc {
+					s.stats.RemoteMetrics = MetricsFromBlock(vm)
+				}
+			}
 		}
 		for _, b := range blocks {
 			if b.SSRC != s.ssrc {

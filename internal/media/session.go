@@ -130,6 +130,14 @@ type Stats struct {
 	// way; zero before the first. LastRTCPReceived is the time of the
 	// last RTCP packet received.
 	LastSent, LastReceived, LastRTCPReceived time.Time
+	// SSRC is our stream's, RemoteSSRC the peer's (0 before its first
+	// packet); Codec names the codec received.
+	SSRC, RemoteSSRC uint32
+	Codec            string
+	// LocalMetrics is the RTCP XR VoIP Metrics block we send about the
+	// peer's stream (RFC 3611 §4.7); RemoteMetrics the last one the peer
+	// sent about ours, not Valid when it sends none (see xr.go).
+	LocalMetrics, RemoteMetrics VoIPMetrics
 }
 
 // Session sends and receives one RTP stream (RFC 3550) for a call.
@@ -365,6 +373,11 @@ func (s *Session) Stats() Stats {
 	s.mu.Lock()
 	st := s.stats
 	st.PacketsLost = s.recv.lost()
+	st.SSRC = s.ssrc
+	if s.recv.init {
+		st.RemoteSSRC = s.recv.ssrc
+	}
+	firstAt := s.startedAt
 	st.FractionLost = float64(s.recv.fraction) / 256
 	expected := s.recv.expected()
 	name, ptime := s.neg.Codec.Name, ptimeOf(s.neg)
@@ -385,6 +398,12 @@ func (s *Session) Stats() Stats {
 	// Every frameCoder conceals loss (Conceal), so the PLC values apply.
 	st.RFactor = RFactor(delay, loss, CodecImpairment(name, true))
 	st.MOS = MOSFromR(st.RFactor)
+	st.Codec = name
+	if st.RemoteSSRC != 0 {
+		// Listening quality leaves the delay out (RFC 3611 §4.7.5).
+		lq := RFactor(0, loss, CodecImpairment(name, true))
+		st.LocalMetrics = localMetrics(&st, expected, js, max(js.lastHeld, js.target)+ptime, loss, lq, st.LastReceived.Sub(firstAt))
+	}
 	return st
 }
 

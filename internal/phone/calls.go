@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/softphone/softphone/internal/config"
+	"github.com/softphone/softphone/internal/media"
 	"github.com/softphone/softphone/internal/policy"
 	"github.com/softphone/softphone/internal/sip"
 	"github.com/softphone/softphone/internal/voice"
@@ -393,11 +394,16 @@ func (h *handler) CallState(c *sip.Call, st sip.CallState, reason string) {
 	}
 	info := e.info()
 	follows := e.follows
+	var vq *media.VQReport
 	if st == sip.CallStateEnded {
 		delete(s.calls, c.ID())
 		e.endTimers()
+		vq = p.vqReportOf(e)
 	}
 	s.mu.Unlock()
+	if vq != nil {
+		p.publishVQReport(s, c, vq)
+	}
 	if st != sip.CallStateRinging {
 		s.stopAudio(e, st != sip.CallStateEnded)
 	}
