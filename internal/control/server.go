@@ -60,6 +60,9 @@ type Phone interface {
 	SetAudio(c phone.AudioChange) error
 	// Quality is the voice quality of the current call.
 	Quality() phone.Quality
+	// CallOutcomes counts the calls ended since the start by direction
+	// and outcome (GET /v1/metrics).
+	CallOutcomes() []phone.CallOutcome
 	// StartConnections (re)starts the SIP registrations.
 	StartConnections(ctx context.Context) error
 	// StopConnections un-registers every connection; it drops the calls.
@@ -130,6 +133,7 @@ type Server struct {
 	token [sha256.Size]byte
 
 	origins map[string]bool // normalised AllowedOrigins
+	metrics *metrics        // GET /v1/metrics (metrics.go)
 
 	mu      sync.Mutex
 	started bool
@@ -172,6 +176,7 @@ func NewServer(o Options, p Phone) *Server {
 		log:     log,
 		token:   sha256.Sum256([]byte(o.Token)),
 		origins: origins,
+		metrics: newMetrics(p),
 		done:    make(chan struct{}),
 	}
 }
@@ -394,6 +399,7 @@ func (s *Server) routes() []routeSpec {
 		{"/v1/calls/{id}", methods{http.MethodGet: s.getCall}, accessToken},
 		{"/v1/events", methods{http.MethodGet: s.events}, accessToken},
 		{"/v1/reload", methods{http.MethodPost: s.reload}, accessToken},
+		{"/v1/metrics", methods{http.MethodGet: s.getMetrics}, accessToken},
 	}
 	for _, a := range actions {
 		rs = append(rs,

@@ -399,6 +399,7 @@ func (h *handler) CallState(c *sip.Call, st sip.CallState, reason string) {
 		delete(s.calls, c.ID())
 		e.endTimers()
 		vq = p.vqReportOf(e)
+		p.outcomes.count(info)
 	}
 	s.mu.Unlock()
 	if vq != nil {
