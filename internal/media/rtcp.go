@@ -273,13 +273,21 @@ func (s *Session) readRTCP() {
 // about our stream for RTT and the peer's view of loss and jitter.
 func (s *Session) receiveRTCP(pkts []rtcp.Packet, from netip.AddrPort) {
 	now := s.now()
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if (s.rtcpLatched && from != s.rtcpDest) || (!s.rtcpLatched && s.rtcpFrom.IsValid() && from.Addr() != s.rtcpFrom) {
+		// RFC 4961 §4: once latched, RTCP from elsewhere is not the
+		// peer's; it would feed RTT and loss figures and take over
+		// where our reports go.
+		s.stats.RTCPForeignSource++
+		return
+	}
 	s.stats.RTCPReceived++
 	s.stats.LastRTCPReceived = now
 	if !s.rtcpLatched {
 		// RFC 4961: symmetric RTCP, as for RTP.
-		s.rtcpDest, s.rtcpLatched = netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), true
+		s.rtcpDest, s.rtcpLatched = from, true
 	}
 	for _, p := range pkts {
 		var blocks []rtcp.ReceptionReport
