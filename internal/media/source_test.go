@@ -251,8 +251,8 @@ func TestSessionSourceValidation(t *testing.T) {
 		clock.Set(t0.Add(time.Duration(p*20) * time.Millisecond))
 		peer.send(to, p)
 		flood.raw(to, []byte{0x13, 0x37, byte(p), 0, 1, 2, 3, 4, 5, 6, 7, 8, 9}) // not RTP
-		flood.sendSeq(to, uint16(500+p), 40)                                    // in sequence, other address
-		peerFake.sendSeq(to, uint16(7*p), 50)                                   // latched address, other SSRC
+		flood.sendSeq(to, uint16(500+p), 40)                                     // in sequence, other address
+		peerFake.sendSeq(to, uint16(7*p), 50)                                    // latched address, other SSRC
 		if !waitStats(s, func(st Stats) bool {
 			return st.PacketsReceived == uint64(p+1) && st.PacketsIgnored == uint64(p+1) &&
 				st.PacketsForeignSource == uint64(p+1) && st.PacketsForeignSSRC == uint64(p+1)
