@@ -751,6 +751,10 @@ func (s *Session) readLoop(conn *net.UDPConn, what string, unprotect func(sec *s
 			s.log.Debug(what+" read failed", "err", err)
 			continue
 		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		if s.dropForeign(conn, from) {
+			continue
+		}
 		data := buf[:n]
 		s.mu.Lock()
 		sec := s.sec
@@ -765,6 +769,27 @@ func (s *Session) readLoop(conn *net.UDPConn, what string, unprotect func(sec *s
 		}
 		handle(data, from)
 	}
+}
+
+// dropForeign reports, and counts, a datagram on conn from another address
+// than the latched one while nothing from there could move the latch
+// (source.go): it is dropped unread, so that a flood costs neither parsing
+// nor SRTP work, nor SRTP state for its SSRCs.
+func (s *Session) dropForeign(conn *net.UDPConn, from netip.AddrPort) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if conn == s.rtp {
+		if s.src.foreign(from, s.now()) {
+			s.stats.PacketsForeignSource++
+			return true
+		}
+		return false
+	}
+	if s.rtcpForeign(from) {
+		s.stats.RTCPForeignSource++
+		return true
+	}
+	return false
 }
 
 // srtpFailed counts a packet SRTP refused.
@@ -797,7 +822,6 @@ func (s *Session) receive(pkt *rtp.Packet, from netip.AddrPort) {
 		s.mu.Unlock()
 		return
 	}
-	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	prevSSRC, hadSSRC := s.src.ssrc, s.src.haveSSRC
 	verdict, ch := s.src.check(from, pkt.SSRC, pkt.SequenceNumber, isAudio, ptimeOf(neg), now)
 	switch verdict {

@@ -31,7 +31,13 @@ import (
 //     mixed into a live stream never resets playout.
 //
 // SRTP packets whose authentication fails never get this far (readLoop
-// drops them), so they can neither latch nor move the latch.
+// drops them), so they can neither latch nor move the latch. Datagrams
+// from another address while the latched source is live are dropped
+// before parsing or SRTP (Session.dropForeign): a flood costs little.
+//
+// RTCP has no such probation: once latched, RTCP from other addresses is
+// dropped; when the RTP latch moves, RTCP latches again from the new RTP
+// source's host (Session.rtcpForeign).
 type sourceFilter struct {
 	latched  bool
 	addr     netip.AddrPort // the latched source address
@@ -126,6 +132,13 @@ func (f *sourceFilter) check(from netip.AddrPort, ssrc uint32, seq uint16, audio
 	f.haveSSRC, f.ssrc, f.ssrcSeen = true, ssrc, now
 	f.cand = sourceCandidate{}
 	return sourceAccepted, ch
+}
+
+// foreign reports whether a packet from from is dropped whatever it
+// holds: the latch is elsewhere and its source is not silent long enough
+// for any packet to move it.
+func (f *sourceFilter) foreign(from netip.AddrPort, now time.Time) bool {
+	return f.latched && from != f.addr && now.Sub(f.addrSeen) < relatchSilence
 }
 
 // probe counts a packet of a stream on probation and returns how many it

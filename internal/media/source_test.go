@@ -250,12 +250,15 @@ func TestSessionSourceValidation(t *testing.T) {
 	for p := range frames {
 		clock.Set(t0.Add(time.Duration(p*20) * time.Millisecond))
 		peer.send(to, p)
-		flood.raw(to, []byte{0x13, 0x37, byte(p), 0, 1, 2, 3, 4, 5, 6, 7, 8, 9}) // not RTP
-		flood.sendSeq(to, uint16(500+p), 40)                                     // in sequence, other address
-		peerFake.sendSeq(to, uint16(7*p), 50)                                    // latched address, other SSRC
+		// Not RTP, and a stream in sequence, from another address; both
+		// dropped unread as foreign.
+		flood.raw(to, []byte{0x13, 0x37, byte(p), 0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+		flood.sendSeq(to, uint16(500+p), 40)
+		peerFake.sendSeq(to, uint16(7*p), 50) // latched address, other SSRC
+		peer.raw(to, []byte{0x13, 0x37})      // not RTP, latched address
 		if !waitStats(s, func(st Stats) bool {
 			return st.PacketsReceived == uint64(p+1) && st.PacketsIgnored == uint64(p+1) &&
-				st.PacketsForeignSource == uint64(p+1) && st.PacketsForeignSSRC == uint64(p+1)
+				st.PacketsForeignSource == uint64(2*(p+1)) && st.PacketsForeignSSRC == uint64(p+1)
 		}) {
 			t.Fatalf("frame %d: packets not all handled: %+v", p, s.Stats())
 		}
@@ -293,9 +296,9 @@ func TestSessionSourceValidation(t *testing.T) {
 		t.Fatalf("no relatch after the rebinding: %+v", s.Stats())
 	}
 	if st := s.Stats(); s.Destination() != addrOf(moved.c) || st.PacketsReceived != frames+1 ||
-		st.PacketsForeignSource != frames+relatchPackets-1 || st.SSRCChanges != 0 {
+		st.PacketsForeignSource != 2*frames+relatchPackets-1 || st.SSRCChanges != 0 {
 		t.Errorf("after the rebinding: destination %v received %d foreign %d ssrc changes %d, want %v %d %d 0",
-			s.Destination(), st.PacketsReceived, st.PacketsForeignSource, st.SSRCChanges, addrOf(moved.c), frames+1, frames+relatchPackets-1)
+			s.Destination(), st.PacketsReceived, st.PacketsForeignSource, st.SSRCChanges, addrOf(moved.c), frames+1, 2*frames+relatchPackets-1)
 	}
 	if err := s.WriteFrame(make([]int16, 160)); err != nil {
 		t.Fatal(err)
