@@ -61,8 +61,8 @@ const (
 	maxCumulative = 0x7FFFFF // 24-bit signed field
 )
 
-// update counts one packet of ssrc with seq (RFC 3550 A.1, without the
-// probation of new sources: a two-party call has one).
+// update counts one packet of ssrc with seq (RFC 3550 A.1; the probation
+// of new sources is done before, by the source filter of source.go).
 func (r *recvStats) update(ssrc uint32, seq uint16) {
 	if !r.init || ssrc != r.ssrc {
 		*r = recvStats{init: true, ssrc: ssrc, lastSR: r.lastSR, lastSRAt: r.lastSRAt}
@@ -277,18 +277,34 @@ func (s *Session) readRTCP() {
 	})
 }
 
+// rtcpForeign reports whether RTCP from from is not the peer's; s.mu is
+// held. RFC 4961 §4: once latched, RTCP from elsewhere would feed the RTT
+// and loss figures and take over where our reports go. After the RTP latch
+// moved (source.go), RTCP latches again, from the new RTP source's host.
+func (s *Session) rtcpForeign(from netip.AddrPort) bool {
+	if s.rtcpLatched {
+		return from != s.rtcpDest
+	}
+	return s.rtcpFrom.IsValid() && from.Addr() != s.rtcpFrom
+}
+
 // receiveRTCP takes the SR time for our next LSR, the report blocks about
 // our stream for RTT and the peer's view of loss and jitter, and its XR
 // VoIP Metrics about our stream (RFC 3611 §4.7).
 func (s *Session) receiveRTCP(pkts []rtcp.Packet, from netip.AddrPort) {
 	now := s.now()
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.rtcpForeign(from) {
+		s.stats.RTCPForeignSource++
+		return
+	}
 	s.stats.RTCPReceived++
 	s.stats.LastRTCPReceived = now
 	if !s.rtcpLatched {
 		// RFC 4961: symmetric RTCP, as for RTP.
-		s.rtcpDest, s.rtcpLatched = netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), true
+		s.rtcpDest, s.rtcpLatched = from, true
 	}
 	for _, p := range pkts {
 		var blocks []rtcp.ReceptionReport
