@@ -24,11 +24,11 @@
 //
 //	send:    WriteFrame(pcm) ─► encode ─► rtp.Packet ─► (SRTP) ─► UDP ─► peer
 //	         SendDTMF ─► RFC 4733 events ─┘
-//	receive: peer ─► UDP ─► (SRTP) ─► reader goroutine ─► latch source
-//	         (symmetric RTP) ─► jitter buffer ─► decode / conceal ─►
-//	         playout ticker ─► ReadFrame(pcm)
-//	report:  RTCP reader + report ticker ─► SR/RR ◄─► peer ─► Stats (loss,
-//	         jitter, round trip, MOS)
+//	receive: peer ─► UDP ─► (SRTP) ─► reader goroutine ─► one source and
+//	         SSRC (symmetric RTP; strangers dropped) ─► jitter buffer ─►
+//	         decode / conceal ─► playout ticker ─► ReadFrame(pcm)
+//	report:  RTCP reader + report ticker ─► SR/RR, XR VoIP metrics
+//	         (RFC 3611) ◄─► peer ─► Stats (loss, jitter, round trip, MOS)
 //
 // A Session owns its RTP reader, RTCP reader and report goroutines: Start
 // starts them and the playout ticker, Close stops and joins them and closes
