@@ -73,6 +73,15 @@ type Session struct {
 	ZipTone bool
 	// DTMFMethod is rfc4733, info or inband.
 	DTMFMethod string
+	// EchoCancellation removes the caller's voice picked up by the
+	// agent's microphone from the speaker (echo_cancellation).
+	EchoCancellation bool
+	// NoiseSuppression removes stationary background noise from the
+	// agent's microphone (noise_suppression).
+	NoiseSuppression bool
+	// AGCMode 1 levels the agent's voice automatically; 0 leaves the
+	// microphone's level alone (agc_mode, the Genesys key).
+	AGCMode int
 	// SessionExpires is the session interval our INVITEs ask for (RFC
 	// 4028 session timers); 0 = ask for none. A peer's request is honoured
 	// either way.
@@ -181,6 +190,8 @@ func Default() *Config {
 			RTPTimeout:           30 * time.Second,
 			ZipTone:              true,
 			DTMFMethod:           "rfc4733",
+			EchoCancellation:     true,
+			NoiseSuppression:     true,
 			SessionExpires:       DefaultSessionExpires,
 		},
 		Endpoint: Endpoint{SIPPort: 5060, RTPPortMin: 10000, RTPPortMax: 20000, SRTP: "off"},
