@@ -53,7 +53,7 @@ const (
 	// delay past the speaker (a relay or the room, up to ~150 ms, plus
 	// the capture device's buffering) and its decay. Longer converges
 	// more slowly.
-	DefaultTail = 300 * time.Millisecond
+	DefaultTail = 200 * time.Millisecond
 	// referenceRing is how much reference is kept.
 	referenceRing = 500 * time.Millisecond
 	// The capture side reads the reference where the speaker was when
@@ -63,6 +63,11 @@ const (
 	// a time), and takes it up again otherwise (a device stalled,
 	// dropped or repeated audio).
 	alignTolerance = 40 * time.Millisecond
+	// echoSuppressDB and echoSuppressActiveDB are the residual echo
+	// suppressor's most attenuation, while the far end talks alone and
+	// during double talk (speexdsp's defaults: -40 and -15 dB).
+	echoSuppressDB       = -60
+	echoSuppressActiveDB = -15
 	// noiseSuppressDB is the preprocessor's maximum attenuation of noise.
 	noiseSuppressDB = -30
 )
@@ -97,7 +102,8 @@ type Processor struct {
 	synced  bool
 	resyncs uint64
 
-	reset atomic.Bool
+	reset  atomic.Bool
+	resets atomic.Uint64
 
 	// Owned by the goroutine calling Capture.
 	echo *C.SpeexEchoState
@@ -165,6 +171,8 @@ func (p *Processor) init() error {
 		// The preprocessor's residual echo suppressor follows the
 		// canceller's estimate of what it left.
 		C.sp_set_echo(p.pre, p.echo)
+		C.sp_ctl_int(p.pre, C.SPEEX_PREPROCESS_SET_ECHO_SUPPRESS, echoSuppressDB)
+		C.sp_ctl_int(p.pre, C.SPEEX_PREPROCESS_SET_ECHO_SUPPRESS_ACTIVE, echoSuppressActiveDB)
 	}
 	return nil
 }
@@ -216,6 +224,7 @@ func (p *Processor) Capture(samples []int16) {
 		return
 	}
 	if p.reset.Swap(false) {
+		p.resets.Add(1)
 		if err := p.init(); err != nil {
 			return // speexdsp out of memory: the audio passes as it is
 		}
@@ -307,6 +316,9 @@ func (p *Processor) Reset() {
 		p.reset.Store(true)
 	}
 }
+
+// Resets counts the resets done (see Reset).
+func (p *Processor) Resets() uint64 { return p.resets.Load() }
 
 // ResetReference starts the reference afresh: a new playback device,
 // whose counters start from zero. Safe to call from any goroutine.
