@@ -85,9 +85,9 @@ type Options struct {
 
 // Processor is the stage of one call. See the package doc.
 type Processor struct {
-	opts  Options
-	frame int // samples per frame
-	base  int // samples per FrameTime
+	opts      Options
+	frame     int    // samples per frame
+	base      int    // samples per FrameTime
 	tolerance uint64 // alignTolerance, in samples
 
 	// The reference ring: written (w) by Reference, read (r) by Capture,

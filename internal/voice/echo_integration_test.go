@@ -254,7 +254,6 @@ func TestEchoNoiseOnPulse(t *testing.T) {
 	}
 }
 
-
 // BenchmarkEchoBed reports the stage's figures on the PulseAudio echo bed
 // (measureEcho): ERLE, the near end's level during double talk, noise
 // reduction, speech kept in noise.
