@@ -365,11 +365,12 @@ func daemonRTPPort(t *testing.T, mb *mediaBed) int {
 }
 
 // TestQualityAlarm: heavy loss on our receive path raises the voice-quality
-// alarm — an event on the stream and vq_alarm_on in the Connector session —
-// and the call stays up.
+// alarm below [policy.session] vq_alarm_threshold — an event on the stream
+// naming loss as the cause, a log line, and vq_alarm_on in the Connector
+// session — once for the dip, and the call stays up.
 func TestQualityAlarm(t *testing.T) {
 	testbed.Require(t, "nft", "pulseaudio", "pactl", "parec", "paplay", "baresip", "curl")
-	mb := startMediaBed(t, "", "")
+	mb := startMediaBed(t, "", "vq_alarm_threshold = 3.6\n")
 	b := testbed.StartBaresip(t, testbed.BaresipOptions{User: "peer", AnswerMode: "auto", AudioSource: "ausine,440"})
 	if _, errOut, code := runCLI(t, mb.env, "dial", "-c", mb.cfg, b.URI()); code != 0 {
 		t.Fatalf("dial: %s", errOut)
@@ -387,20 +388,35 @@ func TestQualityAlarm(t *testing.T) {
 		return strings.Contains(string(d), `"vq_alarm_on":true`)
 	})
 	var q struct {
-		MOS float64 `json:"mos"`
+		MOS       float64 `json:"mos"`
+		Cause     string  `json:"cause"`
+		Threshold float64 `json:"threshold"`
 	}
-	if err := json.Unmarshal(data, &q); err != nil || q.MOS >= 3.5 {
-		t.Errorf("alarm event %s: MOS not below 3.5", data)
+	if err := json.Unmarshal(data, &q); err != nil || q.MOS >= 3.6 || q.Threshold != 3.6 || q.Cause != "loss" {
+		t.Errorf("alarm event %s: want a MOS below the 3.6 threshold, caused by loss", data)
 	}
 	st, err := mb.client.Session(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.Phone.VQAlarmOn || st.Phone.LocalMOS <= 0 || st.Phone.LocalMOS >= 3.5 {
+	// The alarm stays on until the MOS is 0.3 above the threshold.
+	if !st.Phone.VQAlarmOn || st.Phone.LocalMOS <= 0 || st.Phone.LocalMOS >= 3.9 {
 		t.Errorf("connector session phone: %+v", st.Phone)
 	}
 	calls, err := mb.client.Calls(context.Background())
 	if err != nil || len(calls) != 1 || calls[0].State != "active" {
 		t.Fatalf("the call did not survive: %+v %v", calls, err)
+	}
+	// Three more seconds of the dip (the phone checks once a second): still
+	// one alarm, in one log line naming the cause.
+	seen := calls[0].Media.PacketsReceived
+	if !testbed.WaitFor(30*time.Second, func() bool {
+		c, err := mb.client.Calls(context.Background())
+		return err == nil && len(c) == 1 && c[0].Media != nil && c[0].Media.PacketsReceived > seen+100
+	}) {
+		t.Fatal("the call's media stopped")
+	}
+	if n := strings.Count(mb.proc.Log(), `msg="voice quality alarm"`); n != 1 || !strings.Contains(mb.proc.Log(), "on=true cause=loss") {
+		t.Errorf("%d voice quality alarm log lines, want one with on=true cause=loss:\n%s", n, mb.proc.Log())
 	}
 }

@@ -71,7 +71,8 @@ type Session struct {
 	RTPTimeout time.Duration
 	// ZipTone plays a short tone in the agent's ear on auto-answer.
 	ZipTone bool
-	// DTMFMethod is rfc4733, info or inband.
+	// DTMFMethod is rfc4733, info or inband (the Genesys spellings
+	// Rfc2833, Info and InbandRtp are read as these).
 	DTMFMethod string
 	// EchoCancellation removes the caller's voice picked up by the
 	// agent's microphone from the speaker (echo_cancellation).
@@ -82,6 +83,9 @@ type Session struct {
 	// AGCMode 1 levels the agent's voice automatically; 0 leaves the
 	// microphone's level alone (agc_mode, the Genesys key).
 	AGCMode int
+	// VQAlarmThreshold is the MOS below which a call's voice quality
+	// raises an alarm (once per dip); 0 = no alarm.
+	VQAlarmThreshold float64
 	// SessionExpires is the session interval our INVITEs ask for (RFC
 	// 4028 session timers); 0 = ask for none. A peer's request is honoured
 	// either way.
@@ -102,13 +106,30 @@ type Codecs struct {
 
 // Endpoint is [policy.endpoint]: where the softphone listens.
 type Endpoint struct {
-	SIPAddress    string // "" = all interfaces
-	SIPPort       int    // 0 = any free port
+	SIPAddress string // "" = all interfaces
+	SIPPort    int    // 0 = any free port; also read as sip_port_min
+	// SIPPortMax, above SIPPort, lets SIP move to the first free port up
+	// to it (the Genesys sip_port_min/sip_port_max range); 0 = SIPPort only.
+	SIPPortMax int
+	// PublicAddress is the host[:port] put in Contact, Via and SDP; ""
+	// (or the Genesys "$auto") = the local address.
 	PublicAddress string
 	RTPPortMin    int
 	RTPPortMax    int
-	TLSCertFile   string
-	TLSKeyFile    string
+	// SignalingDSCP and AudioDSCP mark the SIP and the RTP/RTCP sockets
+	// (0–63; 0 = unmarked). The file gives them as the Genesys
+	// signaling_qos and audio_qos, the IP header's TOS byte (DSCP×4).
+	SignalingDSCP int
+	AudioDSCP     int
+	// IncludeOSVersion adds the operating system and its version to the
+	// User-Agent header.
+	IncludeOSVersion bool
+	// VQReportPublish sends a voice-quality report (RFC 6035 PUBLISH) to
+	// VQReportCollector, a SIP URI, at the end of each call.
+	VQReportPublish   bool
+	VQReportCollector string
+	TLSCertFile       string
+	TLSKeyFile        string
 	// SRTP is off, optional or mandatory (SDES, RFC 4568).
 	SRTP string
 	// SRTPOverInsecureSignalling allows SDES keys in SDP carried over UDP or
@@ -226,6 +247,10 @@ const DefaultRejectCode = 480
 // default (RFC 4028 §4 recommends 1800 s).
 const DefaultSessionExpires = 1800 * time.Second
 
+// DefaultVQAlarmThreshold is the MOS under which a call's voice quality
+// raises an alarm (the Genesys vq_alarm_threshold default).
+const DefaultVQAlarmThreshold = 3.5
+
 // MinSessionExpires is the smallest session interval (RFC 4028 §5).
 const MinSessionExpires = 90 * time.Second
 
@@ -243,6 +268,7 @@ func Default() *Config {
 			EchoCancellation:     true,
 			NoiseSuppression:     true,
 			SessionExpires:       DefaultSessionExpires,
+			VQAlarmThreshold:     DefaultVQAlarmThreshold,
 		},
 		Endpoint: Endpoint{SIPPort: 5060, RTPPortMin: 10000, RTPPortMax: 20000, SRTP: "off", AcceptInvites: "proxy"},
 		Codecs:   Codecs{Enabled: []string{"opus", "g722", "pcmu", "pcma"}, PTime: 20, OpusFEC: true},

@@ -134,9 +134,10 @@ func (c *Config) readSection(r *sectionReader) bool {
 		r.seconds("no_answer_timeout", &s.NoAnswerTimeout)
 		r.boolean("auto_answer_by_header", &s.AutoAnswerByHeader)
 		r.boolean("call_waiting", &s.CallWaiting)
-		r.seconds("rtp_timeout", &s.RTPTimeout)
+		r.seconds(r.either("rtp_timeout", "rtp_inactivity_timeout"), &s.RTPTimeout)
 		r.boolean("zip_tone", &s.ZipTone)
-		r.oneOf("dtmf_method", &s.DTMFMethod, "rfc4733", "info", "inband")
+		r.dtmfMethod("dtmf_method", &s.DTMFMethod)
+		r.mos("vq_alarm_threshold", &s.VQAlarmThreshold)
 		r.boolean("echo_cancellation", &s.EchoCancellation)
 		r.boolean("noise_suppression", &s.NoiseSuppression)
 		r.integer("agc_mode", &s.AGCMode, 0, 1)
@@ -147,10 +148,16 @@ func (c *Config) readSection(r *sectionReader) bool {
 	case name == "policy.endpoint":
 		e := &c.Endpoint
 		r.host("sip_address", &e.SIPAddress)
-		r.integer("sip_port", &e.SIPPort, 0, 65535)
-		r.str("public_address", &e.PublicAddress)
+		r.integer(r.either("sip_port", "sip_port_min"), &e.SIPPort, 0, 65535)
+		r.integer("sip_port_max", &e.SIPPortMax, 0, 65535)
+		r.publicAddress("public_address", &e.PublicAddress)
 		r.integer("rtp_port_min", &e.RTPPortMin, 0, 65535)
 		r.integer("rtp_port_max", &e.RTPPortMax, 0, 65535)
+		r.tos("signaling_qos", &e.SignalingDSCP)
+		r.tos("audio_qos", &e.AudioDSCP)
+		r.boolean("include_os_version_in_user_agent_header", &e.IncludeOSVersion)
+		r.boolean("vq_report_publish", &e.VQReportPublish)
+		r.sipURI("vq_report_collector", &e.VQReportCollector)
 		r.file("tls_cert_file", &e.TLSCertFile)
 		r.file("tls_key_file", &e.TLSKeyFile)
 		r.oneOf("srtp", &e.SRTP, "off", "optional", "mandatory")
@@ -214,7 +221,23 @@ func (c *Config) readSection(r *sectionReader) bool {
 	default:
 		return false
 	}
+	for _, k := range notActedOn[name] {
+		r.ignored(k.key, k.why)
+	}
 	return true
+}
+
+// notActedOn lists Genesys Softphone keys an administrator may copy that
+// this softphone knows but does not act on: each is accepted with a warning
+// naming it, so a copied file loads and nothing passes unnoticed.
+var notActedOn = map[string][]struct{ key, why string }{
+	"policy.device":  {{"capture_device", "video is not supported"}},
+	"policy.session": {{"auto_accept_video", "video is not supported"}},
+	"policy.endpoint": {
+		{"video_qos", "video is not supported"},
+		{"webrtc_audio_layer", "devices are chosen by [system.audio] backend"},
+		{"sip_transaction_timeout", "SIP transactions follow the RFC 3261 timers (32 s)"},
+	},
 }
 
 // Keys returns the keys a section accepts, in the order the loader reads
@@ -250,6 +273,15 @@ func (c *Config) validate(p *parser) {
 		p.fail("policy.endpoint", "rtp_port_max", fmt.Sprintf("%d is below rtp_port_min %d (both 0 let the system pick the ports)", e.RTPPortMax, e.RTPPortMin))
 	case e.RTPPortMax-(e.RTPPortMin+e.RTPPortMin%2) < 1:
 		p.fail("policy.endpoint", "rtp_port_max", fmt.Sprintf("the range %d-%d holds no even RTP port with its RTCP port", e.RTPPortMin, e.RTPPortMax))
+	}
+	if e.SIPPortMax != 0 && e.SIPPortMax < e.SIPPort {
+		p.fail("policy.endpoint", "sip_port_max", fmt.Sprintf("%d is below sip_port %d (sip_port_min)", e.SIPPortMax, e.SIPPort))
+	}
+	if e.SIPPortMax != 0 && e.SIPPort == 0 {
+		p.fail("policy.endpoint", "sip_port_max", "needs sip_port_min (or sip_port) above 0: port 0 takes any free port")
+	}
+	if e.VQReportPublish && e.VQReportCollector == "" {
+		p.fail("policy.endpoint", "vq_report_collector", "is required when vq_report_publish = 1")
 	}
 	for _, h := range e.TrustedHosts {
 		if err := checkTrustedHost(h); err != nil {
@@ -619,6 +651,130 @@ func (r *sectionReader) rejectCode(key string, dst *int) {
 	default:
 		*dst = n
 	}
+}
+
+// either returns which of two spellings of one setting the section holds
+// (ours or the Genesys one), so the caller reads that one; both at once is
+// an error, as their values could disagree.
+func (r *sectionReader) either(ours, genesys string) string {
+	switch {
+	case r.sec.HasKey(ours) && r.sec.HasKey(genesys):
+		r.p.fail(r.name, genesys, fmt.Sprintf("is the Genesys spelling of %s: give one of them, not both", ours))
+		r.known = append(r.known, genesys)
+		return ours
+	case r.sec.HasKey(genesys):
+		r.known = append(r.known, ours)
+		return genesys
+	default:
+		r.known = append(r.known, genesys)
+		return ours
+	}
+}
+
+// ignored accepts a key this softphone knows but does not act on, with one
+// warning naming it.
+func (r *sectionReader) ignored(key, why string) {
+	if _, ok := r.value(key); ok {
+		r.p.warn(r.name, key, "is accepted but not acted on: "+why)
+	}
+}
+
+// dtmfMethod reads dtmf_method: ours (rfc4733, info, inband) or the Genesys
+// spellings (Rfc2833, Info, InbandRtp), in any case.
+func (r *sectionReader) dtmfMethod(key string, dst *string) {
+	v, ok := r.value(key)
+	if !ok {
+		return
+	}
+	switch lower(v) {
+	case "rfc4733", "rfc2833":
+		*dst = "rfc4733"
+	case "info":
+		*dst = "info"
+	case "inband", "inbandrtp":
+		*dst = "inband"
+	default:
+		r.bad(key, v, "one of rfc4733 (or Rfc2833), info, inband (or InbandRtp)")
+	}
+}
+
+// tos reads a Genesys QoS value: the IP header's TOS byte, whose upper six
+// bits are the DSCP (RFC 2474 §3) and whose lower two bits belong to ECN
+// (RFC 3168 §5) and must be 0. dst gets the DSCP.
+func (r *sectionReader) tos(key string, dst *int) {
+	v, ok := r.value(key)
+	if !ok || v == "" {
+		return
+	}
+	n, err := strconv.Atoi(v)
+	switch {
+	case err != nil || n < 0 || n > 255:
+		r.bad(key, v, "a TOS byte from 0 to 255 (DSCP×4: 104 = AF31, 184 = EF)")
+	case n%4 != 0:
+		r.bad(key, v, fmt.Sprintf("a TOS byte (DSCP×4, its two ECN bits 0): for DSCP %d write %d", n, n*4))
+	default:
+		*dst = n >> 2
+	}
+}
+
+// mos reads a MOS threshold from 1 to 5; 0 turns the alarm off.
+func (r *sectionReader) mos(key string, dst *float64) {
+	v, ok := r.value(key)
+	if !ok || v == "" {
+		return
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || (f != 0 && (f < 1 || f > 5)) {
+		r.bad(key, v, "a MOS from 1 to 5, or 0 for no alarm")
+		return
+	}
+	*dst = f
+}
+
+// publicAddress reads public_address: an IP address or host name with an
+// optional port; "$auto", as the Genesys Softphone writes it, is empty (the
+// local address).
+func (r *sectionReader) publicAddress(key string, dst *string) {
+	v, ok := r.value(key)
+	if !ok {
+		return
+	}
+	if lower(v) == "$auto" {
+		*dst = ""
+		return
+	}
+	if v != "" {
+		if err := checkHostPort(v); err != nil || strings.HasPrefix(v, "$") {
+			r.bad(key, v, "an IP address or host name, with an optional :port, or $auto")
+			return
+		}
+	}
+	*dst = v
+}
+
+// sipURI reads a sip: or sips: URI.
+func (r *sectionReader) sipURI(key string, dst *string) {
+	v, ok := r.value(key)
+	if !ok || v == "" {
+		return
+	}
+	l := lower(v)
+	rest, found := strings.CutPrefix(l, "sip:")
+	if !found {
+		rest, found = strings.CutPrefix(l, "sips:")
+	}
+	host := rest
+	if i := strings.LastIndexByte(host, '@'); i >= 0 {
+		host = host[i+1:]
+	}
+	if j := strings.IndexAny(host, ";?"); j >= 0 {
+		host = host[:j]
+	}
+	if !found || checkHostPort(host) != nil {
+		r.bad(key, v, "a SIP URI such as sip:collector@example.com")
+		return
+	}
+	*dst = v
 }
 
 // finish reports every key of the section that no reader asked for.

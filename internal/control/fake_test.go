@@ -27,6 +27,8 @@ type fakePhone struct {
 	quality phone.Quality
 	reload  phone.ReloadReport
 	release int // what ReleaseAll reports
+	// outcomes is what CallOutcomes reports.
+	outcomes []phone.CallOutcome
 
 	acted      chan string   // each recorded action, when there is room
 	subscribed chan *fakeSub // one value per Subscribe
@@ -208,6 +210,12 @@ func (f *fakePhone) Reload() (phone.ReloadReport, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.reload, nil
+}
+
+func (f *fakePhone) CallOutcomes() []phone.CallOutcome {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]phone.CallOutcome(nil), f.outcomes...)
 }
 
 func (f *fakePhone) Subscribe() (<-chan phone.Event, func()) {

@@ -62,6 +62,9 @@ type Phone interface {
 	SetAudio(c phone.AudioChange) error
 	// Quality is the voice quality of the current call.
 	Quality() phone.Quality
+	// CallOutcomes counts the calls ended since the start by direction
+	// and outcome (GET /v1/metrics).
+	CallOutcomes() []phone.CallOutcome
 	// StartConnections (re)starts the SIP registrations.
 	StartConnections(ctx context.Context) error
 	// StopConnections un-registers every connection; it drops the calls.
@@ -173,6 +176,7 @@ type Server struct {
 	streams chan struct{} // one slot per open event stream
 
 	origins map[string]bool // normalised AllowedOrigins
+	metrics *metrics        // GET /v1/metrics (metrics.go)
 
 	mu      sync.Mutex
 	started bool
@@ -229,6 +233,7 @@ func NewServer(o Options, p Phone) *Server {
 		tokenEpoch: make(chan struct{}),
 		streams:    make(chan struct{}, o.MaxEventStreams),
 		origins:    origins,
+		metrics:    newMetrics(p),
 		done:       make(chan struct{}),
 	}
 }
@@ -461,6 +466,7 @@ func (s *Server) routes() []routeSpec {
 		{"/v1/calls/{id}", methods{http.MethodGet: s.getCall}, accessToken},
 		{"/v1/events", methods{http.MethodGet: s.events}, accessToken},
 		{"/v1/reload", methods{http.MethodPost: s.reload}, accessToken},
+		{"/v1/metrics", methods{http.MethodGet: s.getMetrics}, accessToken},
 		{"/v1/token/rotate", methods{http.MethodPost: s.rotateToken}, accessToken},
 	}
 	for _, a := range actions {

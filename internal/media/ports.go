@@ -6,12 +6,16 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"syscall"
 )
 
 // PortRange is the UDP port range RTP and RTCP sockets are bound in.
 // Min and Max both 0 means any ephemeral pair.
 type PortRange struct {
 	Min, Max int
+	// DSCP marks both sockets (IP_TOS or IPV6_TCLASS = DSCP<<2, RFC 2474
+	// §3); 0 leaves them unmarked.
+	DSCP int
 }
 
 // ephemeralTries bounds the attempts to find an even/odd pair among the
@@ -24,6 +28,37 @@ const ephemeralTries = 64
 // with ErrNoFreePort when no pair is free and ErrInvalidPortRange when the
 // range holds no pair.
 func (r PortRange) Listen(ip netip.Addr) (rtp, rtcp *net.UDPConn, err error) {
+	rtp, rtcp, err = r.listen(ip)
+	if err != nil || r.DSCP == 0 {
+		return rtp, rtcp, err
+	}
+	if err := errors.Join(markDSCP(rtp, r.DSCP), markDSCP(rtcp, r.DSCP)); err != nil {
+		return nil, nil, errors.Join(fmt.Errorf("media: dscp %d: %w", r.DSCP, err), rtp.Close(), rtcp.Close())
+	}
+	return rtp, rtcp, nil
+}
+
+// markDSCP sets the DSCP of a bound UDP socket.
+func markDSCP(c *net.UDPConn, dscp int) error {
+	if dscp < 0 || dscp > 63 {
+		return fmt.Errorf("%w: dscp %d not in 0-63", ErrInvalidPortRange, dscp)
+	}
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
+			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IPV6, syscall.IPV6_TCLASS, dscp<<2)
+			return
+		}
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, syscall.IP_TOS, dscp<<2)
+	})
+	return errors.Join(err, serr)
+}
+
+func (r PortRange) listen(ip netip.Addr) (rtp, rtcp *net.UDPConn, err error) {
 	if !ip.IsValid() {
 		return nil, nil, fmt.Errorf("%w: invalid address", ErrInvalidPortRange)
 	}

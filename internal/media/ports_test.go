@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"syscall"
 	"testing"
 )
 
@@ -47,13 +48,13 @@ func TestListenRange(t *testing.T) {
 		want    int
 		wantErr error
 	}{
-		{"exact pair", PortRange{p, p + 1}, loopback, p, nil},
-		{"odd minimum rounds up", PortRange{p - 1, p + 1}, loopback, p, nil},
-		{"single port", PortRange{p, p}, loopback, 0, ErrInvalidPortRange},
-		{"reversed", PortRange{p + 10, p}, loopback, 0, ErrInvalidPortRange},
-		{"only max", PortRange{0, p}, loopback, 0, ErrInvalidPortRange},
-		{"beyond 65535", PortRange{p, 70000}, loopback, 0, ErrInvalidPortRange},
-		{"invalid address", PortRange{p, p + 1}, netip.Addr{}, 0, ErrInvalidPortRange},
+		{"exact pair", PortRange{Min: p, Max: p + 1}, loopback, p, nil},
+		{"odd minimum rounds up", PortRange{Min: p - 1, Max: p + 1}, loopback, p, nil},
+		{"single port", PortRange{Min: p, Max: p}, loopback, 0, ErrInvalidPortRange},
+		{"reversed", PortRange{Min: p + 10, Max: p}, loopback, 0, ErrInvalidPortRange},
+		{"only max", PortRange{Min: 0, Max: p}, loopback, 0, ErrInvalidPortRange},
+		{"beyond 65535", PortRange{Min: p, Max: 70000}, loopback, 0, ErrInvalidPortRange},
+		{"invalid address", PortRange{Min: p, Max: p + 1}, netip.Addr{}, 0, ErrInvalidPortRange},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,7 +76,7 @@ func TestListenRange(t *testing.T) {
 
 func TestListenRangeExhausted(t *testing.T) {
 	p := freePair(t)
-	r := PortRange{p, p + 1}
+	r := PortRange{Min: p, Max: p + 1}
 	rtp, rtcp, err := r.Listen(loopback)
 	if err != nil {
 		t.Fatal(err)
@@ -103,5 +104,34 @@ func TestListenRangeExhausted(t *testing.T) {
 			b.Close()
 		}
 		t.Fatalf("listen with rtcp port busy: err = %v, want ErrNoFreePort", err)
+	}
+}
+
+// TestListenMarksDSCP: audio_qos marks the RTP and RTCP sockets.
+func TestListenMarksDSCP(t *testing.T) {
+	for _, dscp := range []int{0, 46} {
+		rtp, rtcp, err := PortRange{DSCP: dscp}.Listen(loopback)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []*net.UDPConn{rtp, rtcp} {
+			raw, err := c.SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tos int
+			var gerr error
+			if err := raw.Control(func(fd uintptr) { tos, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_IP, syscall.IP_TOS) }); err != nil || gerr != nil {
+				t.Fatal(err, gerr)
+			}
+			if tos != dscp<<2 {
+				t.Errorf("dscp %d: port %d IP_TOS = %d, want %d", dscp, portOf(c), tos, dscp<<2)
+			}
+		}
+		rtp.Close()
+		rtcp.Close()
+	}
+	if _, _, err := (PortRange{DSCP: 64}).Listen(loopback); !errors.Is(err, ErrInvalidPortRange) {
+		t.Errorf("dscp 64: err = %v, want ErrInvalidPortRange", err)
 	}
 }

@@ -61,8 +61,8 @@ const (
 	maxCumulative = 0x7FFFFF // 24-bit signed field
 )
 
-// update counts one packet of ssrc with seq (RFC 3550 A.1, without the
-// probation of new sources: a two-party call has one).
+// update counts one packet of ssrc with seq (RFC 3550 A.1; the probation
+// of new sources is done before, by the source filter of source.go).
 func (r *recvStats) update(ssrc uint32, seq uint16) {
 	if !r.init || ssrc != r.ssrc {
 		*r = recvStats{init: true, ssrc: ssrc, lastSR: r.lastSR, lastSRAt: r.lastSRAt}
@@ -199,6 +199,7 @@ func (s *Session) reportLoop(tk Ticker) {
 // final report and for tests. Nothing is sent without an RTCP socket or
 // destination.
 func (s *Session) SendReport() error {
+	xr := s.Stats().LocalMetrics
 	s.jbMu.Lock()
 	jitterTS := s.jb.jitterTS()
 	s.jbMu.Unlock()
@@ -236,7 +237,14 @@ func (s *Session) SendReport() error {
 		report = &rtcp.ReceiverReport{SSRC: s.ssrc, Reports: blocks}
 	}
 	s.sentAt[0], s.sentAt[1] = s.sentAt[1], s.stats.PacketsSent
-	raw, err := rtcp.Marshal([]rtcp.Packet{report, rtcp.NewCNAMESourceDescription(s.ssrc, s.cname)})
+	pkts := []rtcp.Packet{report, rtcp.NewCNAMESourceDescription(s.ssrc, s.cname)}
+	if xr.Valid() && s.recv.init {
+		// RFC 3611 §4.7: our VoIP metrics of the peer's stream, in the
+		// same compound packet (§2: XR may follow SR/RR and SDES; a peer
+		// that does not know XR ignores it, RFC 3550 §6.1).
+		pkts = append(pkts, &rtcp.ExtendedReport{SenderSSRC: s.ssrc, Reports: []rtcp.ReportBlock{xr.Block()}})
+	}
+	raw, err := rtcp.Marshal(pkts)
 	if err != nil {
 		return fmt.Errorf("media: rtcp marshal: %w", err)
 	}
@@ -269,17 +277,34 @@ func (s *Session) readRTCP() {
 	})
 }
 
-// receiveRTCP takes the SR time for our next LSR and the report blocks
-// about our stream for RTT and the peer's view of loss and jitter.
+// rtcpForeign reports whether RTCP from from is not the peer's; s.mu is
+// held. RFC 4961 §4: once latched, RTCP from elsewhere would feed the RTT
+// and loss figures and take over where our reports go. After the RTP latch
+// moved (source.go), RTCP latches again, from the new RTP source's host.
+func (s *Session) rtcpForeign(from netip.AddrPort) bool {
+	if s.rtcpLatched {
+		return from != s.rtcpDest
+	}
+	return s.rtcpFrom.IsValid() && from.Addr() != s.rtcpFrom
+}
+
+// receiveRTCP takes the SR time for our next LSR, the report blocks about
+// our stream for RTT and the peer's view of loss and jitter, and its XR
+// VoIP Metrics about our stream (RFC 3611 §4.7).
 func (s *Session) receiveRTCP(pkts []rtcp.Packet, from netip.AddrPort) {
 	now := s.now()
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.rtcpForeign(from) {
+		s.stats.RTCPForeignSource++
+		return
+	}
 	s.stats.RTCPReceived++
 	s.stats.LastRTCPReceived = now
 	if !s.rtcpLatched {
 		// RFC 4961: symmetric RTCP, as for RTP.
-		s.rtcpDest, s.rtcpLatched = netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), true
+		s.rtcpDest, s.rtcpLatched = from, true
 	}
 	for _, p := range pkts {
 		var blocks []rtcp.ReceptionReport
@@ -290,6 +315,13 @@ func (s *Session) receiveRTCP(pkts []rtcp.Packet, from netip.AddrPort) {
 			blocks = r.Reports
 		case *rtcp.ReceiverReport:
 			blocks = r.Reports
+		case *rtcp.ExtendedReport:
+			for _, b := range r.Reports {
+				// RFC 3611 §4.7: the peer's metrics of our stream.
+				if vm, ok := b.(*rtcp.VoIPMetricsReportBlock); ok && vm.SSRC == s.ssrc {
+					s.stats.RemoteMetrics = MetricsFromBlock(vm)
+				}
+			}
 		}
 		for _, b := range blocks {
 			if b.SSRC != s.ssrc {

@@ -120,8 +120,16 @@ func TestReceiverReport(t *testing.T) {
 	}
 	tick.Tick()
 	pkts := readRTCP(t, peerRTCP)
-	if len(pkts) != 2 {
-		t.Fatalf("compound of %d packets, want RR + SDES", len(pkts))
+	if len(pkts) != 3 {
+		t.Fatalf("compound of %d packets, want RR + SDES + XR", len(pkts))
+	}
+	xr, ok := pkts[2].(*rtcp.ExtendedReport)
+	if !ok || len(xr.Reports) != 1 {
+		t.Fatalf("third packet %v, want XR with one block", pkts[2])
+	}
+	vm, ok := xr.Reports[0].(*rtcp.VoIPMetricsReportBlock)
+	if !ok || vm.SSRC != 7 || vm.LossRate != 26 || vm.DiscardRate != 0 || vm.Gmin != 16 || vm.MOSCQ < 10 || vm.MOSCQ > 50 {
+		t.Errorf("xr block %+v, want VoIP metrics of ssrc 7, loss 26/256, gmin 16, a MOS", xr.Reports[0])
 	}
 	rr, ok := pkts[0].(*rtcp.ReceiverReport)
 	if !ok {

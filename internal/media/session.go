@@ -80,6 +80,16 @@ type Stats struct {
 	// type other than the negotiated ones, or failed SRTP for another
 	// reason than those below.
 	PacketsIgnored uint64
+	// PacketsForeignSource counts RTP packets dropped because they came
+	// from another address than the latched one (RFC 4961 §4);
+	// PacketsForeignSSRC those of the latched address with an SSRC that
+	// is not the one played (RFC 3550 §8.2, A.1); RTCPForeignSource RTCP
+	// packets from another address than the latched one. Relatches
+	// counts the times the latch moved to a new address without a
+	// re-INVITE (a NAT rebinding, a new media server); SSRCChanges the
+	// times the played SSRC changed. See source.go.
+	PacketsForeignSource, PacketsForeignSSRC, RTCPForeignSource uint64
+	Relatches, SSRCChanges                                      uint64
 	// PacketsLost is the cumulative number lost (RFC 3550 §6.4.1:
 	// expected − received, so duplicates can make it negative).
 	PacketsLost int64
@@ -130,6 +140,14 @@ type Stats struct {
 	// way; zero before the first. LastRTCPReceived is the time of the
 	// last RTCP packet received.
 	LastSent, LastReceived, LastRTCPReceived time.Time
+	// SSRC is our stream's, RemoteSSRC the peer's (0 before its first
+	// packet); Codec names the codec received.
+	SSRC, RemoteSSRC uint32
+	Codec            string
+	// LocalMetrics is the RTCP XR VoIP Metrics block we send about the
+	// peer's stream (RFC 3611 §4.7); RemoteMetrics the last one the peer
+	// sent about ours, not Valid when it sends none (see xr.go).
+	LocalMetrics, RemoteMetrics VoIPMetrics
 }
 
 // Session sends and receives one RTP stream (RFC 3550) for a call.
@@ -137,7 +155,9 @@ type Stats struct {
 // Receiving is symmetric (RFC 4961): once a packet of the negotiated codec
 // arrives, we send to the address it came from instead of the SDP address,
 // which gets media through NATs that rewrote the peer's port. The latch is
-// set by the first such packet and reset by Update. RTCP latches likewise.
+// set by the first such packet and reset by Update. After it, packets from
+// other addresses or of another SSRC than the one played are dropped, with
+// re-latching for a peer that moved (see source.go). RTCP latches likewise.
 //
 // Received audio goes through an adaptive jitter buffer (see jitter.go);
 // ReadFrame hands out one frame per ptime from the playout ticker. One frame
@@ -163,9 +183,10 @@ type Session struct {
 	coder       frameCoder
 	sec         *srtpContexts
 	dest        netip.AddrPort // where RTP goes
-	latched     bool
+	src         sourceFilter   // which received packets are the call's (source.go)
 	rtcpDest    netip.AddrPort
 	rtcpLatched bool
+	rtcpFrom    netip.Addr // when valid, RTCP may latch only from this IP
 	ssrc        uint32
 	seq         uint16
 	ts          uint32
@@ -326,8 +347,9 @@ func (s *Session) Update(n Negotiated) error {
 	s.neg, s.coder, s.sec = n, coder, sec
 	s.updatedAt = s.now()
 	s.cnSending = false
-	s.dest, s.latched = n.Remote, false
-	s.rtcpDest, s.rtcpLatched = n.RemoteRTCP, false
+	s.dest = n.Remote
+	s.src.reset()
+	s.rtcpDest, s.rtcpLatched, s.rtcpFrom = n.RemoteRTCP, false, netip.Addr{}
 	s.marker = true
 	s.jbMu.Lock()
 	s.rxCoder = coder
@@ -365,6 +387,11 @@ func (s *Session) Stats() Stats {
 	s.mu.Lock()
 	st := s.stats
 	st.PacketsLost = s.recv.lost()
+	st.SSRC = s.ssrc
+	if s.recv.init {
+		st.RemoteSSRC = s.recv.ssrc
+	}
+	firstAt := s.startedAt
 	st.FractionLost = float64(s.recv.fraction) / 256
 	expected := s.recv.expected()
 	name, ptime := s.neg.Codec.Name, ptimeOf(s.neg)
@@ -385,6 +412,12 @@ func (s *Session) Stats() Stats {
 	// Every frameCoder conceals loss (Conceal), so the PLC values apply.
 	st.RFactor = RFactor(delay, loss, CodecImpairment(name, true))
 	st.MOS = MOSFromR(st.RFactor)
+	st.Codec = name
+	if st.RemoteSSRC != 0 {
+		// Listening quality leaves the delay out (RFC 3611 §4.7.5).
+		lq := RFactor(0, loss, CodecImpairment(name, true))
+		st.LocalMetrics = localMetrics(&st, expected, js, max(js.lastHeld, js.target)+ptime, loss, lq, st.LastReceived.Sub(firstAt))
+	}
 	return st
 }
 
@@ -737,6 +770,10 @@ func (s *Session) readLoop(conn *net.UDPConn, what string, unprotect func(sec *s
 			s.log.Debug(what+" read failed", "err", err)
 			continue
 		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		if s.dropForeign(conn, from) {
+			continue
+		}
 		data := buf[:n]
 		s.mu.Lock()
 		sec := s.sec
@@ -751,6 +788,27 @@ func (s *Session) readLoop(conn *net.UDPConn, what string, unprotect func(sec *s
 		}
 		handle(data, from)
 	}
+}
+
+// dropForeign reports, and counts, a datagram on conn from another address
+// than the latched one while nothing from there could move the latch
+// (source.go): it is dropped unread, so that a flood costs neither parsing
+// nor SRTP work, nor SRTP state for its SSRCs.
+func (s *Session) dropForeign(conn *net.UDPConn, from netip.AddrPort) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if conn == s.rtp {
+		if s.src.foreign(from, s.now()) {
+			s.stats.PacketsForeignSource++
+			return true
+		}
+		return false
+	}
+	if s.rtcpForeign(from) {
+		s.stats.RTCPForeignSource++
+		return true
+	}
+	return false
 }
 
 // srtpFailed counts a packet SRTP refused.
@@ -783,13 +841,35 @@ func (s *Session) receive(pkt *rtp.Packet, from netip.AddrPort) {
 		s.mu.Unlock()
 		return
 	}
-	if isAudio && !s.latched {
+	prevSSRC, hadSSRC := s.src.ssrc, s.src.haveSSRC
+	verdict, ch := s.src.check(from, pkt.SSRC, pkt.SequenceNumber, isAudio, ptimeOf(neg), now)
+	switch verdict {
+	case sourceForeignAdr:
+		s.stats.PacketsForeignSource++
+		s.mu.Unlock()
+		return
+	case sourceForeignSSRC:
+		s.stats.PacketsForeignSSRC++
+		s.mu.Unlock()
+		return
+	}
+	if hadSSRC && prevSSRC != pkt.SSRC {
+		s.stats.SSRCChanges++
+		s.log.Debug("rtp ssrc changed", "from", from, "ssrc", pkt.SSRC, "was", prevSSRC)
+	}
+	if ch.latched {
 		// RFC 4961 §4: send to where the peer's packets come from.
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		if from != s.dest {
-			s.log.Debug("rtp latched", "from", from, "sdp", s.dest)
+			s.log.Debug("rtp latched", "from", from, "was", s.dest, "relatch", ch.relatched)
 		}
-		s.dest, s.latched = from, true
+		s.dest = from
+		if ch.relatched {
+			// The peer moved (NAT rebinding, new media server): its
+			// RTCP moves too; take it again, but only from the new
+			// RTP source's host.
+			s.stats.Relatches++
+			s.rtcpLatched, s.rtcpFrom = false, from.Addr()
+		}
 	}
 	// Audio and telephone events share the sequence space (RFC 4733
 	// §2.1), so both count for loss.

@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/softphone/softphone/internal/config"
+	"github.com/softphone/softphone/internal/media"
 	"github.com/softphone/softphone/internal/policy"
 	"github.com/softphone/softphone/internal/sip"
 )
@@ -54,7 +55,8 @@ func (p *Phone) SetAudio(c AudioChange) error {
 
 // Quality returns the voice quality of the current call (the oldest one
 // up), zero without one. The alarm is on while the MOS estimate is below
-// vqAlarmOn (and stays on until it is back above vqAlarmOff).
+// vq_alarm_threshold (and stays on until it is back above it by
+// vqAlarmHysteresis).
 func (p *Phone) Quality() Quality {
 	s := p.sipSide()
 	if s == nil {
@@ -77,34 +79,39 @@ func (p *Phone) Quality() Quality {
 	return q
 }
 
-// Voice-quality alarm thresholds on the MOS estimate (ITU-T G.107's
-// "many users dissatisfied" begins near 3.6).
-const (
-	vqAlarmOn  = 3.5
-	vqAlarmOff = 3.8
-)
+// vqAlarmHysteresis is how far above [policy.session] vq_alarm_threshold
+// the MOS estimate must climb back before the alarm clears, so a call
+// hovering at the threshold raises one alarm per dip, not one per check.
+const vqAlarmHysteresis = 0.3
 
 // checkQuality raises or clears a call's voice-quality alarm and says so
-// in an event.
+// in an event and a log line, naming what lowers the MOS most (loss,
+// jitter or delay) when it rises.
 func (p *Phone) checkQuality(s *sipSide, e *callEntry) {
+	on := p.config().Session.VQAlarmThreshold
 	mi := e.media.info()
-	if mi == nil || mi.PacketsReceived < 50 {
+	if mi == nil || mi.PacketsReceived < 50 || on <= 0 {
 		return
 	}
 	s.mu.Lock()
 	was := e.vqAlarm
 	switch {
-	case !was && mi.MOS < vqAlarmOn:
+	case !was && mi.MOS < on:
 		e.vqAlarm = true
-	case was && mi.MOS > vqAlarmOff:
+	case was && mi.MOS > on+vqAlarmHysteresis:
 		e.vqAlarm = false
 	}
 	now := e.vqAlarm
 	s.mu.Unlock()
 	if now != was {
-		p.log.Warn("voice quality alarm", "call", e.call.ID(), "on", now, "mos", mi.MOS, "fraction_lost", mi.FractionLost, "jitter_ms", mi.JitterMillis)
-		p.events.publish("quality", map[string]any{"call": e.call.ID(), "vq_alarm_on": now, "mos": mi.MOS,
-			"fraction_lost": mi.FractionLost, "jitter_ms": mi.JitterMillis, "rtt_ms": mi.RTTMillis})
+		cause := ""
+		if sess := e.media.session(); now && sess != nil {
+			cause = media.QualityCause(sess.Stats())
+		}
+		p.log.Warn("voice quality alarm", "call", e.call.ID(), "on", now, "cause", cause, "mos", mi.MOS, "threshold", on,
+			"fraction_lost", mi.FractionLost, "jitter_ms", mi.JitterMillis, "rtt_ms", mi.RTTMillis)
+		p.events.publish("quality", map[string]any{"call": e.call.ID(), "vq_alarm_on": now, "cause": cause, "mos": mi.MOS,
+			"threshold": on, "fraction_lost": mi.FractionLost, "jitter_ms": mi.JitterMillis, "rtt_ms": mi.RTTMillis})
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/softphone/softphone/internal/config"
+	"github.com/softphone/softphone/internal/media"
 	"github.com/softphone/softphone/internal/policy"
 	"github.com/softphone/softphone/internal/sip"
 	"github.com/softphone/softphone/internal/voice"
@@ -69,8 +70,10 @@ func (p *Phone) startSIP(ctx context.Context) error {
 	opts := sip.Options{
 		Host:          c.Endpoint.SIPAddress,
 		Port:          c.Endpoint.SIPPort,
+		PortMax:       c.Endpoint.SIPPortMax,
 		PublicAddress: c.Endpoint.PublicAddress,
-		UserAgent:     "softphone/" + p.version,
+		UserAgent:     sip.UserAgentString("softphone/"+p.version, c.Endpoint.IncludeOSVersion),
+		DSCP:          c.Endpoint.SignalingDSCP,
 		Logger:        p.log.With("component", "sip"),
 		Trace:         c.Log.SIPTrace,
 	}
@@ -392,11 +395,17 @@ func (h *handler) CallState(c *sip.Call, st sip.CallState, reason string) {
 	}
 	info := e.info()
 	follows := e.follows
+	var vq *media.VQReport
 	if st == sip.CallStateEnded {
 		delete(s.calls, c.ID())
 		e.endTimers()
+		vq = p.vqReportOf(e)
+		p.outcomes.count(info)
 	}
 	s.mu.Unlock()
+	if vq != nil {
+		p.publishVQReport(s, c, vq)
+	}
 	if st != sip.CallStateRinging {
 		s.stopAudio(e, st != sip.CallStateEnded)
 	}

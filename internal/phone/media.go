@@ -39,7 +39,7 @@ type callMedia struct {
 func (p *Phone) newCallMedia(transport string) (*callMedia, error) {
 	cfg := p.config()
 	addr := p.mediaAddr()
-	pr := media.PortRange{Min: cfg.Endpoint.RTPPortMin, Max: cfg.Endpoint.RTPPortMax}
+	pr := media.PortRange{Min: cfg.Endpoint.RTPPortMin, Max: cfg.Endpoint.RTPPortMax, DSCP: cfg.Endpoint.AudioDSCP}
 	rtp, rtcp, err := pr.Listen(addr)
 	if err != nil {
 		return nil, fmt.Errorf("phone: rtp ports: %w", err)

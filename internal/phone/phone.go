@@ -48,7 +48,9 @@ type Phone struct {
 	audio   *audio.System
 	now     func() time.Time
 	started time.Time
-	events  *hub
+	// outcomes counts ended calls (outcomes.go).
+	outcomes outcomeTally
+	events   *hub
 	// transferGrace: see Options.TransferGrace.
 	transferGrace time.Duration
 

@@ -15,21 +15,46 @@ import (
 
 // listenAll binds every configured transport. With Port 0 the first
 // transport takes an ephemeral port and the others try the same number.
+// With PortMax above Port, a number where any transport is busy is given up
+// and the next one tried, up to PortMax (the Genesys sip_port_min and
+// sip_port_max range): every transport shares the number the first free
+// one gets.
 func (u *UA) listenAll(ctx context.Context) error {
+	last := max(u.o.Port, u.o.PortMax)
+	for port := u.o.Port; ; port++ {
+		err := u.listenAt(ctx, port)
+		if err == nil || u.o.Port == 0 || port >= last {
+			return err
+		}
+	}
+}
+
+// listenAt binds every transport on port (TLS on port+1); on failure it
+// closes what it bound, so the next number starts clean.
+func (u *UA) listenAt(ctx context.Context, port int) error {
 	lc := net.ListenConfig{Control: dscpControl(u.o.DSCP)}
-	port := u.o.Port
+	n0, p0 := len(u.listeners), len(u.pendingServe)
+	undo := func() {
+		for _, l := range u.listeners[n0:] {
+			_ = l.Close()
+		}
+		u.listeners, u.pendingServe = u.listeners[:n0], u.pendingServe[:p0]
+		clear(u.listen)
+	}
+	fixed := port != 0
 	for _, t := range u.o.Transports {
 		p := port
-		if t == "tls" && u.o.Port != 0 {
-			p = u.o.Port + 1
+		if t == "tls" && fixed {
+			p = port + 1
 		}
 		addr := net.JoinHostPort(u.o.Host, strconv.Itoa(p))
 		bound, err := u.listenOne(ctx, lc, t, addr)
-		if err != nil && p != 0 && u.o.Port == 0 {
+		if err != nil && p != 0 && !fixed {
 			// The ephemeral number taken by another transport is busy here.
 			bound, err = u.listenOne(ctx, lc, t, net.JoinHostPort(u.o.Host, "0"))
 		}
 		if err != nil {
+			undo()
 			return fmt.Errorf("sip: listen %s %s: %w", t, addr, err)
 		}
 		u.listen[t] = bound

@@ -206,8 +206,11 @@ type Registration struct {
 
 // Options configure a UA.
 type Options struct {
-	Host        string   // listen address; "" = all interfaces
-	Port        int      // listen port; 0 = ephemeral
+	Host string // listen address; "" = all interfaces
+	Port int    // listen port; 0 = ephemeral
+	// PortMax, above Port, lets the UA move up to the first number where
+	// every transport is free (Port+1 for TLS stays beside it).
+	PortMax     int
 	Transports  []string // of "udp", "tcp", "tls"; default udp+tcp
 	TLSCertFile string   // certificate for listening on TLS
 	TLSKeyFile  string

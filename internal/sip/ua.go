@@ -99,6 +99,9 @@ func New(o Options, h Handler) (*UA, error) {
 	if o.Port < 0 || o.Port > 65535 {
 		return nil, fmt.Errorf("%w: port %d", ErrInvalidOptions, o.Port)
 	}
+	if o.PortMax != 0 && (o.PortMax < o.Port || o.PortMax > 65535) {
+		return nil, fmt.Errorf("%w: port range %d-%d", ErrInvalidOptions, o.Port, o.PortMax)
+	}
 	if err := checkAccounts(o.Accounts); err != nil {
 		return nil, err
 	}
