@@ -317,6 +317,11 @@ use_headset = 1
 headset_name = %s
 %s
 [policy.session]
+; The transport figures are compared with baresip, which runs without
+; echo cancellation and noise suppression (and a steady test tone is
+; noise to the suppressor); the stage's own cost is dsp.BenchmarkStage's.
+echo_cancellation = 0
+noise_suppression = 0
 %s
 `, sipPort, rtp+2, rtp+400, ctl, token, o.Headset, moreHeadsets(o.MoreHeadsets), o.Session)
 	if o.Account != "" {

@@ -53,6 +53,9 @@ audio_out_device = Spare Headset
 device_poll_interval = 100ms
 [policy.session]
 zip_tone = 0
+; The tests feed test tones into the microphone: a steady tone is
+; stationary noise to the noise suppressor, which would take it off.
+noise_suppression = 0
 `+extra)
 	d := startDaemon(t, pa.Env(), cfg)
 	return &mediaBed{daemon: d, pa: pa, ev: d.events(t), out: out, spare: spare, feedMod: feedMod, micMod: micMod,

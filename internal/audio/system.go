@@ -138,12 +138,15 @@ type result struct {
 // miniaudio's null backend, so Open succeeds on a machine without any
 // sound system; Snapshot then says Null=true and Backend "null". A forced
 // backend that cannot be opened is an error wrapping ErrNoBackend.
+// The first Open tags every PulseAudio stream the process opens with
+// StreamProperties (media.role "phone").
 func Open(o Options) (*System, error) {
 	want, err := parseBackend(o.Backend)
 	if err != nil {
 		return nil, err
 	}
 	o = o.withDefaults()
+	tagStreams()
 	s := &System{
 		opts: o,
 		want: want,

@@ -63,6 +63,15 @@ type Session struct {
 	// DTMFMethod is rfc4733, info or inband (the Genesys spellings
 	// Rfc2833, Info and InbandRtp are read as these).
 	DTMFMethod string
+	// EchoCancellation removes the caller's voice picked up by the
+	// agent's microphone from the speaker (echo_cancellation).
+	EchoCancellation bool
+	// NoiseSuppression removes stationary background noise from the
+	// agent's microphone (noise_suppression).
+	NoiseSuppression bool
+	// AGCMode 1 levels the agent's voice automatically; 0 leaves the
+	// microphone's level alone (agc_mode, the Genesys key).
+	AGCMode int
 	// VQAlarmThreshold is the MOS below which a call's voice quality
 	// raises an alarm (once per dip); 0 = no alarm.
 	VQAlarmThreshold float64
@@ -245,6 +254,8 @@ func Default() *Config {
 			RTPTimeout:           30 * time.Second,
 			ZipTone:              true,
 			DTMFMethod:           "rfc4733",
+			EchoCancellation:     true,
+			NoiseSuppression:     true,
 			SessionExpires:       DefaultSessionExpires,
 			VQAlarmThreshold:     DefaultVQAlarmThreshold,
 		},

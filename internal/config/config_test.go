@@ -122,6 +122,22 @@ reg_timeout = 0
 			check: func(t *testing.T, c *Config) { wantSessionExpires(t, c, 90*time.Second) }},
 		{name: "session_expires too small", in: "[policy.session]\nsession_expires = 30\n",
 			wantErr: []string{`test.ini:2: [policy.session] session_expires: "30" is not 0 (ask for no session timer) or at least 90 seconds`}},
+		{name: "voice processing defaults", in: "",
+			check: func(t *testing.T, c *Config) {
+				if s := c.Session; !s.EchoCancellation || !s.NoiseSuppression || s.AGCMode != 0 {
+					t.Errorf("echo %v noise %v agc %d, want on, on, 0", s.EchoCancellation, s.NoiseSuppression, s.AGCMode)
+				}
+			}},
+		{name: "voice processing set", in: "[policy.session]\necho_cancellation = 0\nnoise_suppression = 0\nagc_mode = 1\n",
+			check: func(t *testing.T, c *Config) {
+				if s := c.Session; s.EchoCancellation || s.NoiseSuppression || s.AGCMode != 1 {
+					t.Errorf("echo %v noise %v agc %d, want off, off, 1", s.EchoCancellation, s.NoiseSuppression, s.AGCMode)
+				}
+			}},
+		{name: "bad agc_mode", in: "[policy.session]\nagc_mode = 2\n",
+			wantErr: []string{`test.ini:2: [policy.session] agc_mode: "2" is not a whole number from 0 to 1`}},
+		{name: "bad echo_cancellation", in: "[policy.session]\necho_cancellation = maybe\n",
+			wantErr: []string{`test.ini:2: [policy.session] echo_cancellation: "maybe" is not a boolean (1 or 0)`}},
 		{name: "accept_invites defaults to proxy", in: "",
 			check: func(t *testing.T, c *Config) {
 				if c.Endpoint.AcceptInvites != "proxy" || len(c.Endpoint.TrustedHosts) != 0 {

@@ -138,6 +138,9 @@ func (c *Config) readSection(r *sectionReader) bool {
 		r.boolean("zip_tone", &s.ZipTone)
 		r.dtmfMethod("dtmf_method", &s.DTMFMethod)
 		r.mos("vq_alarm_threshold", &s.VQAlarmThreshold)
+		r.boolean("echo_cancellation", &s.EchoCancellation)
+		r.boolean("noise_suppression", &s.NoiseSuppression)
+		r.integer("agc_mode", &s.AGCMode, 0, 1)
 		if v := r.seconds("session_expires", &s.SessionExpires); s.SessionExpires > 0 && s.SessionExpires < MinSessionExpires {
 			r.bad("session_expires", v, "0 (ask for no session timer) or at least 90 seconds (RFC 4028 §5)")
 			s.SessionExpires = DefaultSessionExpires

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/softphone/softphone/internal/audio"
+	"github.com/softphone/softphone/internal/config"
+	"github.com/softphone/softphone/internal/dsp"
 	"github.com/softphone/softphone/internal/policy"
 	"github.com/softphone/softphone/internal/sip"
 	"github.com/softphone/softphone/internal/voice"
@@ -67,6 +69,7 @@ func (p *Phone) startVoice(s *sipSide, e *callEntry, zip bool) {
 		id := e.call.ID()
 		opts := voice.Options{
 			Devices: p.audio, Media: sess, Input: in, Output: out, Logger: p.log.With("component", "voice", "call", id),
+			Processing: voiceProcessing(p.config().Session),
 			OnDeviceLost: func(kind audio.Kind, dev audio.Device, err error) {
 				p.log.Warn("device lost during the call: the call goes on", "call", id, "kind", kind.String(), "device", dev.Name)
 				p.events.publish("media", map[string]string{"call": id, "event": "device_lost", "kind": kind.String(), "device": dev.Name})
@@ -279,4 +282,10 @@ func (p *Phone) sendInbandDTMF(e *callEntry, digits string) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(len(digits)+1)*time.Second)
 	defer cancel()
 	return true, path.SendDTMF(ctx, digits)
+}
+
+// voiceProcessing is the voice processing stage the session settings ask
+// for (echo_cancellation, noise_suppression, agc_mode).
+func voiceProcessing(s config.Session) dsp.Settings {
+	return dsp.Settings{EchoCancellation: s.EchoCancellation, NoiseSuppression: s.NoiseSuppression, AGC: s.AGCMode == 1}
 }

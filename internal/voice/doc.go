@@ -3,8 +3,12 @@
 // from the session to a playback device. It also makes the phone's own
 // tones: the ringer, the zip tone played at auto-answer and in-band DTMF.
 //
-//	capture device ─► ring buffer ─► resample ─► gain / mute ─► (DTMF) ─► Media.WriteFrame ─► RTP
-//	playback device ◄─ ring buffer ◄─ gain ◄─ (zip tone) ◄─ resample ◄─ Media.ReadFrame ◄─ jitter/PLC ◄─ RTP
+//	capture device ─► ring buffer ─► (dsp) ─► gain / mute ─► resample ─► (DTMF) ─► Media.WriteFrame ─► RTP
+//	                                   ▲ reference
+//	playback device ◄─ ring buffer ◄─ ─┴─ gain ◄─ (zip tone) ◄─ resample ◄─ Media.ReadFrame ◄─ jitter/PLC ◄─ RTP
+//
+// (dsp) is the voice processing stage (echo cancellation, noise
+// suppression, gain control: Options.Processing, processing.go).
 //
 // The ring buffers belong to the audio package's streams; jitter buffering,
 // loss concealment and the codecs belong to the media package's Session.

@@ -48,6 +48,9 @@ type sender struct {
 	frame  []int16 // the frame to send
 	ticker *time.Ticker
 	floor  noiseFloor
+	// read counts the samples read from the capture stream of
+	// generation readGen (see alignProcessing).
+	read, readGen uint64
 }
 
 // noiseFloorFrames is the window of the microphone's noise floor: one
@@ -116,6 +119,7 @@ func (s *sender) configure(p *Path, f format) {
 func (p *Path) sendLoop() {
 	defer p.wg.Done()
 	var s sender
+	defer p.dsp.Close()
 	defer func() {
 		if s.ticker != nil {
 			s.ticker.Stop()
@@ -165,6 +169,8 @@ func (p *Path) sendLoop() {
 			if gap, ok := p.moved(&p.in, gen, captured); ok {
 				p.missed(gap, s.f.ptime)
 			}
+			p.alignProcessing(&s, cs, gen, len(s.dev))
+			p.dsp.Capture(s.dev)
 			applyGain(s.dev, p.micGain.Load())
 			s.fifo = s.rs.Process(s.fifo, s.dev)
 			if s.fresh && len(s.fifo) < n {
@@ -371,9 +377,11 @@ func (p *Path) recvLoop() {
 			// not cut the audio up into many small gaps.
 			primed, r.underruns = gen, under
 			r.pad = append(r.pad[:0], make([]int16, len(r.out))...)
+			p.dsp.Reference(r.pad)
 			n, _ := ps.Write(r.pad)
 			wrote += n
 		}
+		p.dsp.Reference(r.out)
 		n, err := ps.Write(r.out)
 		pst := ps.Stats()
 		r.gate.wrote(gen, ps.Config(), pst, wrote+n)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/softphone/softphone/internal/audio"
+	"github.com/softphone/softphone/internal/dsp"
 	"github.com/softphone/softphone/internal/media"
 )
 
@@ -112,6 +113,11 @@ type Options struct {
 	// played when the playback stream took it. It runs on the receive
 	// goroutine.
 	OnPlayed func(decoded, played time.Time)
+	// Processing says which parts of the voice processing stage run on
+	// the captured audio: echo cancellation (fed with what the playback
+	// device is handed), noise suppression, gain control. The zero value
+	// runs none and the stage is left out (see processing.go).
+	Processing dsp.Settings
 }
 
 // Stats are a Path's counters.
@@ -211,6 +217,10 @@ type Path struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// dsp is the voice processing stage; nil when off. Its capture side
+	// is the send goroutine's, which closes it; see processing.go.
+	dsp *dsp.Processor
 }
 
 // dtmfJob is digits waiting to be sent in band.
@@ -268,10 +278,16 @@ func Start(o Options) (*Path, error) {
 	}
 	p.micGain.Store(100)
 	p.spkGain.Store(100)
-	capSt, playSt, err := p.open(o.Input, o.Output)
+	dp, err := newProcessing(o)
 	if err != nil {
 		return nil, err
 	}
+	capSt, playSt, err := p.open(o.Input, o.Output)
+	if err != nil {
+		dp.Close()
+		return nil, err
+	}
+	p.dsp = dp
 	if capSt != nil {
 		p.in.cap, p.in.dev, p.in.state = capSt, *o.Input, DeviceOpen
 	} else {
@@ -403,6 +419,10 @@ func (p *Path) SwitchDevices(in, out *audio.Device) error {
 // swap makes s ready for a new device; p.mu is held.
 func (p *Path) swap(s *side, dev audio.Device) {
 	s.gen++
+	p.dsp.Reset() // a new device pair is a new echo path
+	if s.kind == audio.KindPlayback {
+		p.dsp.ResetReference()
+	}
 	s.cap, s.play = nil, nil
 	s.dev, s.state = dev, DeviceOpen
 	s.gapSet = !s.last.IsZero()

@@ -1,0 +1,88 @@
+package dsp
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/softphone/softphone/internal/testbed"
+)
+
+const rate = 48000
+
+// simulate runs far through a simulated echo path (delay samples,
+// attenuated by gain) into the microphone, adds near, and returns what the
+// processor makes of the microphone, 20 ms at a time.
+func simulate(t testing.TB, p *Processor, far, near []int16, delay int, gain float64) (mic, out []int16) {
+	t.Helper()
+	mic = make([]int16, len(far))
+	for i := range mic {
+		v := float64(near[i])
+		if i >= delay {
+			v += gain * float64(far[i-delay])
+		}
+		mic[i] = int16(max(-32768, min(32767, v)))
+	}
+	out = append([]int16(nil), mic...)
+	const step = rate / 50
+	for off := 0; off+step <= len(out); off += step {
+		p.Reference(far[off : off+step])
+		p.Playing(uint64(off)) // the speaker plays what came before
+		p.Capture(out[off : off+step])
+	}
+	return mic, out
+}
+
+func sec(s float64) int { return int(s * rate) }
+
+func TestEchoCancelled(t *testing.T) {
+	p, err := New(Options{Settings: Settings{EchoCancellation: true, NoiseSuppression: true}, Rate: rate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	n := sec(8)
+	far := testbed.SpeechLike(rate, n, 130, 0.2, 1)
+	near := make([]int16, n)
+	copy(near[sec(5):], testbed.SpeechLike(rate, sec(3), 210, 0.1, 2))
+	mic, out := simulate(t, p, far, near, sec(0.12), 0.3)
+	erle := testbed.LevelDB(mic[sec(2):sec(5)]) - testbed.LevelDB(out[sec(2):sec(5)])
+	dt := testbed.LevelDB(out[sec(5.5):sec(8)]) - testbed.LevelDB(near[sec(5.5):sec(8)])
+	t.Logf("ERLE %.1f dB; near end in double talk %+.1f dB", erle, dt)
+	if erle < 25 {
+		t.Errorf("ERLE %.1f dB, want >= 25", erle)
+	}
+	if dt < -6 || dt > 6 {
+		t.Errorf("near end during double talk %+.1f dB, want within 6 dB", dt)
+	}
+}
+
+func TestNoiseSuppressed(t *testing.T) {
+	p, err := New(Options{Settings: Settings{NoiseSuppression: true}, Rate: rate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	n := sec(6)
+	noise := testbed.Noise(n, 0.01, 3)
+	speech := make([]int16, n)
+	copy(speech[sec(3):], testbed.SpeechLike(rate, sec(3), 180, 0.1, 4))
+	mic := testbed.Mix(append([]int16(nil), noise...), speech)
+	_, out := simulate(t, p, make([]int16, n), mic, 0, 0)
+	nr := testbed.LevelDB(mic[sec(1.5):sec(3)]) - testbed.LevelDB(out[sec(1.5):sec(3)])
+	kept := testbed.LevelDB(out[sec(3.5):sec(6)]) - testbed.LevelDB(speech[sec(3.5):sec(6)])
+	t.Logf("noise reduced by %.1f dB; speech %+.1f dB", nr, kept)
+	if nr < 10 {
+		t.Errorf("noise reduced by %.1f dB, want >= 10", nr)
+	}
+	if kept < -6 || kept > 6 {
+		t.Errorf("speech level %+.1f dB through the suppressor, want within 6 dB", kept)
+	}
+}
+
+func TestBadOptions(t *testing.T) {
+	for _, r := range []int{0, 7000, 44101} {
+		if _, err := New(Options{Settings: Settings{NoiseSuppression: true}, Rate: r}); !errors.Is(err, ErrBadOptions) {
+			t.Errorf("rate %d: err %v, want ErrBadOptions", r, err)
+		}
+	}
+}
