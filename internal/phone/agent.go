@@ -48,7 +48,7 @@ func (p *Phone) SetAudio(c AudioChange) error {
 		}
 		s.mu.Unlock()
 	}
-	p.events.publish("audio", st)
+	p.events.publish(EventAudio, st)
 	return nil
 }
 
@@ -60,7 +60,7 @@ func (p *Phone) Quality() Quality {
 	if s == nil {
 		return Quality{}
 	}
-	var best *callEntry
+	var best *call
 	s.mu.Lock()
 	for _, e := range s.calls {
 		if !e.ans.IsZero() && (best == nil || e.ans.Before(best.ans)) {
@@ -86,7 +86,7 @@ const (
 
 // checkQuality raises or clears a call's voice-quality alarm and says so
 // in an event.
-func (p *Phone) checkQuality(s *sipSide, e *callEntry) {
+func (p *Phone) checkQuality(s *sipSide, e *call) {
 	mi := e.media.info()
 	if mi == nil || mi.PacketsReceived < 50 {
 		return
@@ -102,8 +102,8 @@ func (p *Phone) checkQuality(s *sipSide, e *callEntry) {
 	now := e.vqAlarm
 	s.mu.Unlock()
 	if now != was {
-		p.log.Warn("voice quality alarm", "call", e.call.ID(), "on", now, "mos", mi.MOS, "fraction_lost", mi.FractionLost, "jitter_ms", mi.JitterMillis)
-		p.events.publish("quality", map[string]any{"call": e.call.ID(), "vq_alarm_on": now, "mos": mi.MOS,
+		p.log.Warn("voice quality alarm", "call", e.sip.ID(), "on", now, "mos", mi.MOS, "fraction_lost", mi.FractionLost, "jitter_ms", mi.JitterMillis)
+		p.events.publish(EventQuality, map[string]any{"call": e.sip.ID(), "vq_alarm_on": now, "mos": mi.MOS,
 			"fraction_lost": mi.FractionLost, "jitter_ms": mi.JitterMillis, "rtt_ms": mi.RTTMillis})
 	}
 }
@@ -117,7 +117,7 @@ func (p *Phone) ReleaseAll(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	s.mu.Lock()
-	var calls []*callEntry
+	var calls []*call
 	for _, e := range s.calls {
 		calls = append(calls, e)
 	}
@@ -126,10 +126,10 @@ func (p *Phone) ReleaseAll(ctx context.Context) (int, error) {
 	var errs []error
 	for _, e := range calls {
 		var err error
-		if e.call.Direction() == sip.Incoming && e.call.State() == sip.CallStateRinging {
-			err = e.call.Reject(480, "released by the agent desktop")
+		if e.sip.Direction() == sip.Incoming && e.sip.State() == sip.CallStateRinging {
+			err = e.sip.Reject(480, "released by the agent desktop")
 		} else {
-			err = e.call.Hangup()
+			err = p.hangup(e)
 		}
 		if err == nil {
 			n++
@@ -207,7 +207,7 @@ func (p *Phone) Reload() (ReloadReport, error) {
 		p.mu.Unlock()
 		rep.Applied = append(rep.Applied, "policy.device", "policy.session (device policy)")
 		p.log.Info("reload: device policy applied", "verdict", dec.Summary(), "reason", dec.Reason)
-		p.events.publish("devices", p.Verdict())
+		p.events.publish(EventDevices, p.Verdict())
 		p.onVerdict(dec)
 	}
 	if !reflect.DeepEqual(old.Session, next.Session) {

@@ -166,7 +166,7 @@ func (p *Phone) onDevices(s audio.Snapshot) {
 		p.log.Info("devices changed: "+deviceDiff(prev, s), "verdict", dec.Summary(), "reason", dec.Reason,
 			"verdict_changed", !dec.Equal(prevDec))
 	}
-	p.events.publish("devices", json.RawMessage(p.Verdict()))
+	p.events.publish(EventDevices, json.RawMessage(p.Verdict()))
 	p.onVerdict(dec)
 }
 
@@ -193,7 +193,7 @@ func (p *Phone) Verdict() json.RawMessage {
 // Subscribe returns the event stream: first a "status" event with the
 // current state (as Status), then every change from that moment on.
 func (p *Phone) Subscribe() (<-chan Event, func()) {
-	return p.events.subscribeWith("status", p.Status())
+	return p.events.subscribeWith(EventStatus, p.Status())
 }
 
 // deviceDiff names the devices that came and went between two snapshots,
