@@ -194,7 +194,12 @@ func (p *Phone) Transfer(id, target string) error {
 	if err != nil {
 		return err
 	}
-	return mapErr(e.sip.Transfer(target))
+	if err := e.sip.Transfer(target); err != nil {
+		return mapErr(err)
+	}
+	p.log.Info("blind transfer succeeded", "call", e.sip.ID(), "target", target)
+	p.events.publish(EventTransferred, TransferredEvent{Call: e.sip.ID(), Kind: "blind", Target: target})
+	return nil
 }
 
 // AttendedTransfer connects the remote party of call id with the remote
@@ -220,6 +225,7 @@ func (p *Phone) AttendedTransfer(id, other string) error {
 		return mapErr(err)
 	}
 	p.log.Info("attended transfer succeeded", "call", e.sip.ID(), "consultation", other)
+	p.events.publish(EventTransferred, TransferredEvent{Call: e.sip.ID(), Kind: "attended", Target: oe.sip.Remote(), Consultation: other})
 	p.endAfterGrace(p.sipSide(), oe, "transferred: the target kept the consultation call",
 		"consultation call not replaced by the target: hung up")
 	return nil

@@ -70,6 +70,17 @@ type TransferEvent struct {
 	TransferInfo
 }
 
+// TransferredEvent is the data of a "transferred" event: a transfer the
+// agent made of call Call (a REFER we sent) completed; the call ends.
+type TransferredEvent struct {
+	Call   string `json:"call"`
+	Kind   string `json:"kind"`   // "blind" or "attended"
+	Target string `json:"target"` // where the remote party was sent
+	// Consultation is the agent's call to the target, for an attended
+	// transfer.
+	Consultation string `json:"consultation,omitempty"`
+}
+
 // Registration is the state of one [connectivity.N].
 type Registration struct {
 	Connection int       `json:"connection"`
