@@ -292,8 +292,9 @@ func (p *Phone) dialFor(ctx context.Context, uri string, connection int, follows
 		e.follows = follows
 		follows.newCall = c.ID()
 	}
-	info := e.info()
+	info, im := e.infoLocked()
 	s.mu.Unlock()
+	info = withMedia(info, im)
 	p.log.Info("outgoing call", "call", c.ID(), "to", target, "connection", connection)
 	if follows != nil {
 		// The call's states so far came before the entry knew the

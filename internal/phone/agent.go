@@ -67,14 +67,16 @@ func (p *Phone) Quality() Quality {
 			best = e
 		}
 	}
-	var q Quality
-	if best != nil {
-		if mi := best.media.info(); mi != nil {
-			q = Quality{LocalMOS: mi.MOS, RTTMillis: int(mi.RTTMillis), VQAlarmOn: best.vqAlarm}
-		}
+	if best == nil {
+		s.mu.Unlock()
+		return Quality{}
 	}
+	m, alarm := best.media, best.vqAlarm
 	s.mu.Unlock()
-	return q
+	if mi := m.info(); mi != nil {
+		return Quality{LocalMOS: mi.MOS, RTTMillis: int(mi.RTTMillis), VQAlarmOn: alarm}
+	}
+	return Quality{}
 }
 
 // Voice-quality alarm thresholds on the MOS estimate (ITU-T G.107's

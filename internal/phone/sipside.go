@@ -192,13 +192,14 @@ func (h *handler) CallState(c *sip.Call, st sip.CallState, reason string) {
 			e.path.SetHold(true)
 		}
 	}
-	info := e.info()
+	info, m := e.infoLocked()
 	follows := e.follows
 	ended := st == sip.CallStateEnded
 	if ended {
 		delete(s.calls, c.ID())
 	}
 	s.mu.Unlock()
+	info = withMedia(info, m)
 	if st != sip.CallStateRinging {
 		e.stopRinger()
 	}
@@ -251,14 +252,24 @@ func (h *handler) TransferRequested(c *sip.Call, target string) {
 	h.p.transferRequested(c, target)
 }
 
-func (e *call) info() CallInfo {
+// infoLocked is the call's CallInfo without its media figures, and the
+// media to read them from (withMedia) once the lock is released: reading
+// a session's or path's figures may wait for that session or path, and
+// sipSide.mu is never held meanwhile. sipSide.mu is held.
+func (e *call) infoLocked() (CallInfo, *callMedia) {
 	c := e.sip
 	return CallInfo{
 		ID: c.ID(), Direction: c.Direction().String(), State: e.state.String(), Remote: c.Remote(),
 		RemoteName: c.RemoteName(), Local: c.Local(), Connection: c.Account(), Started: e.start,
-		Answered: e.ans, Held: e.held, Reason: e.why, Media: e.media.info(), Transfer: e.transfer.info(),
+		Answered: e.ans, Held: e.held, Reason: e.why, Transfer: e.transfer.info(),
 		Replaces: e.replaces,
-	}
+	}, e.media
+}
+
+// withMedia completes a CallInfo from infoLocked.
+func withMedia(ci CallInfo, m *callMedia) CallInfo {
+	ci.Media = m.info()
+	return ci
 }
 
 func registrationInfo(r sip.Registration) Registration {
@@ -274,10 +285,16 @@ func (p *Phone) Calls() []CallInfo {
 		return out
 	}
 	s.mu.Lock()
+	var media []*callMedia
 	for _, e := range s.sorted() {
-		out = append(out, e.info())
+		ci, m := e.infoLocked()
+		out = append(out, ci)
+		media = append(media, m)
 	}
 	s.mu.Unlock()
+	for i := range out {
+		out[i] = withMedia(out[i], media[i])
+	}
 	return out
 }
 
