@@ -28,7 +28,11 @@ func (h *handler) RemoteControl(c *sip.Call, ev sip.RemoteEvent) {
 	case sip.RemoteTalk:
 		switch c.State() {
 		case sip.CallStateRinging:
-			err = c.Answer(p.mediaOf(c))
+			if e, ferr := p.find(c.ID()); ferr == nil {
+				err = p.answer(e)
+			} else {
+				err = c.Answer(p.mediaOf(c))
+			}
 		case sip.CallStateHeld:
 			err = c.Resume()
 		}
@@ -98,13 +102,106 @@ func mapErr(err error) error {
 	return err
 }
 
-// Answer answers a ringing incoming call (the agent's manual answer).
+// refused is mapErr for an action on call e that says why the SIP layer
+// refused it: the state the call is in, or the re-INVITE in progress.
+func refused(action string, e *call, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sip.ErrPending):
+		return fmt.Errorf("%w: %s: a re-INVITE of call %s is in progress: %w", ErrInvalidState, action, e.sip.ID(), err)
+	case errors.Is(err, sip.ErrInvalidState):
+		return fmt.Errorf("%w: %s: call %s is %s: %w", ErrInvalidState, action, e.sip.ID(), e.sip.State(), err)
+	}
+	return mapErr(err)
+}
+
+// findRinging returns the incoming call named by id, or when id is "" the
+// one incoming call that rings, whatever other calls are up.
+func (p *Phone) findRinging(id string) (*call, error) {
+	return p.findIn(id, "ringing", func(e *call) bool {
+		return e.sip.Direction() == sip.Incoming && e.state == sip.CallStateRinging
+	})
+}
+
+// findHeld is findRinging for the call on hold.
+func (p *Phone) findHeld(id string) (*call, error) {
+	return p.findIn(id, "on hold", func(e *call) bool { return e.state == sip.CallStateHeld })
+}
+
+// findIn returns the call named by id, or when id is "" the one call for
+// which match holds (what names it in errors).
+func (p *Phone) findIn(id, what string, match func(*call) bool) (*call, error) {
+	if id != "" {
+		return p.find(id)
+	}
+	s := p.sipSide()
+	if s == nil {
+		return nil, ErrNoSuchCall
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var found *call
+	for _, e := range s.calls {
+		if !match(e) {
+			continue
+		}
+		if found != nil {
+			return nil, fmt.Errorf("%w: several calls are %s", ErrAmbiguousCall, what)
+		}
+		found = e
+	}
+	if found == nil {
+		return nil, fmt.Errorf("%w: no call is %s", ErrNoSuchCall, what)
+	}
+	return found, nil
+}
+
+// holdOthers puts every call that is up, other than keep, on hold
+// (re-INVITE sendonly, RFC 3264 §8.4; its audio leaves the devices), so
+// that the agent's microphone reaches keep only. A call that cannot be
+// held refuses the action that needed it.
+func (p *Phone) holdOthers(action string, keep *call) error {
+	s := p.sipSide()
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	var up []*call
+	for _, e := range s.sorted() {
+		if e != keep && !e.ending && e.state == sip.CallStateActive {
+			up = append(up, e)
+		}
+	}
+	s.mu.Unlock()
+	for _, e := range up {
+		if err := e.sip.Hold(); err != nil && e.sip.State() != sip.CallStateEnded {
+			return fmt.Errorf("%w: %s: call %s could not be put on hold first: %w", ErrInvalidState, action, e.sip.ID(), err)
+		}
+		p.log.Info("call put on hold for another", "call", e.sip.ID(), "for", keep.sip.ID(), "action", action)
+	}
+	return nil
+}
+
+// Answer answers a ringing incoming call (the agent's manual answer); id
+// "" is the one call that rings, whatever other calls are up. A call that
+// is up is put on hold first: the agent talks to one caller at a time.
 func (p *Phone) Answer(id string) error {
-	e, err := p.find(id)
+	e, err := p.findRinging(id)
 	if err != nil {
 		return err
 	}
-	return mapErr(e.sip.Answer(e.media))
+	return p.answer(e)
+}
+
+func (p *Phone) answer(e *call) error {
+	if e.sip.Direction() != sip.Incoming || e.sip.State() != sip.CallStateRinging {
+		return refused("answer", e, sip.ErrInvalidState)
+	}
+	if err := p.holdOthers("answer", e); err != nil {
+		return err
+	}
+	return refused("answer", e, e.sip.Answer(e.media))
 }
 
 // Reject refuses a ringing incoming call; code 0 means 486 Busy Here.
@@ -119,7 +216,7 @@ func (p *Phone) Reject(id string, code int) error {
 	if err != nil {
 		return err
 	}
-	return mapErr(e.sip.Reject(code, "rejected by the agent"))
+	return refused("reject", e, e.sip.Reject(code, "rejected by the agent"))
 }
 
 // Hangup ends a call: CANCEL before an answer, BYE after.
@@ -128,7 +225,7 @@ func (p *Phone) Hangup(id string) error {
 	if err != nil {
 		return err
 	}
-	return mapErr(p.hangup(e))
+	return refused("hangup", e, p.hangup(e))
 }
 
 // hangup ends a call from our side. The call counts as ending from now
@@ -157,16 +254,23 @@ func (p *Phone) Hold(id string) error {
 	if err != nil {
 		return err
 	}
-	return mapErr(e.sip.Hold())
+	return refused("hold", e, e.sip.Hold())
 }
 
-// Resume takes a call off hold.
+// Resume takes a call off hold (id "": the one call on hold); a call that
+// is up is put on hold first, so resuming one call of two swaps them.
 func (p *Phone) Resume(id string) error {
-	e, err := p.find(id)
+	e, err := p.findHeld(id)
 	if err != nil {
 		return err
 	}
-	return mapErr(e.sip.Resume())
+	if e.sip.State() != sip.CallStateHeld {
+		return refused("resume", e, sip.ErrInvalidState)
+	}
+	if err := p.holdOthers("resume", e); err != nil {
+		return err
+	}
+	return refused("resume", e, e.sip.Resume())
 }
 
 // DTMF sends digits on a call.
@@ -259,9 +363,14 @@ func (p *Phone) dialFor(ctx context.Context, uri string, connection int, follows
 	if connection < 0 && len(p.config().Connections) > 0 {
 		connection = p.config().Connections[0].Index
 	}
-	m, err := p.newCallMedia(p.dialTransport(target, connection))
+	transport := p.dialTransport(target, connection)
+	m, err := p.newCallMedia(transport)
 	if errors.Is(err, errInsecureSRTP) {
-		return CallInfo{}, fmt.Errorf("%w: %w", ErrInvalidState, err)
+		// Not the call's state: the target and connection chosen would
+		// carry the SDES keys in clear text (RFC 4568 §8.3).
+		return CallInfo{}, fmt.Errorf("%w: srtp = mandatory needs tls signalling, and a call to %s over connection %d goes over %s: "+
+			"dial a sips: uri or use a connection with protocol = tls (or set srtp_over_insecure_signalling = 1)",
+			ErrInvalidArgument, target, connection, transport)
 	}
 	if err != nil {
 		return CallInfo{}, err
