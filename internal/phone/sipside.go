@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/softphone/softphone/internal/config"
 	"github.com/softphone/softphone/internal/sip"
@@ -27,6 +28,10 @@ type sipSide struct {
 	bg     group
 	ctx    context.Context
 	cancel context.CancelFunc
+	// listening is set once the UA has started: where it listens may be
+	// read from then on (the handler is called as soon as it listens, so
+	// the phone knows its sipSide before that).
+	listening atomic.Bool
 }
 
 // startSIP builds and starts the user agent from the configuration.
@@ -59,6 +64,7 @@ func (p *Phone) startSIP(ctx context.Context) error {
 	if err := ua.Start(ctx); err != nil {
 		return fmt.Errorf("phone: %w", err)
 	}
+	s.listening.Store(true)
 	p.log.Info("sip listening", "addrs", strings.Join(ua.ListenAddrs(), " "), "standalone", p.standalone())
 	return nil
 }
@@ -302,7 +308,7 @@ func (p *Phone) Calls() []CallInfo {
 func (p *Phone) Status() Status {
 	st := Status{Version: p.version, Started: p.started, Standalone: p.standalone(),
 		SIPListen: []string{}, Registrations: []Registration{}, Verdict: p.Verdict(), Calls: p.Calls()}
-	if s := p.sipSide(); s != nil {
+	if s := p.sipSide(); s != nil && s.listening.Load() {
 		st.SIPListen = s.ua.ListenAddrs()
 		for _, r := range s.ua.Registrations() {
 			st.Registrations = append(st.Registrations, registrationInfo(r))
