@@ -4,7 +4,7 @@
 set -euo pipefail
 
 run_pkgs=(libpulse0 libasound2 libopus-dev libopusfile-dev pkg-config)
-test_pkgs=("${run_pkgs[@]}" pulseaudio pulseaudio-utils kamailio kamailio-tls-modules baresip-core sip-tester sox nftables iproute2 procps ffmpeg chromium curl)
+test_pkgs=("${run_pkgs[@]}" pulseaudio pulseaudio-utils pipewire pipewire-pulse wireplumber dbus-daemon kamailio kamailio-tls-modules kamailio-outbound-modules baresip-core sip-tester sox nftables iproute2 procps ffmpeg chromium curl)
 bench_pkgs=("${test_pkgs[@]}")
 
 case "${1:-}" in
@@ -31,5 +31,5 @@ if [[ $(id -u) -ne 0 ]]; then
 	fi
 fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q >/dev/null
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+$SUDO apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
+$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >/dev/null

@@ -125,6 +125,25 @@ func TestIsMonitor(t *testing.T) {
 	}
 }
 
+func TestIsDummy(t *testing.T) {
+	tests := []struct {
+		b    backend
+		id   string
+		want bool
+	}{
+		{backendPulse, "auto_null", true},
+		{backendPulse, "auto_null.monitor", true},
+		{backendPulse, "auto_null_2", false},
+		{backendPulse, "jabra", false},
+		{backendALSA, "auto_null", false},
+	}
+	for _, tt := range tests {
+		if got := isDummy(tt.b, tt.id); got != tt.want {
+			t.Errorf("isDummy(%v, %q) = %v, want %v", tt.b, tt.id, got, tt.want)
+		}
+	}
+}
+
 func TestSnapshotEqual(t *testing.T) {
 	mic := Device{Name: "Mic", ID: "mic", Kind: KindCapture}
 	ear := Device{Name: "Ear", ID: "ear", Kind: KindPlayback, Default: true}

@@ -28,6 +28,13 @@
 //     logged at Warn with the reasons, and an "auto" System on the null
 //     backend looks for a real sound system again every few seconds.
 //
+// PipeWire desktops are reached through pipewire-pulse, PipeWire's
+// PulseAudio service: backend "pulseaudio" covers both, and the
+// integration tests run on both. The "Dummy Output" sink that
+// module-always-sink keeps while no other sink exists (pipewire-pulse
+// loads it by default) is left out of every snapshot, with its monitor:
+// it plays into nothing, and the agent must see no output device then.
+//
 // "pulseaudio", "alsa" and "null" force one backend; Open fails with
 // ErrNoBackend when it cannot be opened.
 //

@@ -16,8 +16,13 @@ import (
 // of a typical agent desk, points this process at it, and returns it.
 func startHeadsets(t testing.TB) (*testbed.Pulse, *testbed.Headset, *testbed.Headset) {
 	t.Helper()
-	testbed.Require(t, "pulseaudio", "pactl")
-	p := testbed.StartPulse(t)
+	return startHeadsetsOn(t, testbed.PulseAudio)
+}
+
+// startHeadsetsOn is startHeadsets on the named sound server.
+func startHeadsetsOn(t testing.TB, srv testbed.SoundServer) (*testbed.Pulse, *testbed.Headset, *testbed.Headset) {
+	t.Helper()
+	p := testbed.StartSoundServer(t, srv)
 	p.Setenv(t)
 	jabra := p.AddHeadset(t, "jabra_evolve2_65", "Jabra Evolve2 65")
 	plant := p.AddHeadset(t, "plantronics_bw3220", "Plantronics Blackwire 3220")
@@ -36,44 +41,46 @@ func find(list []Device, id string) (Device, bool) {
 }
 
 func TestPulseEnumeratesTwoHeadsets(t *testing.T) {
-	startHeadsets(t)
-	for _, backendOpt := range []string{"pulseaudio", "auto"} {
-		s, err := Open(Options{Backend: backendOpt})
-		if err != nil {
-			t.Fatalf("Open(%s): %v", backendOpt, err)
-		}
-		snap, err := s.Snapshot()
-		if cerr := s.Close(); cerr != nil {
-			t.Errorf("Close: %v", cerr)
-		}
-		if err != nil {
-			t.Fatalf("Snapshot(%s): %v", backendOpt, err)
-		}
-		if snap.Backend != "pulseaudio" || snap.Null || s.Backend() != "pulseaudio" {
-			t.Fatalf("%s: backend %q null %v, want pulseaudio", backendOpt, snap.Backend, snap.Null)
-		}
-		wantPlay := []Device{
-			{Name: "Jabra Evolve2 65", ID: "jabra_evolve2_65", Default: true, Kind: KindPlayback},
-			{Name: "Plantronics Blackwire 3220", ID: "plantronics_bw3220", Kind: KindPlayback},
-		}
-		if !devicesEqual(snap.Playback, wantPlay) {
-			t.Errorf("%s: playback = %+v\nwant %+v", backendOpt, snap.Playback, wantPlay)
-		}
-		wantCapt := map[string]Device{
-			"jabra_evolve2_65.monitor":   {Name: "Monitor of Jabra Evolve2 65", ID: "jabra_evolve2_65.monitor", Monitor: true, Kind: KindCapture},
-			"jabra_evolve2_65_mic":       {Name: "Jabra Evolve2 65 Mic", ID: "jabra_evolve2_65_mic", Default: true, Kind: KindCapture},
-			"plantronics_bw3220.monitor": {Name: "Monitor of Plantronics Blackwire 3220", ID: "plantronics_bw3220.monitor", Monitor: true, Kind: KindCapture},
-			"plantronics_bw3220_mic":     {Name: "Plantronics Blackwire 3220 Mic", ID: "plantronics_bw3220_mic", Kind: KindCapture},
-		}
-		if len(snap.Capture) != len(wantCapt) {
-			t.Errorf("%s: %d capture devices, want %d: %+v", backendOpt, len(snap.Capture), len(wantCapt), snap.Capture)
-		}
-		for id, want := range wantCapt {
-			if got, ok := find(snap.Capture, id); !ok || got != want {
-				t.Errorf("%s: capture %s = %+v (found %v), want %+v", backendOpt, id, got, ok, want)
+	testbed.EachSoundServer(t, func(t *testing.T, srv testbed.SoundServer) {
+		startHeadsetsOn(t, srv)
+		for _, backendOpt := range []string{"pulseaudio", "auto"} {
+			s, err := Open(Options{Backend: backendOpt})
+			if err != nil {
+				t.Fatalf("Open(%s): %v", backendOpt, err)
+			}
+			snap, err := s.Snapshot()
+			if cerr := s.Close(); cerr != nil {
+				t.Errorf("Close: %v", cerr)
+			}
+			if err != nil {
+				t.Fatalf("Snapshot(%s): %v", backendOpt, err)
+			}
+			if snap.Backend != "pulseaudio" || snap.Null || s.Backend() != "pulseaudio" {
+				t.Fatalf("%s: backend %q null %v, want pulseaudio", backendOpt, snap.Backend, snap.Null)
+			}
+			wantPlay := []Device{
+				{Name: "Jabra Evolve2 65", ID: "jabra_evolve2_65", Default: true, Kind: KindPlayback},
+				{Name: "Plantronics Blackwire 3220", ID: "plantronics_bw3220", Kind: KindPlayback},
+			}
+			if !devicesEqual(snap.Playback, wantPlay) {
+				t.Errorf("%s: playback = %+v\nwant %+v", backendOpt, snap.Playback, wantPlay)
+			}
+			wantCapt := map[string]Device{
+				"jabra_evolve2_65.monitor":   {Name: "Monitor of Jabra Evolve2 65", ID: "jabra_evolve2_65.monitor", Monitor: true, Kind: KindCapture},
+				"jabra_evolve2_65_mic":       {Name: "Jabra Evolve2 65 Mic", ID: "jabra_evolve2_65_mic", Default: true, Kind: KindCapture},
+				"plantronics_bw3220.monitor": {Name: "Monitor of Plantronics Blackwire 3220", ID: "plantronics_bw3220.monitor", Monitor: true, Kind: KindCapture},
+				"plantronics_bw3220_mic":     {Name: "Plantronics Blackwire 3220 Mic", ID: "plantronics_bw3220_mic", Kind: KindCapture},
+			}
+			if len(snap.Capture) != len(wantCapt) {
+				t.Errorf("%s: %d capture devices, want %d: %+v", backendOpt, len(snap.Capture), len(wantCapt), snap.Capture)
+			}
+			for id, want := range wantCapt {
+				if got, ok := find(snap.Capture, id); !ok || got != want {
+					t.Errorf("%s: capture %s = %+v (found %v), want %+v", backendOpt, id, got, ok, want)
+				}
 			}
 		}
-	}
+	})
 }
 
 // watchCollector runs Watch on its own goroutine and hands the snapshots
@@ -132,73 +139,79 @@ func (w *watchCollector) until(t *testing.T, what string, cond func(Snapshot) bo
 func has(list []Device, id string) bool { _, ok := find(list, id); return ok }
 
 func TestWatchSeesHotPlug(t *testing.T) {
-	_, jabra, plant := startHeadsets(t)
-	plant.Unplug(t)
-	_, w := startWatch(t, Options{Backend: "pulseaudio", PollInterval: 50 * time.Millisecond})
-
-	first := w.until(t, "the first snapshot", func(Snapshot) bool { return true })
-	if !has(first.Playback, jabra.SinkName) || has(first.Playback, plant.SinkName) {
-		t.Fatalf("first snapshot = %+v, want only the jabra", first.Playback)
-	}
-	for round := 0; round < 2; round++ {
-		plant.Plug(t)
-		w.until(t, "the plugged headset", func(s Snapshot) bool {
-			return has(s.Playback, plant.SinkName) && has(s.Capture, plant.SourceName)
-		})
+	testbed.EachSoundServer(t, func(t *testing.T, srv testbed.SoundServer) {
+		_, jabra, plant := startHeadsetsOn(t, srv)
 		plant.Unplug(t)
-		gone := w.until(t, "the unplugged headset gone", func(s Snapshot) bool {
-			return !has(s.Playback, plant.SinkName) && !has(s.Capture, plant.SourceName) &&
-				!has(s.Capture, plant.SinkName+".monitor")
-		})
-		if !has(gone.Playback, jabra.SinkName) {
-			t.Fatalf("round %d: jabra missing after unplugging the other headset: %+v", round, gone.Playback)
+		_, w := startWatch(t, Options{Backend: "pulseaudio", PollInterval: 50 * time.Millisecond})
+
+		first := w.until(t, "the first snapshot", func(Snapshot) bool { return true })
+		if !has(first.Playback, jabra.SinkName) || has(first.Playback, plant.SinkName) {
+			t.Fatalf("first snapshot = %+v, want only the jabra", first.Playback)
 		}
-	}
-	jabra.Unplug(t)
-	w.until(t, "no devices left", func(s Snapshot) bool { return s.empty() && s.Backend == "pulseaudio" })
+		for round := 0; round < 2; round++ {
+			plant.Plug(t)
+			w.until(t, "the plugged headset", func(s Snapshot) bool {
+				return has(s.Playback, plant.SinkName) && has(s.Capture, plant.SourceName)
+			})
+			plant.Unplug(t)
+			gone := w.until(t, "the unplugged headset gone", func(s Snapshot) bool {
+				return !has(s.Playback, plant.SinkName) && !has(s.Capture, plant.SourceName) &&
+					!has(s.Capture, plant.SinkName+".monitor")
+			})
+			if !has(gone.Playback, jabra.SinkName) {
+				t.Fatalf("round %d: jabra missing after unplugging the other headset: %+v", round, gone.Playback)
+			}
+		}
+		jabra.Unplug(t)
+		w.until(t, "no devices left", func(s Snapshot) bool { return s.empty() && s.Backend == "pulseaudio" })
+	})
 }
 
 func TestWatchSeesDefaultChange(t *testing.T) {
-	p, jabra, plant := startHeadsets(t)
-	_, w := startWatch(t, Options{Backend: "pulseaudio", PollInterval: 50 * time.Millisecond})
-	first := w.until(t, "the first snapshot", func(Snapshot) bool { return true })
-	if d, ok := first.Default(KindPlayback); !ok || d.ID != jabra.SinkName {
-		t.Fatalf("default playback = %+v, want %s", d, jabra.SinkName)
-	}
-	p.SetDefaultSink(t, plant.SinkName)
-	s := w.until(t, "the new default sink", func(s Snapshot) bool {
-		d, ok := s.Default(KindPlayback)
-		return ok && d.ID == plant.SinkName
-	})
-	if d, _ := find(s.Playback, jabra.SinkName); d.Default {
-		t.Errorf("two default sinks: %+v", s.Playback)
-	}
-	p.SetDefaultSource(t, plant.SourceName)
-	w.until(t, "the new default source", func(s Snapshot) bool {
-		d, ok := s.Default(KindCapture)
-		return ok && d.ID == plant.SourceName
+	testbed.EachSoundServer(t, func(t *testing.T, srv testbed.SoundServer) {
+		p, jabra, plant := startHeadsetsOn(t, srv)
+		_, w := startWatch(t, Options{Backend: "pulseaudio", PollInterval: 50 * time.Millisecond})
+		first := w.until(t, "the first snapshot", func(Snapshot) bool { return true })
+		if d, ok := first.Default(KindPlayback); !ok || d.ID != jabra.SinkName {
+			t.Fatalf("default playback = %+v, want %s", d, jabra.SinkName)
+		}
+		p.SetDefaultSink(t, plant.SinkName)
+		s := w.until(t, "the new default sink", func(s Snapshot) bool {
+			d, ok := s.Default(KindPlayback)
+			return ok && d.ID == plant.SinkName
+		})
+		if d, _ := find(s.Playback, jabra.SinkName); d.Default {
+			t.Errorf("two default sinks: %+v", s.Playback)
+		}
+		p.SetDefaultSource(t, plant.SourceName)
+		w.until(t, "the new default source", func(s Snapshot) bool {
+			d, ok := s.Default(KindCapture)
+			return ok && d.ID == plant.SourceName
+		})
 	})
 }
 
 func TestWatchSurvivesServerExit(t *testing.T) {
-	p, _, _ := startHeadsets(t)
-	_, w := startWatch(t, Options{Backend: "pulseaudio", PollInterval: 50 * time.Millisecond, CallTimeout: 2 * time.Second})
-	first := w.until(t, "the first snapshot", func(Snapshot) bool { return true })
-	if len(first.Playback) != 2 {
-		t.Fatalf("first snapshot = %+v", first.Playback)
-	}
-	p.Proc.Stop()
-	w.until(t, "an empty snapshot once the server is gone", func(s Snapshot) bool {
-		return s.empty() && s.Backend == "pulseaudio" && !s.Null
-	})
-	select {
-	case err := <-w.errs:
-		if err == nil {
-			t.Fatal("OnError called with nil")
+	testbed.EachSoundServer(t, func(t *testing.T, srv testbed.SoundServer) {
+		p, _, _ := startHeadsetsOn(t, srv)
+		_, w := startWatch(t, Options{Backend: "pulseaudio", PollInterval: 50 * time.Millisecond, CallTimeout: 2 * time.Second})
+		first := w.until(t, "the first snapshot", func(Snapshot) bool { return true })
+		if len(first.Playback) != 2 {
+			t.Fatalf("first snapshot = %+v", first.Playback)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("OnError not called while the server is gone")
-	}
+		p.Stop()
+		w.until(t, "an empty snapshot once the server is gone", func(s Snapshot) bool {
+			return s.empty() && s.Backend == "pulseaudio" && !s.Null
+		})
+		select {
+		case err := <-w.errs:
+			if err == nil {
+				t.Fatal("OnError called with nil")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("OnError not called while the server is gone")
+		}
+	})
 }
 
 func TestForcedNullBackend(t *testing.T) {
@@ -261,22 +274,24 @@ func TestAutoFallsBackWithoutServer(t *testing.T) {
 // (pactl subscribe) can make Watch see a plug, an unplug and a default
 // change.
 func TestWatchFollowsPulseEvents(t *testing.T) {
-	testbed.Require(t, "pactl")
-	p, jabra, plant := startHeadsets(t)
-	plant.Unplug(t)
-	_, w := startWatch(t, Options{Backend: "pulseaudio", PollInterval: time.Hour, BackstopInterval: time.Hour})
-	w.until(t, "the first snapshot", func(Snapshot) bool { return true })
-	plant.Plug(t)
-	w.until(t, "the plugged headset", func(s Snapshot) bool {
-		return has(s.Playback, plant.SinkName) && has(s.Capture, plant.SourceName)
-	})
-	p.SetDefaultSink(t, plant.SinkName)
-	w.until(t, "the new default sink", func(s Snapshot) bool {
-		d, ok := s.Default(KindPlayback)
-		return ok && d.ID == plant.SinkName
-	})
-	plant.Unplug(t)
-	w.until(t, "the unplugged headset gone", func(s Snapshot) bool {
-		return !has(s.Playback, plant.SinkName) && has(s.Playback, jabra.SinkName)
+	testbed.EachSoundServer(t, func(t *testing.T, srv testbed.SoundServer) {
+		testbed.Require(t, "pactl")
+		p, jabra, plant := startHeadsetsOn(t, srv)
+		plant.Unplug(t)
+		_, w := startWatch(t, Options{Backend: "pulseaudio", PollInterval: time.Hour, BackstopInterval: time.Hour})
+		w.until(t, "the first snapshot", func(Snapshot) bool { return true })
+		plant.Plug(t)
+		w.until(t, "the plugged headset", func(s Snapshot) bool {
+			return has(s.Playback, plant.SinkName) && has(s.Capture, plant.SourceName)
+		})
+		p.SetDefaultSink(t, plant.SinkName)
+		w.until(t, "the new default sink", func(s Snapshot) bool {
+			d, ok := s.Default(KindPlayback)
+			return ok && d.ID == plant.SinkName
+		})
+		plant.Unplug(t)
+		w.until(t, "the unplugged headset gone", func(s Snapshot) bool {
+			return !has(s.Playback, plant.SinkName) && has(s.Playback, jabra.SinkName)
+		})
 	})
 }

@@ -78,6 +78,9 @@ func (m *malgoLister) convert(infos []malgo.DeviceInfo, k Kind) []Device {
 			Default: infos[i].IsDefault != 0,
 			Kind:    k,
 		}
+		if isDummy(m.b, d.ID) {
+			continue
+		}
 		if k == KindCapture {
 			d.Monitor = isMonitor(m.b, d.ID, d.Name)
 		}

@@ -86,6 +86,19 @@ func isMonitor(b backend, id, name string) bool {
 	return strings.HasSuffix(id, monitorSuffix) || strings.HasPrefix(name, monitorPrefix)
 }
 
+// dummySink is the sink PulseAudio's module-always-sink keeps while no
+// other sink exists ("Dummy Output"). pipewire-pulse loads that module by
+// default, so every PipeWire desktop without a headset or speaker shows
+// it, and so do PulseAudio desktops whose default.pa loads it. It plays
+// into nothing and its monitor records silence: it is not a device.
+const dummySink = "auto_null"
+
+// isDummy reports whether a device is module-always-sink's placeholder
+// sink or its monitor.
+func isDummy(b backend, id string) bool {
+	return b == backendPulse && (id == dummySink || id == dummySink+monitorSuffix)
+}
+
 // decodeID turns the backend's raw device id into a stable string. For
 // PulseAudio and ALSA the bytes are a NUL-terminated name; other backends
 // get the hexadecimal form of the bytes without trailing zeros.

@@ -51,70 +51,76 @@ func openPulse(t testing.TB) *System {
 }
 
 func TestPlaybackToneReachesSinkMonitor(t *testing.T) {
-	p, jabra, _ := startHeadsets(t)
-	s := openPulse(t)
-	rec := p.Record(t, jabra.SinkName+".monitor", 48000)
-	ps, err := s.OpenPlayback(Device{ID: jabra.SinkName, Kind: KindPlayback}, StreamConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	playTone(t, ps, 440, 3*time.Second)
-	st := ps.Stats()
-	if err := ps.Close(); err != nil {
-		t.Fatalf("close: %v", err)
-	}
-	got := rec.Stop(t)
-	t.Logf("stats %+v; recorded %d samples", st, len(got))
-	if lvl := bestToneLevel(got, 440, 48000); lvl < 0.3 {
-		t.Errorf("440 Hz level in the sink's monitor = %.3f, want about 0.5", lvl)
-	}
-	if lvl := bestToneLevel(got, 1000, 48000); lvl > 0.05 {
-		t.Errorf("1 kHz level = %.3f, want about 0 (only a 440 Hz tone was played)", lvl)
-	}
-	if st.Frames < 48000 || st.Steady == 0 {
-		t.Errorf("stats %+v: want at least 1 s of frames and a steady stream", st)
-	}
-	if !errors.Is(ps.Err(), ErrStreamClosed) {
-		t.Errorf("Err after Close = %v, want ErrStreamClosed", ps.Err())
-	}
+	testbed.EachSoundServer(t, func(t *testing.T, srv testbed.SoundServer) {
+		p, jabra, _ := startHeadsetsOn(t, srv)
+		s := openPulse(t)
+		rec := p.Record(t, jabra.SinkName+".monitor", 48000)
+		ps, err := s.OpenPlayback(Device{ID: jabra.SinkName, Kind: KindPlayback}, StreamConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		playTone(t, ps, 440, 3*time.Second)
+		st := ps.Stats()
+		if err := ps.Close(); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		got := rec.Stop(t)
+		t.Logf("stats %+v; recorded %d samples", st, len(got))
+		if lvl := bestToneLevel(got, 440, 48000); lvl < 0.3 {
+			t.Errorf("440 Hz level in the sink's monitor = %.3f, want about 0.5", lvl)
+		}
+		if lvl := bestToneLevel(got, 1000, 48000); lvl > 0.05 {
+			t.Errorf("1 kHz level = %.3f, want about 0 (only a 440 Hz tone was played)", lvl)
+		}
+		if st.Frames < 48000 || st.Steady == 0 {
+			t.Errorf("stats %+v: want at least 1 s of frames and a steady stream", st)
+		}
+		if !errors.Is(ps.Err(), ErrStreamClosed) {
+			t.Errorf("Err after Close = %v, want ErrStreamClosed", ps.Err())
+		}
+	})
 }
 
 func TestCaptureToneFromRemappedMonitor(t *testing.T) {
-	p, _, plant := startHeadsets(t)
-	s := openPulse(t)
-	cs, err := s.OpenCapture(Device{ID: plant.SourceName, Kind: KindCapture}, StreamConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
-	p.Play(t, plant.SinkName, testbed.Tone(1000, 48000, 48000*4, 0.5), 48000)
-	buf := make([]int16, cs.Config().PeriodSamples())
-	var got []int16
-	deadline := time.Now().Add(6 * time.Second)
-	for time.Now().Before(deadline) && bestToneLevel(got, 1000, 48000) < 0.3 {
-		if _, err := cs.Read(buf); err != nil {
-			t.Fatalf("read: %v", err)
+	testbed.EachSoundServer(t, func(t *testing.T, srv testbed.SoundServer) {
+		p, _, plant := startHeadsetsOn(t, srv)
+		s := openPulse(t)
+		cs, err := s.OpenCapture(Device{ID: plant.SourceName, Kind: KindCapture}, StreamConfig{})
+		if err != nil {
+			t.Fatal(err)
 		}
-		got = append(got, buf...)
-	}
-	t.Logf("read %d samples, stats %+v", len(got), cs.Stats())
-	if lvl := bestToneLevel(got, 1000, 48000); lvl < 0.3 {
-		t.Fatalf("1 kHz level captured from %s = %.3f, want about 0.5", plant.SourceName, lvl)
-	}
+		defer cs.Close()
+		p.Play(t, plant.SinkName, testbed.Tone(1000, 48000, 48000*4, 0.5), 48000)
+		buf := make([]int16, cs.Config().PeriodSamples())
+		var got []int16
+		deadline := time.Now().Add(6 * time.Second)
+		for time.Now().Before(deadline) && bestToneLevel(got, 1000, 48000) < 0.3 {
+			if _, err := cs.Read(buf); err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			got = append(got, buf...)
+		}
+		t.Logf("read %d samples, stats %+v", len(got), cs.Stats())
+		if lvl := bestToneLevel(got, 1000, 48000); lvl < 0.3 {
+			t.Fatalf("1 kHz level captured from %s = %.3f, want about 0.5", plant.SourceName, lvl)
+		}
+	})
 }
 
 func TestUnplugDuringStreamIsReported(t *testing.T) {
-	for _, kind := range []Kind{KindPlayback, KindCapture} {
-		t.Run(kind.String(), func(t *testing.T) { testUnplugDuringStream(t, kind) })
-	}
+	testbed.EachSoundServer(t, func(t *testing.T, srv testbed.SoundServer) {
+		for _, kind := range []Kind{KindPlayback, KindCapture} {
+			t.Run(kind.String(), func(t *testing.T) { testUnplugDuringStream(t, srv, kind) })
+		}
+	})
 }
 
 // testUnplugDuringStream unplugs the headset a steady stream runs on: the
 // watchdog must report it, Read/Write must fail, and Close must return
 // promptly with every goroutine (and miniaudio's audio thread) gone while
 // the sound server still runs.
-func testUnplugDuringStream(t *testing.T, kind Kind) {
-	_, _, plant := startHeadsets(t)
+func testUnplugDuringStream(t *testing.T, srv testbed.SoundServer, kind Kind) {
+	_, _, plant := startHeadsetsOn(t, srv)
 	peers := goleak.IgnoreCurrent() // the sound server's output readers
 	s, err := Open(Options{Backend: "pulseaudio"})
 	if err != nil {
@@ -125,7 +131,7 @@ func testUnplugDuringStream(t *testing.T, kind Kind) {
 	cfg := StreamConfig{OnLost: func(err error) { lostErr <- err }}
 	var st Stream
 	buf := make([]int16, DefaultSampleRate*int(DefaultPeriod/time.Millisecond)/1000)
-	move := func() error { return nil }
+	var move func() error
 	if kind == KindPlayback {
 		ps, err := s.OpenPlayback(Device{ID: plant.SinkName}, cfg)
 		if err != nil {
@@ -237,43 +243,51 @@ func TestNullBackendStreams(t *testing.T) {
 // PulseAudio backend looked up the vanished device's name with an info
 // pointer PulseAudio leaves NULL; see pulseinfo.go).
 func TestStreamsOpenWhileTheirDeviceVanishes(t *testing.T) {
-	p, _, _ := startHeadsets(t)
-	s := openPulse(t)
-	opened, failed := 0, 0
-	for i := range 120 {
-		hs := p.AddHeadset(t, fmt.Sprintf("vanishing_%d", i), fmt.Sprintf("Vanishing %d", i))
-		kind, id := KindPlayback, hs.SinkName
-		if i%2 == 1 {
-			kind, id = KindCapture, hs.SourceName
+	testbed.EachSoundServer(t, func(t *testing.T, srv testbed.SoundServer) {
+		p, _, _ := startHeadsetsOn(t, srv)
+		s := openPulse(t)
+		opened, failed := 0, 0
+		// PipeWire takes about three times as long per headset; 40 rounds
+		// still open at every moment of a device's going.
+		n := 120
+		if srv == testbed.PipeWire {
+			n = 40
 		}
-		done := make(chan error, 1)
-		go func() {
-			var st interface{ Close() error }
-			var err error
-			if kind == KindPlayback {
-				st, err = s.OpenPlayback(Device{ID: id, Kind: kind}, StreamConfig{})
+		for i := range n {
+			hs := p.AddHeadset(t, fmt.Sprintf("vanishing_%d", i), fmt.Sprintf("Vanishing %d", i))
+			kind, id := KindPlayback, hs.SinkName
+			if i%2 == 1 {
+				kind, id = KindCapture, hs.SourceName
+			}
+			done := make(chan error, 1)
+			go func() {
+				var st interface{ Close() error }
+				var err error
+				if kind == KindPlayback {
+					st, err = s.OpenPlayback(Device{ID: id, Kind: kind}, StreamConfig{})
+				} else {
+					st, err = s.OpenCapture(Device{ID: id, Kind: kind}, StreamConfig{})
+				}
+				if err == nil {
+					err = st.Close()
+				}
+				done <- err
+			}()
+			hs.Unplug(t) // while the stream opens, or just before, or after
+			if err := <-done; err != nil {
+				failed++
 			} else {
-				st, err = s.OpenCapture(Device{ID: id, Kind: kind}, StreamConfig{})
+				opened++
 			}
-			if err == nil {
-				err = st.Close()
-			}
-			done <- err
-		}()
-		hs.Unplug(t) // while the stream opens, or just before, or after
-		if err := <-done; err != nil {
-			failed++
-		} else {
-			opened++
 		}
-	}
-	t.Logf("120 streams on vanishing devices: %d opened, %d refused", opened, failed)
-	// The System still works.
-	ps, err := s.OpenPlayback(Device{}, StreamConfig{})
-	if err != nil {
-		t.Fatalf("default playback after the vanishing devices: %v", err)
-	}
-	if err := ps.Close(); err != nil {
-		t.Fatal(err)
-	}
+		t.Logf("%d streams on vanishing devices: %d opened, %d refused", n, opened, failed)
+		// The System still works.
+		ps, err := s.OpenPlayback(Device{}, StreamConfig{})
+		if err != nil {
+			t.Fatalf("default playback after the vanishing devices: %v", err)
+		}
+		if err := ps.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -78,6 +78,7 @@ type Call struct {
 	invite              *sip.Request // our INVITE (outgoing) or theirs (incoming)
 	inviteTx            sip.ClientTransaction
 	proxyDest           string // outbound proxy / server for requests without route set
+	connAddr            string // TCP/TLS: local address of the call's connection (see contactHeader)
 }
 
 func (u *UA) newCall(dir CallDirection) *Call {

@@ -17,6 +17,9 @@ var (
 	ErrNotStarted = errors.New("sip: user agent not started")
 	// ErrUnknownAccount is returned by Dial for an account index that does not exist.
 	ErrUnknownAccount = errors.New("sip: unknown account")
+	// ErrFlowFailed means the connection a TCP/TLS registration rides on
+	// is gone or stopped answering keep-alives (RFC 5626 §4.4.1).
+	ErrFlowFailed = errors.New("sip: registration flow failed")
 	// ErrInvalidState is returned when a call operation does not fit the call's state.
 	ErrInvalidState = errors.New("sip: operation not allowed in this call state")
 	// ErrInvalidCode is returned by Reject for a status code outside 400-699.

@@ -526,18 +526,17 @@ func (u *UA) answer(c *Call, req *sip.Request, tx sip.ServerTransaction, m Media
 	}
 }
 
-// waitAck retransmits the 2xx on unreliable transports until the ACK comes
-// (T1 doubling to T2, give up after 64*T1 with a BYE; RFC 3261 §13.3.1.4).
+// waitAck retransmits the 2xx until the ACK comes (T1 doubling to T2,
+// give up after 64*T1 with a BYE; RFC 3261 §13.3.1.4). The UAS core does
+// so on every transport, TCP and TLS included: a proxy on the way may
+// forward over UDP, and the transaction layer never retransmits a 2xx
+// (RFC 3261 §17.2.1, RFC 6026 §7.1).
 func (c *Call) waitAck(tx sip.ServerTransaction, res *sip.Response, late bool) bool {
 	u := c.u
-	reliable := c.transport != "udp"
 	interval := sip.T1
 	deadline := u.clock.After(64 * sip.T1)
 	for {
-		var retrans <-chan time.Time
-		if !reliable {
-			retrans = u.clock.After(interval)
-		}
+		retrans := u.clock.After(interval)
 		select {
 		case ack := <-c.acks:
 			if cs := ack.CSeq(); cs == nil || cs.SeqNo != res.CSeq().SeqNo {

@@ -1,10 +1,12 @@
 package sip
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"strings"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -62,13 +64,19 @@ func (r *registration) natAddress(res *sip.Response, cur sip.Uri) string {
 	return addr
 }
 
-// contact is this registration's Contact: the UA's own, with host and port
+// contact is this registration's Contact: over TCP/TLS the connection it
+// is sent on (see outbound.go), else the UA's own with host and port
 // replaced by the address learned from the registrar, if any.
 func (r *registration) contact() *sip.ContactHeader {
-	c := r.u.contact(r.a.Protocol, r.a.User)
 	r.mu.Lock()
-	nat := r.nat
+	nat, flow := r.nat, r.flow
+	if flow != "" && r.streamFlow() {
+		c := r.flowContactLocked(flow)
+		r.mu.Unlock()
+		return c
+	}
 	r.mu.Unlock()
+	c := r.u.contact(r.a.Protocol, r.a.User)
 	if nat == "" {
 		return c
 	}
@@ -97,19 +105,133 @@ func (u *UA) NATAddress(account int) string {
 	return ""
 }
 
-// contactHeader is the Contact of a call: the registration's (rewritten
-// behind NAT) for a call of a registered account on its protocol, else the
-// UA's own. It reads only fields fixed when the call was made.
+// contactHeader is the Contact of a call (RFC 3261 §8.1.1.8, §12.1.1):
+//   - an incoming call over TCP/TLS names the connection its INVITE came
+//     on (the registration's flow, or one our listener accepted);
+//   - a call of a registered account on its protocol uses the registration's
+//     Contact (its flow, or rewritten behind NAT), when its requests go the
+//     registration's way;
+//   - another outgoing call over TCP/TLS names the connection its INVITE
+//     goes on, opened now (so no listener is needed for it either);
+//   - else the UA's own.
+//
+// The scheme is sips only when the dialog's Request-URI is sips, else sip
+// with ;transport=tls over TLS; the user part of an incoming call's Contact
+// is the called user. Over an RFC 5626 flow the URI carries ;ob (§4.3). It
+// reads only fields fixed when the call was made.
 func (c *Call) contactHeader() *sip.ContactHeader {
-	if c.acct != nil && c.transport == c.acct.Protocol {
-		c.u.mu.Lock()
-		regs := c.u.regs
-		c.u.mu.Unlock()
-		for _, r := range regs {
-			if r.a.ID == c.acct.ID {
-				return r.contact()
+	var h *sip.ContactHeader
+	ob := false
+	ruri := c.remoteURI
+	user := c.contactUser()
+	if c.dir == Incoming && c.invite != nil {
+		ruri = c.invite.Recipient
+		if ruri.User != "" {
+			user = ruri.User
+		}
+	}
+	if c.dir == Incoming && c.transport != "udp" {
+		c.mu.Lock()
+		addr := c.connAddr
+		c.mu.Unlock()
+		if addr == "" {
+			addr = c.u.arrivalAddr(c.invite)
+			c.mu.Lock()
+			c.connAddr = addr
+			c.mu.Unlock()
+		}
+		if host, port, err := net.SplitHostPort(addr); err == nil {
+			h = c.u.contact(c.transport, user)
+			h.Address.Host = host
+			h.Address.Port, _ = strconv.Atoi(port)
+			if r := c.u.registrationOf(c.acct); r != nil {
+				r.mu.Lock()
+				ob = r.outbound && r.flow == addr
+				r.mu.Unlock()
 			}
 		}
 	}
-	return c.u.contact(c.transport, c.contactUser())
+	if h == nil && c.acct != nil && c.transport == c.acct.Protocol {
+		if r := c.u.registrationOf(c.acct); r != nil && (c.dir == Incoming || !r.streamFlow() || c.proxyDest == r.dest(r.currentTarget())) {
+			h = r.contact()
+			h.Address.User = user
+			r.mu.Lock()
+			ob = r.outbound && r.flow != "" && r.streamFlow()
+			r.mu.Unlock()
+		}
+	}
+	if h == nil && c.dir == Outgoing && c.transport != "udp" && c.u.o.PublicAddress == "" {
+		if host, port, err := net.SplitHostPort(c.dialConn()); err == nil {
+			h = c.u.contact(c.transport, user)
+			h.Address.Host = host
+			h.Address.Port, _ = strconv.Atoi(port)
+		}
+	}
+	if h == nil {
+		h = c.u.contact(c.transport, user)
+	}
+	h.Address.Scheme = "sip"
+	if ruri.Scheme == "sips" && c.transport == "tls" {
+		h.Address.Scheme = "sips"
+	}
+	if ob {
+		if h.Address.UriParams == nil {
+			h.Address.UriParams = sip.NewParams()
+		}
+		h.Address.UriParams.Add("ob", "")
+	}
+	return h
+}
+
+// registrationOf is the registration of an account, nil without one.
+func (u *UA) registrationOf(a *Account) *registration {
+	if a == nil {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, r := range u.regs {
+		if r.a.ID == a.ID {
+			return r
+		}
+	}
+	return nil
+}
+
+// currentTarget is the registrar address in use.
+func (r *registration) currentTarget() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.target
+}
+
+// dialConn returns the local address of the TCP/TLS connection an
+// outgoing call's next request goes on, opening it when there is none (RFC
+// 3261 §18.1.1; the request then reuses it); "" when it cannot be opened
+// (the request then fails on its own). It is asked for each request, so a
+// redirect or a new route finds its own connection.
+func (c *Call) dialConn() string {
+	c.mu.Lock()
+	target, routes, dest := c.remoteTarget, append([]sip.Uri(nil), c.routeSet...), c.proxyDest
+	c.mu.Unlock()
+	probe := sip.NewRequest(sip.INVITE, target)
+	for _, r := range routes {
+		probe.AppendHeader(&sip.RouteHeader{Address: r})
+	}
+	if len(routes) > 0 {
+		dest = ""
+	}
+	c.u.prepare(probe, c.transport, dest)
+	if err := sipgo.ClientRequestAddVia(c.u.client, probe); err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(c.u.ctx, registerTimeout)
+	defer cancel()
+	conn, err := c.u.sua.TransportLayer().ClientRequestConnection(ctx, probe)
+	if err != nil {
+		c.u.log.Debug("call connection", "call", c.id, "error", err)
+		return ""
+	}
+	defer func() { _, _ = conn.TryClose() }()
+	return conn.LocalAddr().String()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -38,13 +37,18 @@ type registration struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu       sync.Mutex
-	snap     Registration
-	reported bool
-	target   string             // ip:port currently used
-	bound    bool               // a binding is believed to exist at the registrar
-	nat      string             // host:port the registrar saw us at (see nat.go); "" = our own
-	stale    *sip.ContactHeader // a Contact to remove with the next REGISTER
+	mu        sync.Mutex
+	snap      Registration
+	reported  bool
+	target    string             // ip:port currently used
+	bound     bool               // a binding is believed to exist at the registrar
+	nat       string             // host:port the registrar saw us at (see nat.go); "" = our own
+	stale     *sip.ContactHeader // a Contact to remove with the next REGISTER
+	flow      string             // TCP/TLS: local host:port of the connection the Contact names (see outbound.go)
+	outbound  bool               // the registrar uses RFC 5626 outbound for the flow
+	flowTimer time.Duration      // the registrar's Flow-Timer (RFC 5626 §4.4.1); 0 = none
+	pong      chan struct{}      // pongs of the flow's keep-alive pings
+	pongSeen  bool               // the registrar has answered a ping: expect pongs from now on
 }
 
 func newRegistration(u *UA, a Account) *registration {
@@ -60,6 +64,7 @@ func newRegistration(u *UA, a Account) *registration {
 		fromTag: sip.GenerateTagN(12),
 		cseq:    1,
 		done:    make(chan struct{}),
+		pong:    make(chan struct{}, 1),
 	}
 	r.snap = Registration{Account: a.ID, User: a.User, Server: a.Server, Protocol: a.Protocol}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
@@ -169,6 +174,7 @@ func (r *registration) run() {
 		}
 		if err == nil && res.IsSuccess() {
 			failures = 0
+			r.noteOutbound(res)
 			cur := r.contact()
 			exp := contactExpires(res, cur.Address, want)
 			r.mu.Lock()
@@ -214,10 +220,7 @@ func (r *registration) run() {
 // keep waits until the binding needs refreshing, sending keep-alives
 // meanwhile; it returns false when the loop must stop.
 func (r *registration) keep(target string, exp time.Duration) bool {
-	ka := r.a.KeepAlive
-	if ka <= 0 {
-		ka = defaultKeepAlive
-	}
+	ka := r.keepAliveInterval()
 	refresh := r.u.clock.After(refreshIn(exp))
 	for {
 		select {
@@ -243,16 +246,7 @@ func (r *registration) keep(target string, exp time.Duration) bool {
 // counts as alive.
 func (r *registration) keepAlive(target string, ka time.Duration) error {
 	if r.a.Protocol != "udp" {
-		conn, err := r.u.sua.TransportLayer().GetConnection(r.a.Protocol, r.dest(target))
-		if err != nil || conn == nil {
-			return fmt.Errorf("sip: keep-alive: no connection to %s", target)
-		}
-		w, ok := conn.(io.Writer)
-		if !ok {
-			return fmt.Errorf("sip: keep-alive: connection not writable")
-		}
-		_, err = w.Write([]byte("\r\n\r\n"))
-		return err
+		return r.pingFlow(target)
 	}
 	timeout := ka
 	if timeout > registerTimeout {
@@ -324,9 +318,20 @@ func (r *registration) dest(target string) string {
 // register sends one REGISTER with the given expiry to target.
 func (r *registration) register(ctx context.Context, target string, exp time.Duration) (*sip.Response, error) {
 	r.attempts.Add(1)
+	if r.streamFlow() {
+		if err := r.openFlow(ctx, target); err != nil {
+			return nil, err
+		}
+	}
 	req := sip.NewRequest(sip.REGISTER, r.registrarURI())
 	r.addressing(req)
-	req.AppendHeader(r.contact())
+	cur := r.contact()
+	if r.streamFlow() {
+		r.outboundParams(cur)
+		// RFC 5626 §4.2.1: the UA tells the registrar it supports outbound.
+		req.AppendHeader(sip.NewHeader("Supported", "path, outbound"))
+	}
+	req.AppendHeader(cur)
 	r.mu.Lock()
 	stale := r.stale
 	r.mu.Unlock()

@@ -236,6 +236,10 @@ type Options struct {
 	// peer's request is still honoured). Values below 90 s are raised to
 	// 90 s. UA.SetSessionExpires changes it for later calls.
 	SessionExpires time.Duration
+	// InstanceID is the +sip.instance of TCP/TLS registrations (RFC 5626
+	// §4.1), "urn:uuid:…"; "" = derived from the machine id and the OS
+	// user (see outbound.go).
+	InstanceID string
 	// Resolver is used for SRV and host lookups; nil = net.DefaultResolver.
 	Resolver *net.Resolver
 	// Clock is injected for tests; nil = the real clock.

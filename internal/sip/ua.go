@@ -63,7 +63,8 @@ func (u *UA) SetSessionExpires(d time.Duration) {
 // readFilter runs in sipgo's socket readers. Once Close has begun it drops
 // requests (responses still complete our own hang-up transactions), so no
 // late request makes the transport open a new socket while it shuts down.
-func (u *UA) readFilter(_ sip.TransportReadProps, data []byte) ([]byte, error) {
+func (u *UA) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error) {
+	u.notePong(p, data)
 	if bytes.HasPrefix(data, []byte("SIP/2.0 ")) {
 		return data, nil
 	}

@@ -39,6 +39,22 @@ type KamailioOptions struct {
 	// TLS adds a TLS listener on Port()+1 with a certificate for 127.0.0.1
 	// and localhost signed by a fresh CA (see CAFile).
 	TLS bool
+	// NAT adds the NAT handling most deployments have (nathelper, as in
+	// Kamailio's default configuration): a REGISTER whose source differs
+	// from its Via (nat_uac_test 18) is saved with the source as received
+	// address (fix_nated_register) and marked NATed, so requests for the
+	// binding go to where the REGISTER came from, over its connection on
+	// TCP/TLS; other first-hop requests from such a UA get their Contact
+	// rewritten to the source (fix_nated_contact), and so do the replies of
+	// a NATed binding, so that in-dialog requests find the way back too.
+	NAT bool
+	// Outbound makes the registrar an RFC 5626 one (the outbound module,
+	// registrar outbound_mode 1): a REGISTER with +sip.instance and reg-id
+	// over a connection gets Require: outbound and Flow-Timer in the 200,
+	// and requests for the binding go over that flow.
+	Outbound bool
+	// FlowTimer is the Flow-Timer in seconds with Outbound (default 30).
+	FlowTimer int
 	// Debug is Kamailio's log level (default 2: notices, warnings, errors
 	// and one line per request routed).
 	Debug int
@@ -245,6 +261,58 @@ func (k *Kamailio) Contacts(t testing.TB, user string) []string {
 	return parseULContacts(out)
 }
 
+// Binding is one contact of a user in Kamailio's location table.
+type Binding struct {
+	Address  string // the Contact URI
+	Received string // the source the REGISTER came from, when saved (NAT, outbound)
+	Instance string // +sip.instance (RFC 5626 §4.1), "" if none
+	RegID    string // reg-id (RFC 5626 §4.2), "" or "0" if none
+}
+
+// Bindings returns the contacts registered for user with their RFC 5626
+// and NAT fields (kamcmd ul.lookup), in the order Kamailio lists them.
+func (k *Kamailio) Bindings(t testing.TB, user string) []Binding {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := Run(ctx, k.dir, nil, "kamcmd", "-s", "unix:"+k.ctlSocket(), "ul.lookup", "location", user)
+	if strings.Contains(out, "AOR not found") {
+		return nil
+	}
+	if err != nil || strings.HasPrefix(strings.TrimSpace(out), "error") {
+		t.Fatalf("kamailio: bindings of %s: %v %s", user, err, out)
+	}
+	var bs []Binding
+	for _, l := range strings.Split(out, "\n") {
+		name, v, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if name == "Address" {
+			bs = append(bs, Binding{Address: v})
+			continue
+		}
+		if len(bs) == 0 {
+			continue
+		}
+		b := &bs[len(bs)-1]
+		switch name {
+		case "Received":
+			if v != "[not set]" {
+				b.Received = v
+			}
+		case "Instance":
+			if v != "[not set]" {
+				b.Instance = v
+			}
+		case "Reg-Id":
+			b.RegID = v
+		}
+	}
+	return bs
+}
+
 // parseULContacts picks the "Address:" fields out of kamcmd's ul.lookup
 // or ul.dump output.
 func parseULContacts(out string) []string {
@@ -400,13 +468,19 @@ func (k *Kamailio) writeTLS() error {
 type kamailioCfg struct {
 	Port, TLSPort, Debug int
 	TLS, Auth            bool
+	NAT, Outbound        bool
+	FlowTimer            int
 	Ctl, TLSCfg          string
 	Users                [][2]string
 }
 
 func (k *Kamailio) config() string {
+	if k.opts.FlowTimer == 0 {
+		k.opts.FlowTimer = 30
+	}
 	c := kamailioCfg{
 		Port: k.port, TLSPort: k.port + 1, Debug: k.opts.Debug, TLS: k.opts.TLS, Auth: k.opts.Auth,
+		NAT: k.opts.NAT, Outbound: k.opts.Outbound, FlowTimer: k.opts.FlowTimer,
 		Ctl: k.ctlSocket(), TLSCfg: filepath.Join(k.dir, "tls.cfg"),
 	}
 	for u, p := range k.users {
@@ -465,6 +539,17 @@ loadmodule "ctl.so"
 loadmodule "tls.so"
 modparam("tls", "config", "{{.TLSCfg}}")
 {{- end}}
+{{- if .NAT}}
+loadmodule "nathelper.so"
+modparam("nathelper|registrar", "received_avp", "$avp(RECEIVED)")
+# branch flag 6 marks a NATed binding (saved with it, restored by lookup)
+modparam("usrloc", "nat_bflag", 6)
+{{- end}}
+{{- if .Outbound}}
+loadmodule "outbound.so"
+modparam("registrar", "outbound_mode", 1)
+modparam("registrar", "flow_timer", {{.FlowTimer}})
+{{- end}}
 {{- if .Auth}}
 loadmodule "auth.so"
 loadmodule "htable.so"
@@ -484,6 +569,7 @@ modparam("tm", "fr_inv_timer", 60000)
 
 request_route {
 	route(REQINIT);
+	route(NATDETECT);
 	xlog("L_NOTICE", "route $rm $ru from $si:$sp/$pr\n");
 
 	if (is_method("CANCEL")) {
@@ -532,7 +618,26 @@ route[ISLOCAL] {
 	}
 }
 
+# NAT detection as in Kamailio's default configuration (only with NAT).
+route[NATDETECT] {
+{{- if .NAT}}
+	force_rport();
+	if (nat_uac_test("18")) {
+		if (is_method("REGISTER")) {
+			fix_nated_register();
+		} else if (is_first_hop()) {
+			fix_nated_contact();
+		}
+		setbflag(6);
+	}
+{{- end}}
+	return;
+}
+
 route[RELAY] {
+{{- if .NAT}}
+	t_on_reply("NATREPLY");
+{{- end}}
 	if (!t_relay()) {
 		sl_reply_error();
 	}
@@ -646,6 +751,14 @@ route[LOCATION] {
 	}
 	route(RELAY);
 }
+{{- if .NAT}}
+
+onreply_route[NATREPLY] {
+	if (isbflagset(6) || nat_uac_test("1")) {
+		fix_nated_contact();
+	}
+}
+{{- end}}
 {{- if .Auth}}
 
 event_route[htable:mod-init] {

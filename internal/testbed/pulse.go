@@ -12,20 +12,27 @@ import (
 	"time"
 )
 
-// Pulse is a headless PulseAudio daemon of its own, reachable only through
-// a unix socket in a temporary folder. It starts without any device; tests
-// add virtual sinks, sources and headsets at run time.
+// Pulse is a headless sound server of its own speaking the PulseAudio
+// protocol, reachable only through a unix socket in a temporary folder:
+// PulseAudio itself (StartPulse) or PipeWire with its PulseAudio service
+// (StartPipeWire). It starts without any headset; tests add virtual sinks,
+// sources and headsets at run time through pactl, the same way on both.
 type Pulse struct {
+	// Server says which sound server runs.
+	Server SoundServer
 	// Dir holds the daemon's config, runtime folder, socket and log.
 	Dir string
 	// Socket is the path of the native-protocol unix socket.
 	Socket string
 	// RuntimeDir is used as XDG_RUNTIME_DIR and PULSE_RUNTIME_PATH.
 	RuntimeDir string
-	// Proc is the running daemon; cleanup stops it.
+	// Proc is the running process that serves the PulseAudio protocol
+	// (pulseaudio, or pipewire-pulse); cleanup stops it. Stop ends the
+	// whole sound server.
 	Proc *Process
 
-	cfg string // the daemon's configuration script
+	cfg string    // PulseAudio: the daemon's configuration script
+	pw  *pipeWire // PipeWire: its other processes
 }
 
 // StartPulse starts `pulseaudio -n -F cfg --daemonize=no` with only the
@@ -43,6 +50,7 @@ func StartPulse(t testing.TB) *Pulse {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	p := &Pulse{
+		Server:     PulseAudio,
 		Dir:        dir,
 		Socket:     filepath.Join(dir, "native"),
 		RuntimeDir: filepath.Join(dir, "run"),
@@ -65,12 +73,27 @@ func StartPulse(t testing.TB) *Pulse {
 // before (sinks, sources, headsets) are gone.
 func (p *Pulse) Restart(t testing.TB) {
 	t.Helper()
-	p.Proc.Stop()
+	p.Stop()
 	_ = os.Remove(p.Socket)
+	if p.Server == PipeWire {
+		p.launchPipeWire(t)
+		return
+	}
 	p.launch(t)
 }
 
-// launch starts the daemon and waits until it answers.
+// Stop ends the sound server, as when it crashes: PulseAudio's daemon, or
+// PipeWire's three processes (its session bus stays, as on a desktop).
+// Restart starts it again.
+func (p *Pulse) Stop() {
+	if p.Server == PipeWire {
+		p.stopPipeWire()
+		return
+	}
+	p.Proc.Stop()
+}
+
+// launch starts the PulseAudio daemon and waits until it answers.
 func (p *Pulse) launch(t testing.TB) {
 	t.Helper()
 	dir := p.Dir
@@ -100,10 +123,14 @@ func (p *Pulse) launch(t testing.TB) {
 // Env returns the variables a child process needs to talk to this daemon:
 // XDG_RUNTIME_DIR, PULSE_SERVER and PULSE_RUNTIME_PATH.
 func (p *Pulse) Env() []string {
+	runtimePath := p.RuntimeDir
+	if p.Server == PipeWire {
+		runtimePath = filepath.Dir(p.Socket)
+	}
 	return []string{
 		"XDG_RUNTIME_DIR=" + p.RuntimeDir,
 		"PULSE_SERVER=unix:" + p.Socket,
-		"PULSE_RUNTIME_PATH=" + p.RuntimeDir,
+		"PULSE_RUNTIME_PATH=" + runtimePath,
 	}
 }
 
@@ -118,7 +145,8 @@ func (p *Pulse) Setenv(t testing.TB) {
 	}
 }
 
-// Pid returns the daemon's process id.
+// Pid returns the process id of the process serving the PulseAudio
+// protocol: pulseaudio, or pipewire-pulse.
 func (p *Pulse) Pid() int { return p.Proc.Cmd.Process.Pid }
 
 func (p *Pulse) run(args ...string) (string, error) {
@@ -166,9 +194,15 @@ func (p *Pulse) AddSink(t testing.TB, name, description string) int {
 }
 
 // AddSource creates a silent null source (a microphone that is not a
-// monitor) and returns its module index.
+// monitor) and returns its module index. PipeWire's PulseAudio service has
+// no module-null-source: there a null sink of media class
+// Audio/Source/Virtual is the same device.
 func (p *Pulse) AddSource(t testing.TB, name, description string) int {
 	t.Helper()
+	if p.Server == PipeWire {
+		return p.LoadModule(t, "module-null-sink", "media.class=Audio/Source/Virtual", "sink_name="+name,
+			"rate=48000", "channels=1", "sink_properties="+propDescription(description))
+	}
 	return p.LoadModule(t, "module-null-source", "source_name="+name, "rate=48000", "channels=1",
 		fmt.Sprintf("description=%q", description))
 }

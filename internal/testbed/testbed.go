@@ -1,5 +1,6 @@
 // Package testbed starts the real peers the integration tests talk to:
-// a headless PulseAudio with virtual devices, Kamailio, baresip and sipp.
+// a headless sound server with virtual devices (PulseAudio, or PipeWire
+// with its PulseAudio service), Kamailio, baresip and sipp.
 // Every peer runs in a temporary folder of its own, on ports chosen at run
 // time, and is stopped by t.Cleanup.
 //
@@ -13,11 +14,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -58,13 +61,22 @@ func FreePort(t testing.TB, step int) int {
 	}
 	portMu.Lock()
 	defer portMu.Unlock()
+	lo, hi := runRange()
 	for try := 0; try < 200; try++ {
-		l, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
+		var base int
+		if step == 1 {
+			l, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatalf("free port: %v", err)
+			}
+			base = l.LocalAddr().(*net.UDPAddr).Port
+			l.Close()
+		} else {
+			// A run of ports is looked for below the kernel's ephemeral
+			// range: inside it, a machine busy with thousands of
+			// connections seldom has a long run free.
+			base = lo + rand.IntN(hi-lo-step)
 		}
-		base := l.LocalAddr().(*net.UDPAddr).Port
-		l.Close()
 		ok := true
 		for p := base; p < base+step; p++ {
 			if p > 65535 || portsGiven[p] || !portFree(p) {
@@ -82,6 +94,21 @@ func FreePort(t testing.TB, step int) int {
 	}
 	t.Fatalf("free port: no run of %d free ports found", step)
 	return 0
+}
+
+// runRange is where FreePort looks for runs of ports: from 10000 up to
+// the start of the kernel's ephemeral port range (32768 unless
+// /proc/sys/net/ipv4/ip_local_port_range says otherwise).
+func runRange() (lo, hi int) {
+	lo, hi = 10000, 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > lo+1000 {
+				hi = n
+			}
+		}
+	}
+	return lo, hi
 }
 
 func portFree(p int) bool {
