@@ -39,7 +39,7 @@ type QueueOptions struct {
 	// OnUp is called with the Call-ID once a call is up (ACK sent), with
 	// QueueAgentHangs: it must make the daemon hang up.
 	OnUp func(callID string)
-	// CallTimeout bounds each call; 0 = 10 s.
+	// CallTimeout bounds each call (a hang guard, not a timing); 0 = 30 s.
 	CallTimeout time.Duration
 }
 
@@ -59,7 +59,7 @@ var ErrQueueCall = errors.New("testbed: queue call failed")
 // It stops at the first call that fails.
 func RunQueue(ctx context.Context, o QueueOptions) (*QueueResult, error) {
 	if o.CallTimeout == 0 {
-		o.CallTimeout = 10 * time.Second
+		o.CallTimeout = 30 * time.Second
 	}
 	raddr, err := net.ResolveUDPAddr("udp", o.Target)
 	if err != nil {
