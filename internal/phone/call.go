@@ -20,10 +20,12 @@ import (
 //	                                                        ringer, path, goroutines joined)
 //
 // Its fields below mu are guarded by the phone's call list lock
-// (sipSide.mu); the sip call, media, context and group are set once.
+// (sipSide.mu); the sip call, context and group are set once, and so is
+// media: at creation for an incoming call, under sipSide.mu once Dial
+// returns for an outgoing one.
 type call struct {
 	sip   *sip.Call
-	media *callMedia // nil for an outgoing call until Dial returns
+	media *callMedia
 	ctx   context.Context
 	stop  context.CancelCauseFunc
 	g     group       // timers, watchers, the audio start
