@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/softphone/softphone/internal/phone"
 	"github.com/softphone/softphone/internal/testbed"
 )
@@ -18,6 +20,8 @@ import (
 // held call sends nothing (the held caller does not hear the headset), and
 // each caller heard the agent while its call was active.
 func TestCallWaitingOneCallerAtATime(t *testing.T) {
+	leaks := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, leaks) })
 	mb := startMediaBed(t, "", "auto_answer = 1\ncall_waiting = 1\n")
 	caller := func(user string, hz int) *testbed.Baresip {
 		wav := filepath.Join(t.TempDir(), user+".wav")
