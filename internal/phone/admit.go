@@ -139,6 +139,7 @@ func (p *Phone) onVerdict(policy.Decision) {
 		return
 	}
 	p.redecide("the devices changed")
+	p.followRingers(s)
 	p.followDevices(s)
 }
 

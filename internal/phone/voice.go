@@ -198,25 +198,32 @@ func same(have audio.Device, ok bool, want *audio.Device) bool {
 	return have.ID == want.ID && have.Name == want.Name
 }
 
+// ringOutputs are the devices a call rings on: the selected output and
+// the ringing_device entries' devices.
+func (p *Phone) ringOutputs() []audio.Device {
+	p.mu.Lock()
+	snap, dec := p.snap, p.dec
+	p.mu.Unlock()
+	_, out := selectedDevices(snap, dec)
+	var outs []audio.Device
+	if out != nil {
+		outs = append(outs, *out)
+	}
+	for _, i := range policy.MatchAll(p.config().Device.RingingDevice, PolicySnapshot(snap).Playback) {
+		d := snap.Playback[i]
+		if out == nil || d.ID != out.ID {
+			outs = append(outs, d)
+		}
+	}
+	return outs
+}
+
 // startRinger rings for an incoming call on the selected output and the
 // ringing_device entries, unless another call is up (a waiting call does
 // not ring over the conversation).
 func (p *Phone) startRinger(s *sipSide, e *call) {
 	e.g.Go(func() {
-		p.mu.Lock()
-		snap, dec := p.snap, p.dec
-		p.mu.Unlock()
-		_, out := selectedDevices(snap, dec)
-		var outs []audio.Device
-		if out != nil {
-			outs = append(outs, *out)
-		}
-		for _, i := range policy.MatchAll(p.config().Device.RingingDevice, PolicySnapshot(snap).Playback) {
-			d := snap.Playback[i]
-			if out == nil || d.ID != out.ID {
-				outs = append(outs, d)
-			}
-		}
+		outs := p.ringOutputs()
 		if len(outs) == 0 {
 			return
 		}
@@ -255,4 +262,46 @@ func (p *Phone) sendInbandDTMF(e *call, digits string) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(len(digits)+1)*time.Second)
 	defer cancel()
 	return true, path.SendDTMF(ctx, digits)
+}
+
+// followRingers moves the ringing of the calls that ring to the devices
+// of a new verdict (a headset plugged in or out, the sound server gone and
+// back): a ringer whose devices are not the ones wanted now is stopped
+// and, when there are devices to ring on, started again on them.
+func (p *Phone) followRingers(s *sipSide) {
+	want := p.ringOutputs()
+	s.mu.Lock()
+	var again []*call
+	for _, e := range s.calls {
+		if e.state != sip.CallStateRinging || e.waiting || e.answering || e.sip.Direction() != sip.Incoming {
+			continue
+		}
+		var have []audio.Device
+		if e.ringer != nil {
+			have = e.ringer.Outputs()
+		}
+		if !sameDevices(have, want) {
+			again = append(again, e)
+		}
+	}
+	s.mu.Unlock()
+	for _, e := range again {
+		e.stopRinger()
+		p.startRinger(s, e)
+		p.log.Info("ringing follows the devices", "call", e.sip.ID(), "outputs", len(want))
+	}
+}
+
+// sameDevices reports whether a and b list the same devices in the same
+// order.
+func sameDevices(a, b []audio.Device) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || a[i].Name != b[i].Name {
+			return false
+		}
+	}
+	return true
 }
