@@ -58,7 +58,12 @@ type Phone struct {
 	dec      policy.Decision
 	haveSnap bool
 	ready    chan struct{} // closed at the first snapshot
-	levels   AudioState    // volumes and mute set by the agent desktop
+	// opening admits one call at a time to open its devices: a call
+	// waiting for it that ends meanwhile opens none (at queue pace the
+	// sound server would otherwise get two streams per call, most of
+	// them closed before they play).
+	opening chan struct{}
+	levels  AudioState // volumes and mute set by the agent desktop
 
 	sip *sipSide // nil until Run starts it
 }
@@ -83,7 +88,7 @@ func New(o Options) (*Phone, error) {
 	}
 	p := &Phone{
 		log: o.Logger, version: o.Version, audio: o.Audio, now: o.Now,
-		started: o.Now(), events: newHub(o.Now), pol: pol, ready: make(chan struct{}), transferGrace: o.TransferGrace,
+		started: o.Now(), events: newHub(o.Now), pol: pol, ready: make(chan struct{}), opening: make(chan struct{}, 1), transferGrace: o.TransferGrace,
 		levels: AudioState{Speaker: AudioDevice{Volume: 100}, Microphone: AudioDevice{Volume: 100}},
 	}
 	p.cfg.Store(o.Config)

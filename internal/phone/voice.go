@@ -61,6 +61,16 @@ func (p *Phone) startVoice(s *sipSide, e *call, zip bool) {
 		if sess == nil || e.ctx.Err() != nil {
 			return
 		}
+		select {
+		case p.opening <- struct{}{}:
+		case <-e.ctx.Done():
+			return // ended before its turn: no device to open or close
+		}
+		release := func() { <-p.opening }
+		if e.ctx.Err() != nil {
+			release()
+			return
+		}
 		in, out := p.currentDevices()
 		id := e.sip.ID()
 		opts := voice.Options{
@@ -81,6 +91,7 @@ func (p *Phone) startVoice(s *sipSide, e *call, zip bool) {
 			opts.Input, opts.Output, in, out = nil, nil, nil, nil
 			path, err = voice.Start(opts)
 		}
+		release()
 		if err != nil {
 			p.log.Error("call audio could not start: the call goes on without it", "call", id, "err", err)
 			return
