@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/softphone/softphone/internal/audio"
@@ -31,13 +32,19 @@ func newFlags(name, args, help string, stderr io.Writer) (*flag.FlagSet, *string
 	return fs, cfg
 }
 
-// parseFlags parses; it returns the exit code to use when the command must
-// stop (help asked for: 0, bad flags: 2), or -1 to go on.
+// parseFlags parses flags anywhere among args and checks that no
+// argument is left; it returns the exit code to use when the command must
+// stop (help asked for: 0, bad flags or arguments: 2), or -1 to go on.
 func parseFlags(fs *flag.FlagSet, args []string) int {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
+	rest, err := control.ParseInterleaved(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		return 2
+	case len(rest) > 0:
+		fmt.Fprintf(fs.Output(), "softphone %s: unexpected argument %q\n", fs.Name(), rest[0])
+		fs.Usage()
 		return 2
 	}
 	return -1
@@ -74,10 +81,6 @@ func devicesCommand(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the verdict as JSON (the stable contract)")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return 2
 	}
 	cfg, err := loadConfig(*cfgPath, stderr)
 	if err != nil {
@@ -155,7 +158,7 @@ func runCommand(args []string, stderr io.Writer) int {
 // reverse order of construction.
 func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	log.Info("softphone starting", "version", version, "config", cfg.Summary())
-	unlock, err := lockInstance(cfg.Control.TokenFile)
+	unlock, err := lockInstance(cfg.Control.TokenFile, syscall.LOCK_EX)
 	if err != nil {
 		return err
 	}
@@ -189,11 +192,13 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	if err != nil {
 		return err
 	}
-	srv := control.NewServer(controlOptions(cfg, token, log), ph)
+	opts := controlOptions(cfg, token, log)
+	srv := control.NewServer(opts, ph)
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	log.Info("control API listening", "addr", srv.Addr(), "token_file", cfg.Control.TokenFile)
+	log.Info("control API listening", "addr", srv.Addr(), "unix_socket", opts.UnixSocket, "token_file", cfg.Control.TokenFile,
+		"max_connections", opts.MaxConnections, "max_event_streams", opts.MaxEventStreams)
 	stopHUP := onSIGHUP(func() {
 		if _, err := ph.Reload(); err != nil {
 			log.Error("reload failed: the configuration in force is kept", "err", err)
@@ -223,27 +228,44 @@ func newLogger(c config.Log, stderr io.Writer) (*slog.Logger, func(), error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), closeFn, nil
 }
 
+// splitConfigFlag takes -c FILE (or -c=FILE, --c) out of args wherever
+// it stands, up to a "--", and returns FILE and the other arguments.
+func splitConfigFlag(args []string) (string, []string, error) {
+	cfgPath := ""
+	rest := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return cfgPath, append(rest, args[i:]...), nil
+		case a == "-c" || a == "--c":
+			if i+1 >= len(args) {
+				return "", nil, errors.New("-c needs a FILE")
+			}
+			cfgPath = args[i+1]
+			i++
+		case strings.HasPrefix(a, "-c="), strings.HasPrefix(a, "--c="):
+			cfgPath = a[strings.Index(a, "=")+1:]
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return cfgPath, rest, nil
+}
+
 // clientCommand runs a command against the running daemon through its
 // local API, found through the same configuration file.
 func clientCommand(cmd string, args []string, stdout, stderr io.Writer) int {
-	cfgPath := ""
-	for len(args) > 0 {
-		switch {
-		case args[0] == "-c" || args[0] == "--c":
-			if len(args) < 2 {
-				fmt.Fprintln(stderr, "softphone: -c needs a FILE")
-				return 2
-			}
-			cfgPath, args = args[1], args[2:]
-			continue
-		case strings.HasPrefix(args[0], "-c="), strings.HasPrefix(args[0], "--c="):
-			cfgPath, args = args[0][strings.Index(args[0], "=")+1:], args[1:]
-			continue
-		}
-		break
+	cfgPath, args, err := splitConfigFlag(args)
+	if err != nil {
+		fmt.Fprintln(stderr, "softphone: "+err.Error())
+		return 2
 	}
-	if cmd == "page" {
+	switch cmd {
+	case "page":
 		return pageCommand(cfgPath, args, stdout, stderr)
+	case "token":
+		return tokenCommand(cfgPath, args, stdout, stderr)
 	}
 	if !control.IsCommand(cmd) {
 		fmt.Fprintf(stderr, "softphone: unknown command %q\n\n%s", cmd, usage)
@@ -264,26 +286,95 @@ func clientCommand(cmd string, args []string, stdout, stderr io.Writer) int {
 	return control.RunCLI(ctx, cmd, args, newClient(cfg, token), stdout, stderr)
 }
 
+// apiConnLimit returns how many connections each API listener may hold:
+// the configured cap, lowered to an eighth of the open-file limit — the
+// two listeners together then take at most a quarter — so the phone's own
+// sockets (SIP, RTP, devices) always find descriptors. (Go raises the soft
+// limit to the hard one at start, so nofile is the hard limit.)
+func apiConnLimit(configured int) (limit int, nofile uint64) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 {
+		return configured, 0
+	}
+	// Two listeners (TCP and the unix socket) share the budget.
+	eighth := int(min(rl.Cur/8, 1<<20))
+	return max(min(configured, eighth), 1), rl.Cur
+}
+
 // controlOptions maps [control] onto the API server's options.
 func controlOptions(cfg *config.Config, token string, log *slog.Logger) control.Options {
+	limit, nofile := apiConnLimit(cfg.Control.MaxConnections)
+	if limit < cfg.Control.MaxConnections {
+		log.Warn("[control] max_connections lowered to keep file descriptors for the phone", "configured", cfg.Control.MaxConnections, "used", limit, "open_file_limit", nofile)
+	}
 	o := control.Options{
 		Listen: cfg.Control.Listen, Token: token, Logger: log.With("component", "control"),
-		UnixSocket: cfg.Control.UnixSocket, ConnectorWithoutToken: cfg.Control.ConnectorWithoutToken,
-		AllowedOrigins: cfg.Control.AllowedOrigins,
+		UnixSocket: cfg.Control.SocketPath(), ConnectorWithoutToken: cfg.Control.ConnectorWithoutToken,
+		AllowedOrigins: cfg.Control.AllowedOrigins, TokenFile: cfg.Control.TokenFile,
+		MaxConnections: limit, MaxEventStreams: cfg.Control.MaxEventStreams,
 	}
-	if cfg.Control.Listen == "none" {
+	if cfg.Control.Listen == config.ListenNone {
 		o.Listen = control.ListenNone
 	}
 	return o
 }
 
-// newClient reaches the daemon on TCP, or on its unix socket when it has no
-// TCP listener.
+// newClient reaches the daemon on its unix socket, or on TCP when it
+// serves none; either way the client checks the daemon is this user's.
 func newClient(cfg *config.Config, token string) *control.Client {
-	if cfg.Control.Listen == "none" {
-		return control.NewClient("unix:"+cfg.Control.UnixSocket, token)
+	if p := cfg.Control.SocketPath(); p != "" {
+		return control.NewClient("unix:"+p, token)
 	}
 	return control.NewClient("http://"+cfg.Control.Listen, token)
+}
+
+// tokenCommand is `softphone token rotate`: a running daemon makes the new
+// token and drops the old one at once (POST /v1/token/rotate); with no
+// daemon running, the token file is rewritten here.
+func tokenCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
+	const help = "usage: softphone token rotate [-c FILE]\n\nReplaces the API token: the old one stops working at once."
+	if len(args) != 1 || args[0] != "rotate" {
+		fmt.Fprintln(stderr, help)
+		if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
+			return 0
+		}
+		return 2
+	}
+	cfg, err := loadConfig(cfgPath, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "softphone: "+err.Error())
+		return 1
+	}
+	path := cfg.Control.TokenFile
+	token, err := control.ReadToken(path)
+	if err == nil {
+		ctx, stop := signalContext()
+		defer stop()
+		err = newClient(cfg, token).RotateToken(ctx)
+		if err == nil {
+			fmt.Fprintf(stdout, "token rotated by the running daemon: %s\n", path)
+			return 0
+		}
+		var ae *control.APIError
+		if errors.As(err, &ae) || errors.Is(err, control.ErrNotYours) {
+			fmt.Fprintln(stderr, "softphone token rotate: "+err.Error())
+			return 1
+		}
+	}
+	// No daemon answered: rewrite the file, unless a daemon holds the
+	// instance lock (it would keep the old token in force).
+	unlock, lerr := lockInstance(path, syscall.LOCK_SH)
+	if lerr != nil {
+		fmt.Fprintf(stderr, "softphone token rotate: %v; its API did not answer (%v): the token was not changed\n", lerr, err)
+		return 1
+	}
+	defer unlock()
+	if _, err := control.RotateToken(path); err != nil {
+		fmt.Fprintln(stderr, "softphone token rotate: "+err.Error())
+		return 1
+	}
+	fmt.Fprintf(stdout, "no daemon running: new token written to %s\n", path)
+	return 0
 }
 
 // pageCommand prints the status page's address with the token in the
@@ -301,8 +392,13 @@ func pageCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "softphone: "+err.Error())
 		return 1
 	}
-	if cfg.Control.Listen == "none" {
+	if cfg.Control.Listen == config.ListenNone {
 		fmt.Fprintln(stderr, "softphone: the API has no TCP listener ([control] listen = none): no page for a browser")
+		return 1
+	}
+	// The address carries the token: only for this user's own daemon.
+	if err := control.VerifyListener(cfg.Control.Listen); err != nil {
+		fmt.Fprintf(stderr, "softphone page: %v: is the daemon running?\n", err)
 		return 1
 	}
 	token, err := control.ReadToken(cfg.Control.TokenFile)

@@ -133,12 +133,16 @@ reg_timeout = 60
 		t.Errorf("preflight: %d", code)
 	}
 
-	// Audio settings.
-	code, out = curl(t, "-X", "POST", "-d", `{"microphone":{"muted":true,"volume":80},"speaker":{"volume":60}}`, api+"/audio")
+	// Audio settings. A body must say it is JSON: a form (what another
+	// site's page can post without asking) is refused.
+	if code, _ := curl(t, "-X", "POST", "-d", `{"microphone":{"muted":true}}`, api+"/audio"); code != 415 {
+		t.Errorf("POST /audio as a form: %d, want 415", code)
+	}
+	code, out = curl(t, "-X", "POST", "-H", "Content-Type: application/json", "-d", `{"microphone":{"muted":true,"volume":80},"speaker":{"volume":60}}`, api+"/audio")
 	if code != 200 || !strings.Contains(out, `"muted":true`) {
 		t.Errorf("POST /audio: %d %s", code, out)
 	}
-	if code, _ := curl(t, "-X", "POST", "-d", `{"speaker":{"volume":101}}`, api+"/audio"); code != 400 {
+	if code, _ := curl(t, "-X", "POST", "-H", "Content-Type: application/json", "-d", `{"speaker":{"volume":101}}`, api+"/audio"); code != 400 {
 		t.Errorf("volume 101: %d", code)
 	}
 

@@ -9,22 +9,27 @@ import (
 	"syscall"
 
 	"github.com/softphone/softphone/internal/config"
+	"github.com/softphone/softphone/internal/control"
 )
 
-// lockInstance makes sure one daemon runs per user: it takes an exclusive
-// lock on softphone.lock beside the token file (the user's own folder) and
-// holds it until the returned unlock. A second daemon gets a clear error.
-func lockInstance(tokenFile string) (unlock func(), err error) {
+// lockInstance makes sure one daemon runs per user: it takes a lock
+// (syscall.LOCK_EX for the daemon; LOCK_SH for a command that must know
+// no daemon runs) on softphone.lock beside the token file (the user's own
+// folder) and holds it until the returned unlock. A second daemon gets a
+// clear error. The lock file passes the token file's checks (the daemon's
+// user's, no symlink, mode 0600, in a folder others cannot write), so a
+// link planted there cannot make the daemon empty another file.
+func lockInstance(tokenFile string, how int) (unlock func(), err error) {
 	dir := filepath.Dir(tokenFile)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
 	path := filepath.Join(dir, "softphone.lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := control.OpenPrivateFile(path, os.O_RDWR|os.O_CREATE)
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
 		pid, _ := os.ReadFile(path)
 		f.Close()
 		who := strings.TrimSpace(string(pid))
@@ -32,6 +37,12 @@ func lockInstance(tokenFile string) (unlock func(), err error) {
 			who = " (pid " + who + ")"
 		}
 		return nil, fmt.Errorf("another softphone daemon is already running for this user%s: it holds %s", who, path)
+	}
+	if how == syscall.LOCK_SH {
+		return func() {
+			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+			f.Close()
+		}, nil
 	}
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)

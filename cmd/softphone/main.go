@@ -41,8 +41,14 @@ Commands for the running daemon (through its local API):
   transfer --to-call CALL2
                  attended transfer to the party of CALL2 (--call CALL)
   events         print the daemon's events, one JSON object a line
+  page           print the status page's address (with the token)
+  token rotate   replace the API token; the old one stops working at once
 
-Every command takes -c FILE (the configuration file) and -h for its help.
+Every command takes -c FILE (the configuration file) and -h for its help;
+flags may stand before or after the arguments.
+The commands reach the daemon over its unix socket ([control] unix_socket),
+or over TCP when it serves none, and only after checking that the daemon
+runs as the same user.
 The configuration is found at -c, else $SOFTPHONE_CONFIG, else
 $XDG_CONFIG_HOME/softphone/softphone.ini, else /etc/softphone/softphone.ini,
 else built-in defaults (standalone).

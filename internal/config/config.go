@@ -105,6 +105,12 @@ type Endpoint struct {
 	// SRTPOverInsecureSignalling allows SDES keys in SDP carried over UDP or
 	// TCP (anyone on the path can read them).
 	SRTPOverInsecureSignalling bool
+	// AcceptInvites is proxy (only the registered connections' servers and
+	// TrustedHosts may send out-of-dialog requests while any connection is
+	// registered) or any.
+	AcceptInvites string
+	// TrustedHosts are more hosts or CIDRs of the SIP server's cluster.
+	TrustedHosts []string
 }
 
 // Connectivity is one [connectivity.N]: a SIP server account.
@@ -134,14 +140,61 @@ type Control struct {
 	// UnixSocket.
 	Listen    string
 	TokenFile string
-	// UnixSocket also serves the API on a unix socket (mode 0600).
+	// UnixSocket is the unix socket (mode 0600) the API is also served
+	// on, and the command line's way in: "" is DefaultUnixSocketName
+	// beside TokenFile, UnixSocketNone none. SocketPath resolves it.
 	UnixSocket string
 	// ConnectorWithoutToken opens the Connector-compatible routes to
 	// loopback clients that send no token.
 	ConnectorWithoutToken bool
 	// AllowedOrigins are the browser origins allowed to call the API (CORS).
 	AllowedOrigins []string
+	// AllowRemote lets Listen name a non-loopback address.
+	AllowRemote bool
+	// MaxConnections caps the API's concurrent TCP connections.
+	MaxConnections int
+	// MaxEventStreams caps the concurrent event-stream subscribers.
+	MaxEventStreams int
 }
+
+// UnixSocketNone as Control.UnixSocket serves no unix socket.
+const UnixSocketNone = "none"
+
+// ListenNone as Control.Listen serves no TCP address.
+const ListenNone = "none"
+
+// Defaults of [control].
+const (
+	DefaultMaxConnections  = 128
+	DefaultMaxEventStreams = 32
+	// controlPortBase + uid mod controlPortSpan is the API's default
+	// port: each user of a shared desktop host gets their own, between the
+	// default RTP range (10000-20000) and Linux's ephemeral ports (from
+	// 32768).
+	controlPortBase = 20000
+	controlPortSpan = 10000
+)
+
+// DefaultControlListen is the local API's address when none is configured:
+// 127.0.0.1 on a port of the user's own, 20000 + uid mod 10000.
+func DefaultControlListen() string {
+	return fmt.Sprintf("127.0.0.1:%d", controlPortBase+os.Getuid()%controlPortSpan)
+}
+
+// SocketPath is the unix socket the API is served on, "" for none.
+func (c Control) SocketPath() string {
+	switch c.UnixSocket {
+	case UnixSocketNone:
+		return ""
+	case "":
+		return filepath.Join(filepath.Dir(c.TokenFile), DefaultUnixSocketName)
+	}
+	return c.UnixSocket
+}
+
+// DefaultUnixSocketName is the unix socket's file name beside the token
+// file when unix_socket is empty.
+const DefaultUnixSocketName = "api.sock"
 
 // Log is [system.log].
 type Log struct {
@@ -155,9 +208,6 @@ type Audio struct {
 	// Backend is auto | pulseaudio | alsa | null.
 	Backend string
 }
-
-// DefaultControlListen is the local API's address when none is configured.
-const DefaultControlListen = "127.0.0.1:8743"
 
 // DefaultRejectCode is used when sip_code_when_headset_na is missing or
 // outside 400–699 (480 Temporarily Unavailable, as the Genesys Softphone).
@@ -183,11 +233,14 @@ func Default() *Config {
 			DTMFMethod:           "rfc4733",
 			SessionExpires:       DefaultSessionExpires,
 		},
-		Endpoint: Endpoint{SIPPort: 5060, RTPPortMin: 10000, RTPPortMax: 20000, SRTP: "off"},
+		Endpoint: Endpoint{SIPPort: 5060, RTPPortMin: 10000, RTPPortMax: 20000, SRTP: "off", AcceptInvites: "proxy"},
 		Codecs:   Codecs{Enabled: []string{"opus", "g722", "pcmu", "pcma"}, PTime: 20, OpusFEC: true},
-		Control:  Control{Listen: DefaultControlListen, TokenFile: defaultTokenFile()},
-		Log:      Log{Level: "info"},
-		Audio:    Audio{Backend: "auto"},
+		Control: Control{
+			Listen: DefaultControlListen(), TokenFile: defaultTokenFile(),
+			MaxConnections: DefaultMaxConnections, MaxEventStreams: DefaultMaxEventStreams,
+		},
+		Log:   Log{Level: "info"},
+		Audio: Audio{Backend: "auto"},
 	}
 }
 

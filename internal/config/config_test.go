@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,6 +122,22 @@ reg_timeout = 0
 			check: func(t *testing.T, c *Config) { wantSessionExpires(t, c, 90*time.Second) }},
 		{name: "session_expires too small", in: "[policy.session]\nsession_expires = 30\n",
 			wantErr: []string{`test.ini:2: [policy.session] session_expires: "30" is not 0 (ask for no session timer) or at least 90 seconds`}},
+		{name: "accept_invites defaults to proxy", in: "",
+			check: func(t *testing.T, c *Config) {
+				if c.Endpoint.AcceptInvites != "proxy" || len(c.Endpoint.TrustedHosts) != 0 {
+					t.Errorf("accept_invites %q trusted_hosts %q", c.Endpoint.AcceptInvites, c.Endpoint.TrustedHosts)
+				}
+			}},
+		{name: "accept_invites and trusted_hosts", in: "[policy.endpoint]\naccept_invites = any\ntrusted_hosts = sbc1.example.com, 10.20.0.0/24,192.0.2.7\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Endpoint.AcceptInvites != "any" || strings.Join(c.Endpoint.TrustedHosts, "|") != "sbc1.example.com|10.20.0.0/24|192.0.2.7" {
+					t.Errorf("accept_invites %q trusted_hosts %q", c.Endpoint.AcceptInvites, c.Endpoint.TrustedHosts)
+				}
+			}},
+		{name: "accept_invites bad", in: "[policy.endpoint]\naccept_invites = all\n",
+			wantErr: []string{`test.ini:2: [policy.endpoint] accept_invites: "all" is not one of proxy, any`}},
+		{name: "trusted_hosts bad", in: "[policy.endpoint]\ntrusted_hosts = 10.0.0.0/99, sbc:5060\n",
+			wantErr: []string{`[policy.endpoint] trusted_hosts: "10.0.0.0/99" is not a CIDR`, `"sbc:5060" is not a host, an address or a CIDR`}},
 		{name: "bad port", in: "[policy.endpoint]\nsip_port = 70000\n",
 			wantErr: []string{`[policy.endpoint] sip_port: "70000" is not a whole number from 0 to 65535`}},
 		{name: "repeated scalar", in: "[policy.session]\nauto_answer = 1\nauto_answer = 0\n",
@@ -152,6 +169,33 @@ reg_timeout = 0
 			wantErr: []string{"auto_answer", "foo: unknown key", "[bogus] unknown section"}},
 		{name: "bad control listen", in: "[control]\nlisten = 8743\n",
 			wantErr: []string{`[control] listen: "8743" is not host:port`}},
+		{name: "control listen beyond loopback refused", in: "[control]\nlisten = 0.0.0.0:8743\n",
+			wantErr: []string{`[control] listen: "0.0.0.0:8743" is not a loopback address`, "allow_remote = 1"}},
+		{name: "control listen on every address refused", in: "[control]\nlisten = :8743\n",
+			wantErr: []string{`[control] listen: ":8743" is not a loopback address`}},
+		{name: "control listen beyond loopback allowed with a warning", in: "[control]\nlisten = 0.0.0.0:8743\nallow_remote = 1\n",
+			wantWarn: []string{"[control] allow_remote: the API listens on \"0.0.0.0:8743\", beyond this machine"}},
+		{name: "control localhost and ::1 are loopback", in: "[control]\nlisten = [::1]:8743\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Control.Listen != "[::1]:8743" {
+					t.Errorf("listen = %q", c.Control.Listen)
+				}
+			}},
+		{name: "control origin wildcard refused", in: "[control]\nallowed_origins = https://*.example.com\n",
+			wantErr: []string{`[control] allowed_origins: "https://*.example.com" holds a wildcard`}},
+		{name: "control listen and socket none", in: "[control]\nlisten = none\nunix_socket = none\n",
+			wantErr: []string{"[control] listen: none with unix_socket = none"}},
+		{name: "control defaults: the user's own port, a socket beside the token", in: "[control]\nlisten =\ntoken_file = /run/x/token\n",
+			check: func(t *testing.T, c *Config) {
+				if want := fmt.Sprintf("127.0.0.1:%d", 20000+os.Getuid()%10000); c.Control.Listen != want {
+					t.Errorf("listen = %q, want %q", c.Control.Listen, want)
+				}
+				if c.Control.SocketPath() != "/run/x/api.sock" || c.Control.MaxConnections != DefaultMaxConnections || c.Control.MaxEventStreams != DefaultMaxEventStreams {
+					t.Errorf("control = %+v, socket %q", c.Control, c.Control.SocketPath())
+				}
+			}},
+		{name: "control caps bounded", in: "[control]\nmax_connections = 2\n",
+			wantErr: []string{`[control] max_connections: "2" is not a whole number from 4 to 65536`}},
 		{name: "bad log level", in: "[system.log]\nlevel = loud\n",
 			wantErr: []string{`"loud" is not one of debug, info, warn, error`}},
 		{name: "backend null", in: "[system.audio]\nbackend = null\n",

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -151,6 +152,8 @@ func (c *Config) readSection(r *sectionReader) bool {
 		r.file("tls_key_file", &e.TLSKeyFile)
 		r.oneOf("srtp", &e.SRTP, "off", "optional", "mandatory")
 		r.boolean("srtp_over_insecure_signalling", &e.SRTPOverInsecureSignalling)
+		r.oneOf("accept_invites", &e.AcceptInvites, "proxy", "any")
+		r.commaList("trusted_hosts", &e.TrustedHosts)
 	case connectivityRe.MatchString(name):
 		n, err := strconv.Atoi(connectivityRe.FindStringSubmatch(name)[1])
 		if err != nil || n > 99 {
@@ -184,7 +187,15 @@ func (c *Config) readSection(r *sectionReader) bool {
 		r.str("unix_socket", &c.Control.UnixSocket)
 		r.boolean("connector_without_token", &c.Control.ConnectorWithoutToken)
 		r.commaList("allowed_origins", &c.Control.AllowedOrigins)
-		r.str("listen", &c.Control.Listen)
+		if v := c.Control.Listen; true {
+			r.str("listen", &c.Control.Listen)
+			if c.Control.Listen == "" {
+				c.Control.Listen = v // empty means the user's own port
+			}
+		}
+		r.boolean("allow_remote", &c.Control.AllowRemote)
+		r.integer("max_connections", &c.Control.MaxConnections, 4, 65536)
+		r.integer("max_event_streams", &c.Control.MaxEventStreams, 1, 4096)
 		if v := c.Control.TokenFile; true {
 			r.str("token_file", &c.Control.TokenFile)
 			if c.Control.TokenFile == "" {
@@ -237,22 +248,15 @@ func (c *Config) validate(p *parser) {
 	case e.RTPPortMax-(e.RTPPortMin+e.RTPPortMin%2) < 1:
 		p.fail("policy.endpoint", "rtp_port_max", fmt.Sprintf("the range %d-%d holds no even RTP port with its RTCP port", e.RTPPortMin, e.RTPPortMax))
 	}
+	for _, h := range e.TrustedHosts {
+		if err := checkTrustedHost(h); err != nil {
+			p.fail("policy.endpoint", "trusted_hosts", err.Error())
+		}
+	}
 	if (e.TLSCertFile == "") != (e.TLSKeyFile == "") {
 		p.fail("policy.endpoint", "tls_key_file", "tls_cert_file and tls_key_file go together: set both or neither")
 	}
-	if c.Control.Listen == "none" && c.Control.UnixSocket == "" {
-		p.fail("control", "listen", "none needs unix_socket: the API would not be reachable")
-	}
-	for _, o := range c.Control.AllowedOrigins {
-		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
-			p.fail("control", "allowed_origins", fmt.Sprintf("%q is not an origin such as https://desktop.example.com", o))
-		}
-	}
-	if c.Control.Listen != "" && c.Control.Listen != "none" {
-		if _, _, err := net.SplitHostPort(c.Control.Listen); err != nil {
-			p.fail("control", "listen", fmt.Sprintf("%q is not host:port", c.Control.Listen))
-		}
-	}
+	c.validateControl(p)
 	if r := c.Codecs.OpusMaxPlaybackRate; r != 0 && r < 8000 {
 		p.fail("codecs.opus", "max_playback_rate", fmt.Sprintf("%d is not 0 or 8000 to 48000", r))
 	}
@@ -301,6 +305,23 @@ func checkHostPort(v string) error {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("%q has a bad port", v)
 		}
+	}
+	return nil
+}
+
+// checkTrustedHost accepts an address, a CIDR or a host name (no port).
+func checkTrustedHost(v string) error {
+	if strings.Contains(v, "/") {
+		if _, err := netip.ParsePrefix(v); err != nil {
+			return fmt.Errorf("%q is not a CIDR such as 10.0.0.0/24", v)
+		}
+		return nil
+	}
+	if _, err := netip.ParseAddr(strings.Trim(v, "[]")); err == nil {
+		return nil
+	}
+	if strings.ContainsAny(v, " :@;") || strings.Trim(v, ".-") == "" {
+		return fmt.Errorf("%q is not a host, an address or a CIDR", v)
 	}
 	return nil
 }
@@ -659,4 +680,47 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// validateControl checks [control]: an API reachable somehow, exact
+// origins, and a loopback listener unless allow_remote says otherwise.
+func (c *Config) validateControl(p *parser) {
+	ctl := c.Control
+	if ctl.Listen == ListenNone && ctl.SocketPath() == "" {
+		p.fail("control", "listen", "none with unix_socket = none: the API would not be reachable")
+	}
+	for _, o := range ctl.AllowedOrigins {
+		if strings.Contains(o, "*") {
+			p.fail("control", "allowed_origins", fmt.Sprintf("%q holds a wildcard: list each origin in full, such as https://desktop.example.com", o))
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			p.fail("control", "allowed_origins", fmt.Sprintf("%q is not an origin such as https://desktop.example.com", o))
+		}
+	}
+	if ctl.Listen == "" || ctl.Listen == ListenNone {
+		return
+	}
+	host, _, err := net.SplitHostPort(ctl.Listen)
+	if err != nil {
+		p.fail("control", "listen", fmt.Sprintf("%q is not host:port", ctl.Listen))
+		return
+	}
+	switch {
+	case isLoopbackHost(host):
+	case !ctl.AllowRemote:
+		p.fail("control", "listen", fmt.Sprintf("%q is not a loopback address: other machines could reach the API; set allow_remote = 1 to mean it, or listen on 127.0.0.1", ctl.Listen))
+	default:
+		p.warn("control", "allow_remote", fmt.Sprintf("the API listens on %q, beyond this machine: the token travels in clear; token-less Connector routes stay loopback-only", ctl.Listen))
+	}
+}
+
+// isLoopbackHost reports whether a listen host is "localhost" or a
+// loopback IP literal; "" (every address) is not.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

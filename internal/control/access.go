@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -27,7 +29,18 @@ import (
 //	        "CORS protocol"), preflights are answered here, including
 //	        Chrome's Private Network Access request header.
 //
-// Both refusals are 403 forbidden.
+//	Sec-Fetch-Site
+//	        "cross-site" on a request without Origin (a form, an image,
+//	        a script tag of another site) is refused, except a page
+//	        navigation (Sec-Fetch-Mode: navigate) to the status page.
+//	Content-Type
+//	        a request with a body must say application/json (415
+//	        otherwise): a cross-site form cannot send that without a
+//	        CORS preflight.
+//
+// The Host, Origin and Sec-Fetch-Site refusals are 403 forbidden. Every
+// answer carries X-Content-Type-Options: nosniff and Cache-Control:
+// no-store, and a request body must arrive within Options.ReadTimeout.
 
 // CORS values sent to allowed origins.
 const (
@@ -56,27 +69,75 @@ func (k connKind) String() string {
 	}
 }
 
-// connKindKey is the context key of a request's connKind.
-type connKindKey struct{}
+// connInfoKey is the context key of a request's *connInfo.
+type connInfoKey struct{}
 
-// markUnixConn is the http.Server's ConnContext: it records the listener
-// kind of each connection.
-func markUnixConn(ctx context.Context, c net.Conn) context.Context {
-	kind := connTCP
-	if _, ok := c.LocalAddr().(*net.UnixAddr); ok {
-		kind = connUnix
-	}
-	return context.WithValue(ctx, connKindKey{}, kind)
+// connInfo is what the server knows of a connection: its listener's kind
+// and, on the unix socket, the client's uid (SO_PEERCRED).
+type connInfo struct {
+	kind   connKind
+	uid    uint32
+	uidErr error
 }
 
-func connKindOf(r *http.Request) connKind {
-	k, _ := r.Context().Value(connKindKey{}).(connKind)
-	return k
+// connContext is the http.Server's ConnContext: it records the listener
+// kind of each connection and a unix client's uid.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	ci := &connInfo{kind: connTCP}
+	if u, ok := c.(interface{ Unwrap() net.Conn }); ok {
+		c = u.Unwrap()
+	}
+	if uc, ok := c.(*net.UnixConn); ok {
+		ci.kind = connUnix
+		ci.uid, ci.uidErr = peerUID(uc)
+	}
+	return context.WithValue(ctx, connInfoKey{}, ci)
+}
+
+func connInfoOf(r *http.Request) *connInfo {
+	ci, _ := r.Context().Value(connInfoKey{}).(*connInfo)
+	if ci == nil {
+		return &connInfo{kind: connUnknown, uidErr: errors.New("control: connection unknown")}
+	}
+	return ci
+}
+
+func connKindOf(r *http.Request) connKind { return connInfoOf(r).kind }
+
+// clientUID is the uid of the local user whose socket sent r: SO_PEERCRED
+// on the unix socket, the owner of the client's socket in /proc/net/tcp
+// or tcp6 on loopback TCP.
+func clientUID(r *http.Request) (uint32, error) {
+	ci := connInfoOf(r)
+	if ci.kind == connUnix {
+		return ci.uid, ci.uidErr
+	}
+	remote, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return 0, fmt.Errorf("control: client address %q: %w", r.RemoteAddr, err)
+	}
+	la, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	local, ok := addrPort(la)
+	if !ok {
+		return 0, errors.New("control: no local address for the connection")
+	}
+	return connUID(remote, local)
+}
+
+// remoteOf names a request's client for the log.
+func remoteOf(r *http.Request) string {
+	if connKindOf(r) == connUnix {
+		return "unix"
+	}
+	return r.RemoteAddr
 }
 
 // guard applies the Host and Origin checks and answers CORS preflights.
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
 		viaUnix := connKindOf(r) == connUnix
 		if !viaUnix && !hostAllowed(r.Host, s.boundTCP()) {
 			writeError(w, http.StatusForbidden, CodeForbidden,
@@ -86,8 +147,18 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		if len(s.origins) > 0 {
 			w.Header().Add("Vary", "Origin")
 		}
+		if !s.bodyAllowed(w, r) {
+			return
+		}
 		origin := r.Header.Get("Origin")
 		if origin == "" {
+			// Fetch Metadata (W3C): a browser marks what another site
+			// made it send; only following a link to the page is fine.
+			if strings.EqualFold(r.Header.Get("Sec-Fetch-Site"), "cross-site") &&
+				!(r.Method == http.MethodGet && r.URL.Path == "/" && strings.EqualFold(r.Header.Get("Sec-Fetch-Mode"), "navigate")) {
+				writeError(w, http.StatusForbidden, CodeForbidden, "control: cross-site request refused")
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -99,7 +170,6 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			return
 		}
 		if listed {
-			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Expose-Headers", "Location")
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
@@ -117,6 +187,29 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bodyAllowed checks a request body's media type and gives the body
+// Options.ReadTimeout to arrive; it answers a refusal itself.
+func (s *Server) bodyAllowed(w http.ResponseWriter, r *http.Request) bool {
+	if r.ContentLength == 0 {
+		return true
+	}
+	if r.ContentLength > MaxBodyBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
+			fmt.Sprintf("control: request body of %d bytes is over %d", r.ContentLength, MaxBodyBytes))
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
+			fmt.Sprintf("control: a request body must be application/json, not %q", r.Header.Get("Content-Type")))
+		return false
+	}
+	if err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.ReadTimeout)); err != nil {
+		s.log.Debug("control: no read deadline", "err", err)
+	}
+	return true
 }
 
 // boundTCP is the TCP listener's address, nil without one.
@@ -202,17 +295,43 @@ func loopbackClient(r *http.Request) bool {
 	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
-// authorizeConnector lets loopback clients without an Authorization
-// header through when Options.ConnectorWithoutToken is set; everyone else
-// needs the token. A header that is sent is always checked.
+// authorizeConnector lets clients without an Authorization header through
+// when Options.ConnectorWithoutToken is set and they are the daemon's own
+// user on this machine (the unix socket's peer, or the owner of a loopback
+// client's socket); other local users get 403, remote clients and
+// everyone when the option is off need the token. A header that is sent
+// is always checked. Every request is logged with the client's address
+// and user.
 func (s *Server) authorizeConnector(next http.Handler) http.Handler {
 	withToken := s.authorize(next)
+	self := uint32(os.Geteuid())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.opts.ConnectorWithoutToken && r.Header.Get("Authorization") == "" && loopbackClient(r) {
-			next.ServeHTTP(w, r)
+		local := loopbackClient(r)
+		uid, uidErr := uint32(0), errors.New("control: not a local client")
+		if local {
+			uid, uidErr = clientUID(r)
+		}
+		who := "unknown"
+		if uidErr == nil {
+			who = strconv.FormatUint(uint64(uid), 10)
+		}
+		level := slog.LevelInfo
+		if r.Method == http.MethodGet {
+			level = slog.LevelDebug
+		}
+		if !s.opts.ConnectorWithoutToken || r.Header.Get("Authorization") != "" || !local {
+			s.log.Log(r.Context(), level, "connector request", "method", r.Method, "path", r.URL.Path, "remote", remoteOf(r), "uid", who, "auth", "token")
+			withToken.ServeHTTP(w, r)
 			return
 		}
-		withToken.ServeHTTP(w, r)
+		if uidErr != nil || uid != self {
+			s.log.Warn("connector request refused: not the daemon's user", "method", r.Method, "path", r.URL.Path, "remote", remoteOf(r), "uid", who, "err", uidErr)
+			writeError(w, http.StatusForbidden, CodeForbidden,
+				fmt.Sprintf("control: without a token only uid %d may use %s (this client: uid %s)", self, r.URL.Path, who))
+			return
+		}
+		s.log.Log(r.Context(), level, "connector request", "method", r.Method, "path", r.URL.Path, "remote", remoteOf(r), "uid", who, "auth", "own-user")
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -220,6 +339,10 @@ func (s *Server) authorizeConnector(next http.Handler) http.Handler {
 // A stale socket file left by a crash is replaced; one another process
 // still serves is refused with ErrSocketInUse.
 func listenUnix(ctx context.Context, path string) (net.Listener, error) {
+	// sockaddr_un holds 108 bytes with the terminating NUL (unix(7)).
+	if len(path) > 107 {
+		return nil, fmt.Errorf("control: unix socket path %s is %d bytes, longer than the 107 a socket address holds: set [control] unix_socket to a shorter path", path, len(path))
+	}
 	st, err := os.Lstat(path)
 	switch {
 	case err == nil && st.Mode().Type() != fs.ModeSocket:

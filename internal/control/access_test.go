@@ -150,6 +150,8 @@ func TestHostAndOriginChecks(t *testing.T) {
 }
 
 func TestConnectorWithoutToken(t *testing.T) {
+	// remote "real" sends the request from a real loopback socket of this
+	// process's user; other addresses are set on a recorded request.
 	tests := []struct {
 		name       string
 		open       bool
@@ -158,23 +160,30 @@ func TestConnectorWithoutToken(t *testing.T) {
 		auth       string
 		wantStatus int
 	}{
-		{"closed by default", false, "/session", "127.0.0.1:5555", "", 401},
-		{"open to loopback", true, "/session", "127.0.0.1:5555", "", 200},
-		{"open to ::1", true, "/session", "[::1]:5555", "", 200},
+		{"closed by default", false, "/session", "real", "", 401},
+		{"open to the own user on loopback", true, "/session", "real", "", 200},
+		{"a loopback address no socket of the user holds is refused", true, "/session", "127.0.0.1:5555", "", 403},
 		{"not to the lan", true, "/session", "192.0.2.7:5555", "", 401},
-		{"a wrong token is still wrong", true, "/session", "127.0.0.1:5555", "Bearer nope", 401},
+		{"a wrong token is still wrong", true, "/session", "real", "Bearer nope", 401},
 		{"the right token still works", true, "/session", "192.0.2.7:5555", "Bearer " + testToken, 200},
-		{"v1 always needs the token", true, "/v1/status", "127.0.0.1:5555", "", 401},
+		{"v1 always needs the token", true, "/v1/status", "real", "", 401},
 		{"page needs none", false, "/", "192.0.2.7:5555", "", 200},
 		{"openapi needs none", false, "/v1/openapi.json", "192.0.2.7:5555", "", 200},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := startServer(t, newFakePhone(), Options{ConnectorWithoutToken: tc.open})
+			if tc.remote == "real" {
+				status, _, b := request(t, s, "GET", tc.path, tc.auth, "")
+				if status != tc.wantStatus {
+					t.Errorf("status %d, want %d (%s)", status, tc.wantStatus, b)
+				}
+				return
+			}
 			h := s.Handler()
 			req := httptest.NewRequest("GET", "http://"+s.Addr()+tc.path, nil)
 			req.RemoteAddr = tc.remote
-			req = req.WithContext(context.WithValue(req.Context(), connKindKey{}, connTCP))
+			req = req.WithContext(context.WithValue(req.Context(), connInfoKey{}, &connInfo{kind: connTCP}))
 			if tc.auth != "" {
 				req.Header.Set("Authorization", tc.auth)
 			}

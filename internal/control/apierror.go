@@ -27,6 +27,9 @@ const (
 	CodeInvalidState     ErrorCode = "invalid_state"      // 409: phone.ErrInvalidState
 	CodeInvalidArgument  ErrorCode = "invalid_argument"   // 400: phone.ErrInvalidArgument
 	CodeInternal         ErrorCode = "internal"           // 500: any other failure
+
+	CodeUnsupportedMediaType ErrorCode = "unsupported_media_type" // 415: a body that is not application/json
+	CodeTooManyStreams       ErrorCode = "too_many_streams"       // 503: Options.MaxEventStreams reached
 )
 
 // String returns the code as it appears on the wire, "unknown" for the zero

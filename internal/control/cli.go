@@ -55,7 +55,7 @@ func IsCommand(name string) bool {
 // PrintUsage lists the client commands on w.
 func PrintUsage(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "commands for a running daemon (flags go before arguments; CALL defaults to the only call):")
+	fmt.Fprintln(tw, "commands for a running daemon (flags may come before or after arguments; CALL defaults to the only call):")
 	for _, c := range commands {
 		fmt.Fprintf(tw, "  %s\t%s\n", strings.Join(strings.Fields(c.name+" "+c.flags+" "+c.args), " "), c.summary)
 	}
@@ -112,7 +112,7 @@ func (cl *cli) run(ctx context.Context, name string, args []string) int {
 // remain. It returns the arguments, or ok=false with the exit code.
 func (cl *cli) parse(fs *flag.FlagSet, args []string, lo, hi int) (rest []string, code int, ok bool) {
 	c := cl.cmd
-	err := fs.Parse(args)
+	rest, err := ParseInterleaved(fs, args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		cl.usage(cl.out, c, fs)
@@ -120,18 +120,37 @@ func (cl *cli) parse(fs *flag.FlagSet, args []string, lo, hi int) (rest []string
 	case err != nil:
 		return nil, cl.misuse(fs, err.Error()), false
 	}
-	rest = fs.Args()
 	if len(rest) < lo || len(rest) > hi {
-		msg := "wrong number of arguments"
-		for _, a := range rest {
-			if strings.HasPrefix(a, "-") {
-				msg += " (flags go before arguments)"
-				break
-			}
-		}
-		return nil, cl.misuse(fs, msg), false
+		return nil, cl.misuse(fs, "wrong number of arguments"), false
 	}
 	return rest, ExitOK, true
+}
+
+// ParseInterleaved parses flags found anywhere among args, before or
+// after the arguments ("reject 7 --code 480" as "reject --code 480 7"),
+// and returns the arguments in order. "--" ends the flags: everything
+// after it is an argument.
+func ParseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var tail []string
+	for i, a := range args {
+		if a == "--" {
+			args, tail = args[:i], args[i+1:]
+			break
+		}
+	}
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		rest = append(rest, args[0])
+		args = args[1:]
+	}
+	return append(rest, tail...), nil
 }
 
 func (cl *cli) usage(w io.Writer, c command, fs *flag.FlagSet) {

@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -28,8 +30,15 @@ type Client struct {
 const unixPrefix = "unix:"
 
 // NewClient returns a client for the API at baseURL using token. baseURL
-// is "http://127.0.0.1:8743", just "127.0.0.1:8743", or "unix:/path" for
+// is "http://127.0.0.1:21000", just "127.0.0.1:21000", or "unix:/path" for
 // a daemon serving Options.UnixSocket.
+//
+// Before a request (and its token) goes out, the client makes sure the
+// daemon at the other end runs as the same user as this process: on the
+// unix socket, the server's SO_PEERCRED; on TCP, the owner of the
+// listening socket in /proc/net/tcp or tcp6. Another user's process
+// squatting on the address gets nothing; the request fails with
+// ErrNotYours.
 func NewClient(baseURL, token string) *Client {
 	tr := &http.Transport{
 		// One request per command: no idle connections left behind.
@@ -37,12 +46,24 @@ func NewClient(baseURL, token string) *Client {
 		ResponseHeaderTimeout: 0, // dial may take a while; ctx bounds it
 		TLSHandshakeTimeout:   10 * time.Second,
 	}
+	var d net.Dialer
 	if path, ok := strings.CutPrefix(baseURL, unixPrefix); ok {
-		var d net.Dialer
 		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "unix", path)
+			c, err := d.DialContext(ctx, "unix", path)
+			if err != nil {
+				return nil, err
+			}
+			return ownConn(c, path)
 		}
 		baseURL = "http://localhost" // the socket is the address; Host is unchecked there
+	} else {
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return ownConn(c, addr)
+		}
 	}
 	if !strings.Contains(baseURL, "://") {
 		baseURL = "http://" + baseURL
@@ -55,6 +76,43 @@ func NewClient(baseURL, token string) *Client {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
+}
+
+// ownConn returns c if the process serving it belongs to this process's
+// user, and closes it otherwise.
+func ownConn(c net.Conn, addr string) (net.Conn, error) {
+	self := uint32(os.Geteuid())
+	var uid uint32
+	var err error
+	switch cc := c.(type) {
+	case *net.UnixConn:
+		uid, err = peerUID(cc)
+	default:
+		ap, ok := addrPort(c.RemoteAddr())
+		if !ok {
+			err = fmt.Errorf("control: %s is not a tcp address", c.RemoteAddr())
+			break
+		}
+		uid, err = listenerUID(ap)
+	}
+	if err == nil && uid != self {
+		err = fmt.Errorf("%w: %s is served by uid %d, not by uid %d: the token was not sent (is another user's program on the daemon's address?)",
+			ErrNotYours, addr, uid, self)
+	} else if err != nil {
+		err = fmt.Errorf("%w: cannot tell who serves %s: %w", ErrNotYours, addr, err)
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// RotateToken asks the daemon for a new token (POST /v1/token/rotate); the
+// daemon writes it to its token file, and this client's token stops
+// working.
+func (c *Client) RotateToken(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/token/rotate", nil, http.StatusNoContent, nil)
 }
 
 // Reload asks the daemon to read its configuration again (POST /v1/reload).
@@ -288,6 +346,13 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
+	if errors.Is(err, ErrNotYours) {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // ownConn's message says it all
+		}
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("control: is the daemon running? %w", err)
 	}

@@ -22,6 +22,19 @@ var (
 	// ErrTokenPermissions means the token file can be read or written by
 	// its group or by others; it must be mode 0600 or stricter.
 	ErrTokenPermissions = errors.New("control: token file is accessible by group or others")
+	// ErrUnsafeFile means a token or lock file, or its folder, could be
+	// read, replaced or redirected by another user: a symlink, another
+	// owner, a folder writable by group or others.
+	ErrUnsafeFile = errors.New("control: unsafe file")
+	// ErrWeakToken means the token file holds fewer than MinTokenLen
+	// characters.
+	ErrWeakToken = errors.New("control: token too short")
+	// ErrNotYours means the API's listener or socket belongs to another
+	// user than the client's: the token is not sent there.
+	ErrNotYours = errors.New("control: the api listener belongs to another user")
+	// ErrTooManyStreams means the server already serves
+	// Options.MaxEventStreams event streams.
+	ErrTooManyStreams = errors.New("control: too many event streams")
 	// ErrEmptyToken means the token file holds no token.
 	ErrEmptyToken = errors.New("control: token file is empty")
 	// ErrStreamEnded means the daemon ended the event stream (it is

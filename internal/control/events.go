@@ -3,6 +3,7 @@ package control
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,19 +19,55 @@ import (
 //	event: <type>
 //	data: <the phone.Event as one line of JSON>
 //
-// followed by a blank line, flushed at once. The handler takes the next
-// event from the subscription only after the previous one was written, so
-// a slow reader holds the phone's sender back instead of losing events; a
-// write blocked longer than EventWriteTimeout ends the stream. A comment
-// line every KeepAlive keeps idle connections open.
+// followed by a blank line, flushed at once.
+//
+//	phone hub ──> drain (never blocks) ──> queue (EventQueue) ──> writer ──> client
+//
+// The drain takes every event from the subscription the moment it is
+// published, so the phone's per-subscriber queue stays empty; the queue in
+// between is bounded. A client that keeps up never loses an event: its
+// queue drains as fast as it fills. One that falls EventQueue events
+// behind, or blocks a write longer than EventWriteTimeout, is dropped — the
+// stream ends, and a new one opens with the current state. At most
+// MaxEventStreams streams are served at once (503 beyond). A comment line
+// every KeepAlive keeps idle connections open; the stream ends when the
+// token it was opened with is rotated.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	select {
+	case s.streams <- struct{}{}:
+		defer func() { <-s.streams }()
+	default:
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, CodeTooManyStreams,
+			fmt.Sprintf("%s: %d open", ErrTooManyStreams.Error(), cap(s.streams)))
+		return
+	}
+	epoch := s.epoch()
 	rc := http.NewResponseController(w)
-	ch, cancel := s.phone.Subscribe()
-	defer cancel()
+	// The stream is long-lived: no read deadline (the connection's
+	// close is still seen).
+	_ = rc.SetReadDeadline(time.Time{})
+	sub, cancel := s.phone.Subscribe()
+	queue := make(chan phone.Event, s.opts.EventQueue)
+	behind := make(chan struct{})
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for ev := range sub {
+			select {
+			case queue <- ev:
+			default:
+				close(behind)
+				for range sub { // until cancel closes it
+				}
+				return
+			}
+		}
+	}()
+	defer func() { cancel(); <-drained }()
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	if !s.flush(rc, r) {
@@ -40,12 +77,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	tick := time.NewTicker(s.opts.KeepAlive)
 	defer tick.Stop()
 	var buf bytes.Buffer
+	ended := drained // nil once the subscription ended with events still queued
 	for {
 		select {
-		case ev, ok := <-ch:
-			if !ok {
-				return // the phone is shutting down
-			}
+		case ev := <-queue:
 			buf.Reset()
 			if err := encodeEvent(&buf, ev); err != nil {
 				s.log.Error("control event not encodable", "seq", ev.Seq, "err", err)
@@ -54,10 +89,24 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			if !s.write(w, rc, r, buf.Bytes()) {
 				return
 			}
+			if ended == nil && len(queue) == 0 {
+				return // the phone shut down and every event is out
+			}
+		case <-ended:
+			if len(queue) == 0 {
+				return // the phone is shutting down
+			}
+			ended = nil
+		case <-behind:
+			s.log.Warn("control event stream dropped: the client fell behind", "remote", remoteOf(r), "queued", len(queue))
+			return
 		case <-tick.C:
 			if !s.write(w, rc, r, []byte(": keep-alive\n\n")) {
 				return
 			}
+		case <-epoch:
+			s.log.Info("control event stream ended: token rotated", "remote", remoteOf(r))
+			return
 		case <-r.Context().Done():
 			return
 		case <-s.done:

@@ -56,7 +56,7 @@ func (s *Server) getOpenAPI(w http.ResponseWriter, _ *http.Request) {
 }
 
 // PageURL is the status page's address for a daemon listening on listen
-// ("127.0.0.1:8743"; an unspecified host becomes 127.0.0.1), with the
+// ("127.0.0.1:21000"; an unspecified host becomes 127.0.0.1), with the
 // token in the fragment so it never reaches a server log or a Referer.
 func PageURL(listen, token string) string {
 	host, port, err := net.SplitHostPort(listen)

@@ -27,6 +27,12 @@ func TestStatusPageInChromium(t *testing.T) {
 	pg := b.Open(t, PageURL(s.Addr(), testToken))
 	sub := waitSub(t, f) // the page follows /v1/events
 
+	// The token left the address (and the history entry) once read.
+	pg.WaitText(t, `#link`, "Live")
+	if !pg.Eval(t, `location.hash === '' && !location.href.includes('`+testToken+`')`) {
+		t.Error("the token is still in the page's address")
+	}
+
 	answer := `#calls button[data-action="answer"][data-call="c1"]`
 	pos := pg.WaitFor(t, answer)
 	for _, check := range []struct{ sel, want string }{
@@ -66,6 +72,29 @@ func TestStatusPageInChromium(t *testing.T) {
 	waitAction(t, f, "hold c1")
 	if got := pg.WaitFor(t, `#calls:not(:has(button[data-action="answer"]))`); got.Text == "" {
 		t.Error("call list empty after the call went active")
+	}
+	for _, e := range b.Exceptions() {
+		t.Errorf("page script error: %s", e)
+	}
+}
+
+// TestStatusPageTypedToken opens the page without a token: the page asks
+// for it, and a typed token goes Live without ever entering the address.
+func TestStatusPageTypedToken(t *testing.T) {
+	testbed.Require(t, "chromium")
+	f := newFakePhone()
+	s, _ := startServer(t, f, Options{})
+	b := testbed.StartChromium(t)
+	pg := b.Open(t, "http://"+s.Addr()+"/")
+	pg.WaitText(t, `#link`, "Token needed")
+	if !pg.Eval(t, `(() => { document.querySelector('#token-input').value = '`+testToken+`'; `+
+		`document.querySelector('#token-form').requestSubmit(); return true; })()`) {
+		t.Fatal("could not type the token")
+	}
+	waitSub(t, f)
+	pg.WaitText(t, `#link`, "Live")
+	if !pg.Eval(t, `location.hash === '' && !location.href.includes('`+testToken+`') && document.querySelector('#token-input').value === ''`) {
+		t.Error("the typed token went into the address or stayed in the form")
 	}
 	for _, e := range b.Exceptions() {
 		t.Errorf("page script error: %s", e)

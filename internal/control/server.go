@@ -11,10 +11,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/softphone/softphone/internal/config"
 	"github.com/softphone/softphone/internal/phone"
 )
 
@@ -73,8 +75,6 @@ type Phone interface {
 
 // Defaults of Options.
 const (
-	// DefaultListen is the address served when Options.Listen is empty.
-	DefaultListen = "127.0.0.1:8743"
 	// DefaultKeepAlive is how often an idle event stream gets a comment
 	// line, so proxies and clients see the connection alive.
 	DefaultKeepAlive = 15 * time.Second
@@ -90,11 +90,33 @@ const (
 	// ListenNone as Options.Listen serves no TCP address: the API is then
 	// reached through Options.UnixSocket only.
 	ListenNone = "none"
+	// DefaultMaxConnections caps the concurrent connections of each
+	// listener when Options.MaxConnections is zero.
+	DefaultMaxConnections = 128
+	// maxUnixConnections caps the unix socket's connections: only the
+	// daemon's user may open it, and the command line opens one at a time.
+	maxUnixConnections = 32
+	// DefaultMaxEventStreams caps the concurrent event streams when
+	// Options.MaxEventStreams is zero.
+	DefaultMaxEventStreams = 32
+	// DefaultEventQueue is how many events may wait for one event-stream
+	// client that is slow to read; one more and the client is dropped.
+	DefaultEventQueue = 256
+	// DefaultReadTimeout bounds reading a request's header, and then its
+	// body, when Options.ReadTimeout is zero. The event stream has no
+	// read deadline once it is open.
+	DefaultReadTimeout = 10 * time.Second
+	// writeTimeout bounds writing an answer (the event stream sets its
+	// own per write).
+	writeTimeout = 30 * time.Second
+	// MaxHeaderBytes bounds a request's header block.
+	MaxHeaderBytes = 16 << 10
 )
 
 // Options configure a Server.
 type Options struct {
-	// Listen is the TCP address served; DefaultListen when empty. Tests
+	// Listen is the TCP address served; when empty, 127.0.0.1 on the
+	// user's own port (config.DefaultControlListen). Tests
 	// pass "127.0.0.1:0".
 	Listen string
 	// Token is the bearer token every /v1/ request must carry. Required.
@@ -120,6 +142,22 @@ type Options struct {
 	// socket (mode 0600) as well as, or with Listen = ListenNone instead
 	// of, TCP.
 	UnixSocket string
+	// MaxConnections caps the TCP listener's concurrent connections;
+	// DefaultMaxConnections when zero. Clients beyond it wait in the
+	// kernel's listen queue.
+	MaxConnections int
+	// MaxEventStreams caps the concurrent event streams; one more is
+	// answered 503. DefaultMaxEventStreams when zero.
+	MaxEventStreams int
+	// EventQueue is how many events may wait for one event-stream client;
+	// DefaultEventQueue when zero.
+	EventQueue int
+	// ReadTimeout bounds reading a request's header and then its body;
+	// DefaultReadTimeout when zero.
+	ReadTimeout time.Duration
+	// TokenFile is where POST /v1/token/rotate writes the new token; ""
+	// refuses rotation.
+	TokenFile string
 }
 
 // Server serves the local API. Start it once and Close it once.
@@ -127,7 +165,12 @@ type Server struct {
 	opts  Options
 	phone Phone
 	log   *slog.Logger
-	token [sha256.Size]byte
+
+	tokenMu    sync.RWMutex
+	token      [sha256.Size]byte
+	tokenEpoch chan struct{} // closed when the token is rotated
+
+	streams chan struct{} // one slot per open event stream
 
 	origins map[string]bool // normalised AllowedOrigins
 
@@ -148,13 +191,25 @@ type Server struct {
 // NewServer returns a server for p; nothing is bound before Start.
 func NewServer(o Options, p Phone) *Server {
 	if o.Listen == "" {
-		o.Listen = DefaultListen
+		o.Listen = config.DefaultControlListen()
 	}
 	if o.KeepAlive <= 0 {
 		o.KeepAlive = DefaultKeepAlive
 	}
 	if o.EventWriteTimeout <= 0 {
 		o.EventWriteTimeout = DefaultEventWriteTimeout
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
+	if o.MaxEventStreams <= 0 {
+		o.MaxEventStreams = DefaultMaxEventStreams
+	}
+	if o.EventQueue <= 0 {
+		o.EventQueue = DefaultEventQueue
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = DefaultReadTimeout
 	}
 	log := o.Logger
 	if log == nil {
@@ -167,12 +222,14 @@ func NewServer(o Options, p Phone) *Server {
 		}
 	}
 	return &Server{
-		opts:    o,
-		phone:   p,
-		log:     log,
-		token:   sha256.Sum256([]byte(o.Token)),
-		origins: origins,
-		done:    make(chan struct{}),
+		opts:       o,
+		phone:      p,
+		log:        log,
+		token:      sha256.Sum256([]byte(o.Token)),
+		tokenEpoch: make(chan struct{}),
+		streams:    make(chan struct{}, o.MaxEventStreams),
+		origins:    origins,
+		done:       make(chan struct{}),
 	}
 }
 
@@ -206,7 +263,7 @@ func (s *Server) Start(ctx context.Context) error {
 		if !isLoopback(ln.Addr()) {
 			s.log.Warn("control api listens beyond loopback; the token travels in clear", "addr", ln.Addr().String())
 		}
-		lns = append(lns, ln)
+		lns = append(lns, newLimitListener(ln, s.opts.MaxConnections))
 	}
 	if s.opts.UnixSocket != "" {
 		uln, err := listenUnix(ctx, s.opts.UnixSocket)
@@ -216,23 +273,33 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 			return err
 		}
-		s.unixLn = uln
-		lns = append(lns, uln)
+		s.unixLn = newLimitListener(uln, min(s.opts.MaxConnections, maxUnixConnections))
+		lns = append(lns, s.unixLn)
 	}
 	if len(lns) > 0 && s.unixLn != lns[0] {
 		s.ln = lns[0]
 	}
 	base, cancel := context.WithCancel(context.Background())
 	s.baseCancel = cancel
+	// ReadTimeout stays 0: the guard sets a body deadline per request, so
+	// the event stream can lift it (a whole-request deadline would end the
+	// stream when it passed).
 	s.http = &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.opts.ReadTimeout,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return base },
-		ConnContext:       markUnixConn,
+		ConnContext:       connContext,
+		ConnState:         connState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.started = true
+	if s.opts.ConnectorWithoutToken {
+		s.log.Warn("connector routes are open without a token to the daemon's own user (loopback and unix socket; other users get 403)",
+			"routes", "/session /register /audio /calls", "uid", os.Geteuid())
+	}
 	for _, ln := range lns {
 		s.wg.Add(1)
 		go func() {
@@ -245,7 +312,7 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-// Addr is the bound address ("127.0.0.1:8743"), "" before Start.
+// Addr is the bound address ("127.0.0.1:21000"), "" before Start.
 func (s *Server) Addr() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -394,6 +461,7 @@ func (s *Server) routes() []routeSpec {
 		{"/v1/calls/{id}", methods{http.MethodGet: s.getCall}, accessToken},
 		{"/v1/events", methods{http.MethodGet: s.events}, accessToken},
 		{"/v1/reload", methods{http.MethodPost: s.reload}, accessToken},
+		{"/v1/token/rotate", methods{http.MethodPost: s.rotateToken}, accessToken},
 	}
 	for _, a := range actions {
 		rs = append(rs,
@@ -462,7 +530,10 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], s.token[:]) != 1 {
+		s.tokenMu.RLock()
+		match := subtle.ConstantTimeCompare(got[:], s.token[:]) == 1
+		s.tokenMu.RUnlock()
+		if !ok || !strings.EqualFold(scheme, "Bearer") || !match {
 			// RFC 6750 §3: a 401 names the scheme in WWW-Authenticate.
 			w.Header().Set("WWW-Authenticate", `Bearer realm="softphone"`)
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "control: missing or wrong bearer token")
@@ -575,6 +646,9 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
+		// The body is read: lift the body deadline, which would otherwise
+		// cancel the request while the phone works on it.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 		// One JSON value per body: anything after it is an error.
 		if _, extra := dec.Token(); extra != io.EOF {
 			err = errors.New("trailing data after the json object")
@@ -618,10 +692,66 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
+// closesConnection lists the refusals after which the connection is
+// closed: the request's body, if any, is not read, so a client cannot
+// hold the connection by sending it slowly.
+var closesConnection = map[int]bool{
+	http.StatusUnauthorized:          true,
+	http.StatusForbidden:             true,
+	http.StatusNotFound:              true,
+	http.StatusMethodNotAllowed:      true,
+	http.StatusRequestEntityTooLarge: true,
+	http.StatusUnsupportedMediaType:  true,
+	http.StatusServiceUnavailable:    true,
+}
+
 func writeError(w http.ResponseWriter, status int, code ErrorCode, msg string) {
 	b, _ := json.Marshal(ErrorBody{Error: msg, Code: code}) // two strings: cannot fail
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if closesConnection[status] {
+		// The connection is not kept (RFC 9112 §9.6), and a read deadline
+		// in the past stops net/http from reading what is left of the body
+		// before it closes it.
+		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// rotateToken serves POST /v1/token/rotate: a new token in the token file
+// and in force at once; the old one fails from the next request, and event
+// streams opened with it end.
+func (s *Server) rotateToken(w http.ResponseWriter, r *http.Request) {
+	if s.opts.TokenFile == "" {
+		s.fail(w, r, fmt.Errorf("control: this server has no token file to rotate: %w", phone.ErrInvalidState))
+		return
+	}
+	tok, err := RotateToken(s.opts.TokenFile)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.SetToken(tok)
+	s.log.Info("api token rotated", "token_file", s.opts.TokenFile, "remote", remoteOf(r))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// SetToken puts a new token in force: requests with the old one get 401
+// from now on, and event streams opened with it end.
+func (s *Server) SetToken(tok string) {
+	sum := sha256.Sum256([]byte(tok))
+	s.tokenMu.Lock()
+	s.token = sum
+	close(s.tokenEpoch)
+	s.tokenEpoch = make(chan struct{})
+	s.tokenMu.Unlock()
+}
+
+// epoch is closed when the token in force now is replaced.
+func (s *Server) epoch() <-chan struct{} {
+	s.tokenMu.RLock()
+	defer s.tokenMu.RUnlock()
+	return s.tokenEpoch
 }

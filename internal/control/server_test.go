@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/softphone/softphone/internal/config"
 	"github.com/softphone/softphone/internal/phone"
 	"go.uber.org/goleak"
 )
@@ -35,6 +36,9 @@ func request(t *testing.T, s *Server, method, path, auth, body string) (int, htt
 	}
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	tr := &http.Transport{DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
@@ -398,7 +402,7 @@ func TestStartTwiceAndAfterClose(t *testing.T) {
 
 func TestDefaultListen(t *testing.T) {
 	s := NewServer(Options{Token: testToken}, newFakePhone())
-	if s.opts.Listen != DefaultListen || s.opts.KeepAlive != DefaultKeepAlive || s.opts.EventWriteTimeout != DefaultEventWriteTimeout {
+	if s.opts.Listen != config.DefaultControlListen() || s.opts.KeepAlive != DefaultKeepAlive || s.opts.EventWriteTimeout != DefaultEventWriteTimeout {
 		t.Errorf("defaults %+v", s.opts)
 	}
 }
@@ -484,15 +488,15 @@ func TestEventsInOrder(t *testing.T) {
 	}
 }
 
-// TestEventsSlowReader sends more than the socket buffers hold to a
-// client that reads slowly: the server must hold the sender back, not
-// drop, so every event arrives, in order and whole.
+// TestEventsSlowReader sends more than the socket buffers hold, in a
+// burst no larger than the stream's queue, to a client that reads slowly:
+// every event arrives, in order and whole.
 func TestEventsSlowReader(t *testing.T) {
 	f := newFakePhone()
-	_, c := startServer(t, f, Options{})
+	const n = 400
+	_, c := startServer(t, f, Options{EventQueue: n})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	const n = 400
 	payload := strings.Repeat("x", 32<<10) // 400 × 32 KiB ≈ 13 MiB
 	var (
 		mu      sync.Mutex

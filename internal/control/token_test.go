@@ -5,8 +5,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
+
+// longTok is a token of MinTokenLen characters.
+var longTok = strings.Repeat("ab", MinTokenLen/2) + "c"
 
 func TestLoadOrCreateToken(t *testing.T) {
 	tests := []struct {
@@ -17,8 +21,30 @@ func TestLoadOrCreateToken(t *testing.T) {
 		errAny  bool
 	}{
 		{name: "first start creates"},
-		{name: "existing 0600", setup: write("abc123\n", 0o600), want: "abc123"},
-		{name: "existing 0400", setup: write("  tok \n", 0o400), want: "tok"},
+		{name: "existing 0600", setup: write(longTok+"\n", 0o600), want: longTok},
+		{name: "existing 0400", setup: write("  "+longTok+" \n", 0o400), want: longTok},
+		{name: "too short", setup: write("abc123\n", 0o600), wantErr: ErrWeakToken},
+		{name: "a symlink", setup: func(t *testing.T, path string) {
+			write(longTok, 0o600)(t, path+".real")
+			if err := os.Symlink(path+".real", path); err != nil {
+				t.Fatal(err)
+			}
+		}, wantErr: ErrUnsafeFile},
+		{name: "another user's file", setup: func(t *testing.T, path string) {
+			write(longTok, 0o600)(t, path)
+			if os.Geteuid() != 0 {
+				t.Skip("chown to another user needs root")
+			}
+			if err := os.Chown(path, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+		}, wantErr: ErrUnsafeFile},
+		{name: "folder writable by others", setup: func(t *testing.T, path string) {
+			write(longTok, 0o600)(t, path)
+			if err := os.Chmod(filepath.Dir(path), 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}, wantErr: ErrUnsafeFile},
 		{name: "group readable", setup: write("abc123\n", 0o640), wantErr: ErrTokenPermissions},
 		{name: "world readable", setup: write("abc123\n", 0o644), wantErr: ErrTokenPermissions},
 		{name: "group writable", setup: write("abc123\n", 0o620), wantErr: ErrTokenPermissions},
@@ -95,7 +121,8 @@ func TestReadToken(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "missing", wantErr: true},
-		{name: "present", setup: write("feed\n", 0o600), want: "feed"},
+		{name: "present", setup: write(longTok+"\n", 0o600), want: longTok},
+		{name: "short", setup: write("feed\n", 0o600), wantErr: true},
 		{name: "empty", setup: write("", 0o600), wantErr: true},
 	}
 	for _, tc := range tests {
@@ -125,5 +152,38 @@ func write(content string, perm os.FileMode) func(t *testing.T, path string) {
 		if err := os.Chmod(path, perm); err != nil { // past the umask
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestRotateToken replaces the token file's token by a new one of 64 hex
+// digits; the file keeps mode 0600, and a symlink in its place is refused.
+func TestRotateToken(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	old, err := LoadOrCreateToken(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := RotateToken(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := hex.DecodeString(tok); err != nil || len(b) != 32 || tok == old {
+		t.Fatalf("rotated token %q (old %q)", tok, old)
+	}
+	if got, err := ReadToken(path); err != nil || got != tok {
+		t.Fatalf("file holds %q (%v), want %q", got, err, tok)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v (%v)", st.Mode(), err)
+	}
+	link := filepath.Join(t.TempDir(), "token")
+	if err := os.Symlink(path, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RotateToken(link); !errors.Is(err, ErrUnsafeFile) {
+		t.Errorf("rotate through a symlink: %v, want ErrUnsafeFile", err)
+	}
+	if got, _ := ReadToken(path); got != tok {
+		t.Error("rotating through the symlink changed its target")
 	}
 }

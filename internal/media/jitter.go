@@ -129,6 +129,14 @@ type jitterBuffer struct {
 	decay   int // frames played since the target last came down
 	target  time.Duration
 
+	// Comfort noise (RFC 3389): a SID received ends the talkspurt at its
+	// timestamp, and noise at its level fills the silence until the next
+	// audio packet plays.
+	cn      bool
+	cnTS    int64 // extended timestamp of the last SID
+	cnLevel uint8
+	noise   noiseGen
+
 	stats jitterStats
 }
 
@@ -151,6 +159,7 @@ func newJitterBuffer(clockRate, sampleRate, channels int, ptime time.Duration) *
 	// that are taken as a burst and the oldest make way.
 	j.pktTS = j.frameTS
 	j.maxLen = int(2*jitterMaxDelay/ptime) + 8
+	j.noise = newNoiseGen()
 	return j
 }
 
@@ -259,6 +268,17 @@ func (j *jitterBuffer) push(ssrc uint32, seq uint16, ts uint32, payload []byte, 
 	}
 }
 
+// comfortNoise takes note of a SID with timestamp ts and noise level
+// (-dBov): playout stops once it reaches ts instead of concealing packets
+// that will not come, and the silence that follows is noise at level.
+// Without an audio packet of ssrc yet the SID applies at once.
+func (j *jitterBuffer) comfortNoise(ssrc uint32, ts uint32, level uint8) {
+	j.cn, j.cnLevel, j.cnTS = true, level, 0
+	if j.haveSSRC && ssrc == j.ssrc {
+		j.cnTS = j.lastExt + int64(int32(ts-j.lastTS))
+	}
+}
+
 // jitterTarget is the delay the measured jitter asks for.
 func (j *jitterBuffer) jitterTarget() time.Duration {
 	t := max(jitterMinDelay, j.ptime) + 3*time.Duration(j.jitter)
@@ -350,6 +370,9 @@ func (j *jitterBuffer) step(now time.Time, c frameCoder) playout {
 		}
 		j.nextTS = e.ts + j.pktTS
 		j.idle = 0
+		if j.cn && e.ts >= j.cnTS {
+			j.cn = false // speech again after the SID
+		}
 		held := now.Sub(e.arrival)
 		j.stats.lastHeld = held
 		j.stats.maxHeld = max(j.stats.maxHeld, held)
@@ -357,6 +380,12 @@ func (j *jitterBuffer) step(now time.Time, c frameCoder) playout {
 		return playoutDecoded
 	}
 	// The packet is missing.
+	if len(j.entries) == 0 && j.cn && j.cnTS < j.nextTS+pkt {
+		// RFC 3389 §4: the peer went silent at the SID; nothing to
+		// conceal.
+		j.playing = false
+		return playoutSilence
+	}
 	if len(j.entries) == 0 {
 		j.idle++
 		if j.tsDur(int64(j.idle)*pkt) >= jitterIdleFrames*j.ptime {
@@ -439,11 +468,13 @@ func (j *jitterBuffer) conceal(c frameCoder) playout {
 	return playoutConcealed
 }
 
+// silence appends n samples of silence to dst: comfort noise at the level
+// of the last SID while one applies, else zeros.
 func (j *jitterBuffer) silence(dst []int16, n int) []int16 {
-	for range n {
-		dst = append(dst, 0)
+	if j.cn {
+		return j.noise.fill(dst, n, j.cnLevel)
 	}
-	return dst
+	return j.noise.fill(dst, n, NoiseLevelSilence)
 }
 
 // snapshot returns the counters with the current jitter and target.

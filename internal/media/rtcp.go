@@ -276,6 +276,7 @@ func (s *Session) receiveRTCP(pkts []rtcp.Packet, from netip.AddrPort) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.RTCPReceived++
+	s.stats.LastRTCPReceived = now
 	if !s.rtcpLatched {
 		// RFC 4961: symmetric RTCP, as for RTP.
 		s.rtcpDest, s.rtcpLatched = netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), true

@@ -39,6 +39,9 @@ type Local struct {
 	Opus OpusParams
 	// DTMF offers and accepts telephone-event (RFC 4733).
 	DTMF bool
+	// ComfortNoise offers and accepts CN/8000 (RFC 3389), used with the
+	// 8 kHz-clock codecs (PCMU, PCMA, G.722); see cn.go.
+	ComfortNoise bool
 	// SessionName is written in s=; empty means "softphone".
 	SessionName string
 	// SRTP says whether to offer and accept SRTP with SDES keys
@@ -57,6 +60,9 @@ type Negotiated struct {
 	RecvPayloadType uint8
 	// DTMF is the telephone-event format, nil when none was agreed.
 	DTMF *Codec
+	// CN is the comfort noise format (RFC 3389), nil when none was
+	// agreed: both sides listed CN at the codec's clock rate.
+	CN *Codec
 	// Remote is where RTP goes; not valid when the peer put its stream on
 	// hold with c=0.0.0.0.
 	Remote netip.AddrPort
@@ -82,6 +88,7 @@ type Negotiator struct {
 	local   Local
 	codecs  []codecSpec // audio codecs, our preference order
 	events  []codecSpec // telephone-event formats we offer
+	cn      bool        // CN/8000 is offered
 	id      uint64
 	version uint64
 	last    []byte // last description we produced
@@ -161,6 +168,9 @@ func NewNegotiator(l Local) (*Negotiator, error) {
 			n.events = append(n.events, eventSpec(8000))
 		}
 	}
+	// RFC 3389 §5: CN at the clock of the codecs it goes with; only the
+	// 8 kHz ones lack comfort noise of their own.
+	n.cn = l.ComfortNoise && need8k
 	// RFC 4566 §5.2: the session id is a numeric string; keep it within
 	// 63 bits so that peers parsing it as a signed number cope.
 	n.id = rand.Uint64() >> 1
@@ -176,7 +186,11 @@ func (n *Negotiator) Offer(dir Direction) ([]byte, error) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	md := n.mediaLine(append(append([]codecSpec(nil), n.codecs...), n.events...), dir, n.offerProfile(), n.offerCrypto())
+	specs := append(append([]codecSpec(nil), n.codecs...), n.events...)
+	if n.cn {
+		specs = append(specs, cnSpec)
+	}
+	md := n.mediaLine(specs, dir, n.offerProfile(), n.offerCrypto())
 	b, err := n.marshal([]*sdp.MediaDescription{md})
 	if err != nil {
 		return nil, err
@@ -270,6 +284,11 @@ func (n *Negotiator) Answer(offer []byte, dir Direction) ([]byte, Negotiated, er
 			ev := eventSpec(neg.DTMF.ClockRate)
 			ev.pt = neg.DTMF.PayloadType
 			specs = append(specs, ev)
+		}
+		if neg.CN != nil {
+			cn := cnSpec
+			cn.pt = neg.CN.PayloadType
+			specs = append(specs, cn)
 		}
 		var crypto []cryptoLine
 		if neg.SRTP != nil {
@@ -458,6 +477,10 @@ func mediaFormats(md *sdp.MediaDescription) []format {
 			continue
 		}
 		c, ok := byPT[uint8(pt)]
+		if !ok && uint8(pt) == ptCN {
+			// RFC 3551 §6: payload type 13 is CN/8000 without an rtpmap.
+			c, ok = sdp.Codec{PayloadType: ptCN, Name: cnSpec.name, ClockRate: cnSpec.clock}, true
+		}
 		if !ok || c.Name == "" {
 			continue
 		}
@@ -525,6 +548,15 @@ func (n *Negotiator) negotiated(spec codecSpec, f format, recvPT uint8, formats 
 				}
 				neg.DTMF = &Codec{Name: ev.name, PayloadType: g.pt, ClockRate: ev.clock,
 					SampleRate: ev.sampleRate, Channels: 1, Fmtp: fmtp}
+				break
+			}
+		}
+	}
+	if n.local.ComfortNoise && spec.clock == cnSpec.clock {
+		for _, g := range formats {
+			if cnSpec.matches(g.codec) {
+				neg.CN = &Codec{Name: cnSpec.name, PayloadType: g.pt, ClockRate: cnSpec.clock,
+					SampleRate: cnSpec.sampleRate, Channels: 1}
 				break
 			}
 		}

@@ -121,9 +121,15 @@ type Stats struct {
 	RTCPSent, RTCPReceived uint64
 	// DTMFReceived counts telephone events reported to OnDTMF.
 	DTMFReceived uint64
+	// ComfortNoiseSent and ComfortNoiseReceived count CN packets (SIDs,
+	// RFC 3389); they are among PacketsSent and PacketsReceived.
+	// SilenceSent counts the packets of encoded silence sent for a muted
+	// microphone where no CN was agreed.
+	ComfortNoiseSent, ComfortNoiseReceived, SilenceSent uint64
 	// LastSent and LastReceived are the times of the last RTP packet each
-	// way; zero before the first.
-	LastSent, LastReceived time.Time
+	// way; zero before the first. LastRTCPReceived is the time of the
+	// last RTCP packet received.
+	LastSent, LastReceived, LastRTCPReceived time.Time
 }
 
 // Session sends and receives one RTP stream (RFC 3550) for a call.
@@ -172,6 +178,11 @@ type Session struct {
 	dtmfActive  bool
 	startedAt   time.Time
 	lastSentTS  uint32
+	cnSending   bool      // a CN period runs: SIDs are being sent
+	cnSentTS    uint32    // timestamp of the last SID sent
+	cnLast      bool      // the last RTP packet received was a SID
+	updatedAt   time.Time // the last Update: media expectations changed
+	zeros       []int16   // a frame of digital silence
 	recv        recvStats
 	sentAt      [2]uint64 // PacketsSent at the last two reports
 	stats       Stats
@@ -313,6 +324,8 @@ func (s *Session) Update(n Negotiated) error {
 	}
 	old := s.neg
 	s.neg, s.coder, s.sec = n, coder, sec
+	s.updatedAt = s.now()
+	s.cnSending = false
 	s.dest, s.latched = n.Remote, false
 	s.rtcpDest, s.rtcpLatched = n.RemoteRTCP, false
 	s.marker = true
@@ -391,6 +404,80 @@ func (s *Session) Idle(now time.Time) time.Duration {
 	return now.Sub(last)
 }
 
+// MediaIdle returns how long the peer has shown no sign of life at now,
+// judged by what the negotiation leads us to expect. The phone ends a call
+// on rtp_timeout with MediaTimedOut.
+//
+//   - Both ends send and receive and the peer's last RTP packet was not a
+//     SID: RTP is due every packet time, so this is the time since the last
+//     RTP packet (telephone events and CN included), as Idle.
+//   - A hold either way (RFC 3264 §8.4: a stream made sendonly, recvonly or
+//     inactive by us or by the peer), or a peer whose last packet was a SID
+//     (RFC 3389 §4 lets it stay quiet until its noise changes): no RTP need
+//     come, but RTCP goes on while no RTP is sent (RFC 3550 §6), so this is
+//     the time since the last RTP or RTCP packet. RFC 3550 §6.3.5 times out
+//     only members it has heard from: a peer that sent no RTCP in this
+//     session cannot be judged so, and MediaIdle is 0 for it (its held
+//     call is never ended for silence; session timers still are there).
+//
+// The clock starts at Start and again at every Update (hold, resume), so a
+// resumed call has the whole timeout for its RTP to come back. 0 before
+// Start.
+func (s *Session) MediaIdle(now time.Time) time.Duration {
+	idle, _ := s.mediaIdle(now)
+	return idle
+}
+
+// RTCPTimeout is the least silence after which a peer judged by its RTCP
+// is taken as gone: RFC 3550 §6.3.5's five report intervals (M = 5) of at
+// least 5 s each (§6.2).
+const RTCPTimeout = 5 * DefaultRTCPInterval
+
+// MediaTimedOut reports whether the peer's media has been silent for
+// timeout at now (never when timeout is 0), with MediaIdle's figure. Where the peer is judged by RTCP
+// (a hold, a SID) the limit is at least RTCPTimeout: reports come only
+// every few seconds, so a shorter rtp_timeout would end every held call.
+func (s *Session) MediaTimedOut(now time.Time, timeout time.Duration) (time.Duration, bool) {
+	idle, byRTCP := s.mediaIdle(now)
+	if timeout <= 0 {
+		return idle, false // no media timeout configured
+	}
+	if byRTCP {
+		timeout = max(timeout, RTCPTimeout)
+	}
+	return idle, idle >= timeout
+}
+
+// mediaIdle is MediaIdle, and whether the peer is judged by RTCP.
+func (s *Session) mediaIdle(now time.Time) (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.startedAt.IsZero() {
+		return 0, false
+	}
+	last := s.stats.LastReceived
+	both := s.neg.LocalDirection == SendRecv && s.neg.RemoteDirection == SendRecv
+	byRTCP := !both || s.cnLast
+	if byRTCP {
+		if s.stats.RTCPReceived == 0 {
+			return 0, true
+		}
+		last = latest(last, s.stats.LastRTCPReceived)
+	}
+	return max(now.Sub(latest(last, s.startedAt, s.updatedAt)), 0), byRTCP
+}
+
+// latest returns the latest of ts.
+func latest(ts ...time.Time) time.Time {
+	var l time.Time
+	for _, t := range ts {
+		if t.After(l) {
+			l = t
+		}
+	}
+	return l
+}
+
 // WriteFrame encodes samples with the negotiated codec and sends them as one
 // RTP packet. Nothing is sent, and nil returned, when our direction does not
 // send (recvonly, inactive), the peer gave no address (hold) or a DTMF
@@ -404,12 +491,7 @@ func (s *Session) WriteFrame(samples []int16) error {
 	if len(samples) == 0 {
 		return nil
 	}
-	n := uint32(len(samples) / max(s.neg.Codec.Channels, 1))
-	// RTP timestamps count at the codec clock, which differs from the PCM
-	// rate for G.722 (RFC 3551 §4.5.2).
-	if s.neg.Codec.SampleRate > 0 && uint32(s.neg.Codec.SampleRate) != s.neg.Codec.ClockRate {
-		n = uint32(uint64(n) * uint64(s.neg.Codec.ClockRate) / uint64(s.neg.Codec.SampleRate))
-	}
+	n := s.rtpTicks(len(samples))
 	if !s.neg.LocalDirection.Sends() || !s.dest.IsValid() || s.dtmfActive {
 		s.ts += n
 		s.marker = true
@@ -425,6 +507,72 @@ func (s *Session) WriteFrame(samples []int16) error {
 	}
 	s.ts += n
 	s.marker = false
+	s.cnSending = false
+	return nil
+}
+
+// rtpTicks is the RTP timestamp advance of samples (interleaved when
+// stereo) at the codec's PCM rate; s.mu is held. RTP timestamps count at
+// the codec clock, which differs from the PCM rate for G.722 (RFC 3551
+// §4.5.2).
+func (s *Session) rtpTicks(samples int) uint32 {
+	n := uint64(samples / max(s.neg.Codec.Channels, 1))
+	if s.neg.Codec.SampleRate > 0 && uint32(s.neg.Codec.SampleRate) != s.neg.Codec.ClockRate {
+		n = n * uint64(s.neg.Codec.ClockRate) / uint64(s.neg.Codec.SampleRate)
+	}
+	return uint32(n)
+}
+
+// WriteMuted stands for one frame of samples (interleaved when stereo) of
+// a muted microphone: the peer keeps receiving RTP, so its media timeout
+// does not end the call (see cn.go). With CN agreed a SID of level (-dBov,
+// see NoiseLevel) goes out when the mute starts and then every
+// ComfortNoiseInterval, with the timestamp of the frame it stands for
+// (RFC 3389 §4) and no marker; without CN the frame is sent as encoded
+// digital silence. The next frame of speech starts a talkspurt (marker
+// bit, RFC 3551 §4.1). As with WriteFrame nothing is sent when our
+// direction does not send, the peer gave no address or a DTMF event is
+// being sent.
+func (s *Session) WriteMuted(samples int, level uint8) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrSessionClosed
+	}
+	if samples <= 0 {
+		return nil
+	}
+	n := s.rtpTicks(samples)
+	defer func() { s.ts += n }()
+	if !s.neg.LocalDirection.Sends() || !s.dest.IsValid() || s.dtmfActive {
+		s.marker = true
+		return nil
+	}
+	if cn := s.neg.CN; cn != nil {
+		s.marker = true
+		every := uint32(uint64(cn.ClockRate) * uint64(ComfortNoiseInterval) / uint64(time.Second))
+		if s.cnSending && s.ts-s.cnSentTS < every {
+			return nil
+		}
+		if err := s.sendRTP(cn.PayloadType, false, s.ts, []byte{min(level, NoiseLevelSilence)}); err != nil {
+			return err
+		}
+		s.cnSending, s.cnSentTS = true, s.ts
+		s.stats.ComfortNoiseSent++
+		return nil
+	}
+	if len(s.zeros) < samples {
+		s.zeros = make([]int16, samples)
+	}
+	s.payload = s.coder.Encode(s.payload[:0], s.zeros[:samples])
+	if len(s.payload) == 0 {
+		return nil
+	}
+	if err := s.sendRTP(s.neg.Codec.PayloadType, s.marker, s.ts, s.payload); err != nil {
+		return err
+	}
+	s.marker = false
+	s.stats.SilenceSent++
 	return nil
 }
 
@@ -472,12 +620,9 @@ func (s *Session) WriteSilence(samples int) error {
 	if s.closed {
 		return ErrSessionClosed
 	}
-	n := uint64(samples / max(s.neg.Codec.Channels, 1))
-	if s.neg.Codec.SampleRate > 0 {
-		n = n * uint64(s.neg.Codec.ClockRate) / uint64(s.neg.Codec.SampleRate)
-	}
-	s.ts += uint32(n)
+	s.ts += s.rtpTicks(samples)
 	s.marker = true
+	s.cnSending = false
 	return nil
 }
 
@@ -630,7 +775,10 @@ func (s *Session) receive(pkt *rtp.Packet, from netip.AddrPort) {
 	neg := s.neg
 	isAudio := pkt.PayloadType == neg.RecvPayloadType || pkt.PayloadType == neg.Codec.PayloadType
 	isEvent := neg.DTMF != nil && pkt.PayloadType == neg.DTMF.PayloadType
-	if !isAudio && !isEvent {
+	// RFC 3389: a SID, never for the speech decoder. We offered CN as 13;
+	// an answerer may have renumbered it.
+	isCN := neg.CN != nil && (pkt.PayloadType == neg.CN.PayloadType || pkt.PayloadType == ptCN) && !isAudio && !isEvent
+	if !isAudio && !isEvent && !isCN {
 		s.stats.PacketsIgnored++
 		s.mu.Unlock()
 		return
@@ -649,9 +797,25 @@ func (s *Session) receive(pkt *rtp.Packet, from netip.AddrPort) {
 	s.stats.PacketsReceived++
 	s.stats.BytesReceived += uint64(len(pkt.Payload))
 	s.stats.LastReceived = now
+	if isCN {
+		s.stats.ComfortNoiseReceived++
+	}
+	if isAudio || isCN {
+		s.cnLast = isCN
+	}
 	s.mu.Unlock()
 
 	if !neg.LocalDirection.Receives() {
+		return
+	}
+	if isCN {
+		level := NoiseLevelSilence
+		if len(pkt.Payload) > 0 {
+			level = pkt.Payload[0] & 0x7f // RFC 3389 §3.1: the top bit is unused
+		}
+		s.jbMu.Lock()
+		s.jb.comfortNoise(pkt.SSRC, pkt.Timestamp, level)
+		s.jbMu.Unlock()
 		return
 	}
 	if isAudio {

@@ -66,7 +66,7 @@ func (p *Phone) newCallMedia(transport string) (*callMedia, error) {
 	neg, err := media.NewNegotiator(media.Local{
 		Addr: sdpAddr, Port: rtp.LocalAddr().(*net.UDPAddr).Port, Codecs: cfg.Codecs.Enabled, PTime: cfg.Codecs.PTime,
 		Opus: media.OpusParams{Stereo: cfg.Codecs.OpusStereo, FEC: cfg.Codecs.OpusFEC, MaxPlaybackRate: cfg.Codecs.OpusMaxPlaybackRate},
-		DTMF: true, SRTP: srtp,
+		DTMF: true, SRTP: srtp, ComfortNoise: true,
 	})
 	if err != nil {
 		rtp.Close()
@@ -269,6 +269,12 @@ type MediaInfo struct {
 	// in time (both in total, milliseconds of audio).
 	OutputTrimmedMillis  float64 `json:"output_trimmed_ms"`
 	OutputUnderrunMillis float64 `json:"output_underrun_ms"`
+	// RTCP compound packets each way, and comfort noise packets (RFC 3389
+	// SIDs) each way.
+	RTCPSent             uint64 `json:"rtcp_sent"`
+	RTCPReceived         uint64 `json:"rtcp_received"`
+	ComfortNoiseSent     uint64 `json:"comfort_noise_sent"`
+	ComfortNoiseReceived uint64 `json:"comfort_noise_received"`
 }
 
 // info returns the session's figures, nil before the media is agreed.
@@ -291,6 +297,8 @@ func (m *callMedia) info() *MediaInfo {
 		MOS:           math.Round(st.MOS*100) / 100,
 		FramesDecoded: st.FramesDecoded, FramesConcealed: st.FramesConcealed, FramesSilent: st.FramesSilent,
 		PacketsLate: st.PacketsLate, FramesDropped: st.FramesDropped, PlayoutMillis: ms(st.PlayoutDelay.Seconds()),
+		RTCPSent: st.RTCPSent, RTCPReceived: st.RTCPReceived,
+		ComfortNoiseSent: st.ComfortNoiseSent, ComfortNoiseReceived: st.ComfortNoiseReceived,
 	}
 	if path != nil {
 		ps := path.Stats()

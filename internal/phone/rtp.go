@@ -32,8 +32,9 @@ func (p *Phone) attachMedia(e *call) {
 
 // watchRTP follows an answered call's media once a second: it raises the
 // voice-quality alarm, and ends the call when its media stopped for
-// rtp_timeout (not while either side holds it: a held peer may rightly send
-// nothing).
+// rtp_timeout: RTP while both sides talk; on hold (either side) RTP or
+// RTCP for at least RFC 3550 §6.3.5's five report intervals, and only for
+// a peer that sends RTCP (media.Session.MediaTimedOut).
 func (s *sipSide) watchRTP(p *Phone, e *call) {
 	timeout := p.config().Session.RTPTimeout
 	if e.media == nil {
@@ -48,17 +49,17 @@ func (s *sipSide) watchRTP(p *Phone, e *call) {
 				return
 			case now := <-tick.C:
 				sess := e.media.session()
-				if sess == nil || e.sip.State() != sip.CallStateActive {
+				st := e.sip.State()
+				if sess == nil || (st != sip.CallStateActive && st != sip.CallStateHeld) {
 					continue
 				}
-				p.checkQuality(s, e)
+				if st == sip.CallStateActive {
+					p.checkQuality(s, e)
+				}
 				if timeout <= 0 {
 					continue
 				}
-				if n := sess.Negotiated(); !n.RemoteDirection.Sends() || !n.LocalDirection.Receives() {
-					continue
-				}
-				if idle := sess.Idle(now); idle >= timeout {
+				if idle, out := sess.MediaTimedOut(now, timeout); out {
 					s.mu.Lock()
 					e.endReason = "rtp timeout: no media for " + idle.Truncate(time.Second).String()
 					e.ending = true

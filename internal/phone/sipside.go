@@ -46,6 +46,7 @@ func (p *Phone) startSIP(ctx context.Context) error {
 		Trace:         c.Log.SIPTrace,
 	}
 	opts.SessionExpires = c.Session.SessionExpires
+	opts.AcceptInvites, opts.TrustedHosts = c.Endpoint.AcceptInvites, c.Endpoint.TrustedHosts
 	if c.Endpoint.TLSCertFile != "" {
 		opts.Transports = []string{"udp", "tcp", "tls"}
 		opts.TLSCertFile, opts.TLSKeyFile = c.Endpoint.TLSCertFile, c.Endpoint.TLSKeyFile

@@ -49,6 +49,7 @@ func (u *UA) listenOne(ctx context.Context, lc net.ListenConfig, t, addr string)
 			return "", err
 		}
 		u.listeners = append(u.listeners, pc)
+		u.scr.udp.Store(pc.LocalAddr().String(), pc)
 		u.pendingServe = append(u.pendingServe, func() {
 			u.lwg.Add(1)
 			go func() {

@@ -211,7 +211,7 @@ func (r *registration) run() {
 		r.bound = false
 		r.mu.Unlock()
 		r.set(RegFailed, detail, time.Time{})
-		if !r.u.sleep(r.ctx, backoff(failures, maxBackoff)) {
+		if !r.u.sleep(r.ctx, retryDelay(res, failures)) {
 			return
 		}
 	}

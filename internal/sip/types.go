@@ -244,6 +244,12 @@ type Options struct {
 	Resolver *net.Resolver
 	// Clock is injected for tests; nil = the real clock.
 	Clock Clock
+	// AcceptInvites says who may send out-of-dialog requests: "proxy"
+	// (also "") or "any" (see admit.go).
+	AcceptInvites string
+	// TrustedHosts are host names, addresses or CIDRs admitted besides
+	// the registered accounts' servers.
+	TrustedHosts []string
 }
 
 // Account is one SIP identity to register and dial from.

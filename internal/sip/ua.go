@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -45,6 +44,7 @@ type UA struct {
 	regs      []*registration
 
 	pendingServe []func()
+	scr          screenState  // socket screening and admission (screen.go, admit.go)
 	closing      atomic.Bool  // set first thing in Close: new requests are dropped
 	lastRequest  atomic.Int64 // unix nanoseconds of the last request read
 	// sessionExpires is Options.SessionExpires as set now (nanoseconds).
@@ -63,16 +63,14 @@ func (u *UA) SetSessionExpires(d time.Duration) {
 // readFilter runs in sipgo's socket readers. Once Close has begun it drops
 // requests (responses still complete our own hang-up transactions), so no
 // late request makes the transport open a new socket while it shuts down.
-func (u *UA) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error) {
-	u.notePong(p, data)
-	if bytes.HasPrefix(data, []byte("SIP/2.0 ")) {
-		return data, nil
+// Everything else is screened first (screen.go, admit.go); a CRLF pong
+// is noted before (outbound.go).
+func (u *UA) readFilter(props sip.TransportReadProps, data []byte) ([]byte, error) {
+	u.notePong(props, data)
+	if strings.EqualFold(props.Transport, "udp") {
+		return u.filterDatagram(props, data), nil
 	}
-	if u.closing.Load() {
-		return nil, nil
-	}
-	u.lastRequest.Store(time.Now().UnixNano())
-	return data, nil
+	return u.filterStream(props, data)
 }
 
 type closer interface{ Close() error }
@@ -129,7 +127,21 @@ func New(o Options, h Handler) (*UA, error) {
 	if clock == nil {
 		clock = realClock{}
 	}
-	u := &UA{o: o, h: h, log: log, clock: clock, calls: map[string]*Call{}, listen: map[string]string{}}
+	accept := AcceptProxy
+	if o.AcceptInvites != "" {
+		p, err := ParseAcceptPolicy(o.AcceptInvites)
+		if err != nil {
+			return nil, err
+		}
+		accept = p
+	}
+	trusted, err := ParseTrustedHosts(strings.Join(o.TrustedHosts, ","))
+	if err != nil {
+		return nil, err
+	}
+	u := &UA{o: o, log: log, clock: clock, calls: map[string]*Call{}, listen: map[string]string{}}
+	u.h = admitWatch{Handler: h, u: u}
+	u.scr.accept, u.scr.trusted = accept, trusted
 	u.SetSessionExpires(o.SessionExpires)
 	return u, nil
 }

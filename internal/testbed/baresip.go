@@ -84,6 +84,9 @@ type BaresipOptions struct {
 	// MediaEnc turns on media encryption: "srtp" (SDES offered, plain RTP
 	// accepted) or "srtp-mand" (SDES required); "" = off.
 	MediaEnc string
+	// RTPTimeout, in seconds, makes baresip end a sendrecv call when no
+	// RTP arrived for that long (rtp_timeout); 0 = never.
+	RTPTimeout int
 }
 
 // BaresipEvent is one event from baresip's control connection.
@@ -513,6 +516,9 @@ func (b *Baresip) config() (string, error) {
 	}
 	if o.CAFile != "" {
 		lines = append(lines, [2]string{"sip_cafile", o.CAFile})
+	}
+	if o.RTPTimeout > 0 {
+		lines = append(lines, [2]string{"rtp_timeout", strconv.Itoa(o.RTPTimeout)})
 	}
 	if len(o.PulseEnv) > 0 {
 		lines = append(lines, [2]string{"audio_player", "alsa,pulse"})

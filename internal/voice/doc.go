@@ -22,6 +22,20 @@
 // every frame, so a re-INVITE that changes the codec or the packet time
 // (media.Session.Update) is followed without restarting the path.
 //
+// # Mute and hold
+//
+// A muted microphone's audio is never sent, but the call keeps sending
+// RTP: a peer or a gateway with an RTP timeout (30 s is common, and this
+// daemon's own default) would otherwise end the call of an agent who
+// stays muted. Where the peer agreed comfort noise (RFC 3389, CN/8000 with
+// PCMU, PCMA or G.722) the session sends a SID every 200 ms carrying the
+// microphone's noise floor from before the mute (the quietest frame of
+// the last one to two seconds), so the caller hears the agent's room
+// instead of a line gone dead; otherwise, as with Opus, encoded digital
+// silence goes out every packet time (media.Session.WriteMuted). A held
+// path sends no RTP and plays nothing; the session's RTCP reports go on
+// both ways (RFC 3550 §6).
+//
 // # No device, lost devices and switching
 //
 // A Path runs without a capture or playback device (Options.Input or

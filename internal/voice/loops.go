@@ -47,6 +47,45 @@ type sender struct {
 	fifo   []int16 // resampled mono samples at the codec rate
 	frame  []int16 // the frame to send
 	ticker *time.Ticker
+	floor  noiseFloor
+}
+
+// noiseFloorFrames is the window of the microphone's noise floor: one
+// second at 20 ms.
+const noiseFloorFrames = 50
+
+// noiseFloor estimates the microphone's background noise while it is not
+// muted: the level of the quietest frame over the last one to two
+// seconds. A muted microphone sends comfort noise at the level it had
+// when muted (RFC 3389 §1: the caller hears the agent's room, not a line
+// gone dead), and so nothing of what is said while muted.
+type noiseFloor struct {
+	cur, prev uint8 // quietest level (-dBov: the highest number) of this window and the last
+	n         int   // frames in this window
+	full      bool  // prev holds a whole window
+}
+
+func (f *noiseFloor) add(level uint8) {
+	if f.n == 0 || level > f.cur {
+		f.cur = level
+	}
+	f.n++
+	if f.n == noiseFloorFrames {
+		f.prev, f.full, f.n = f.cur, true, 0
+	}
+}
+
+// level is the floor in -dBov; silence before any frame.
+func (f *noiseFloor) level() uint8 {
+	switch {
+	case f.full && f.n > 0:
+		return max(f.prev, f.cur)
+	case f.full:
+		return f.prev
+	case f.n > 0:
+		return f.cur
+	}
+	return media.NoiseLevelSilence
 }
 
 // configure follows the negotiation: a new codec rate or packet time
@@ -144,12 +183,27 @@ func (p *Path) sendLoop() {
 			s.fifo = s.fifo[:copy(s.fifo, s.fifo[n:])]
 		}
 		tone := p.renderDTMF(s.frame, s.f.rate)
-		if p.held.Load() || (p.muted.Load() && !tone) {
+		held, muted := p.held.Load(), p.muted.Load() && !tone
+		if held {
 			p.withheld.Add(1)
 			if sw, ok := p.opts.Media.(silenceWriter); ok {
 				_ = sw.WriteSilence(n * s.f.channels)
 			}
 			continue
+		}
+		if muted {
+			p.withheld.Add(1)
+			if mw, ok := p.opts.Media.(mutedWriter); ok {
+				// Silence or comfort noise keeps the peer's media timeout
+				// from ending the call (RFC 3389; see media.Session.WriteMuted).
+				if err := mw.WriteMuted(n*s.f.channels, s.floor.level()); err == nil {
+					p.mutedSent.Add(1)
+				}
+				continue
+			}
+			clear(s.frame)
+		} else if fromDevice && !tone {
+			s.floor.add(media.NoiseLevel(s.frame))
 		}
 		if s.f.channels == 2 {
 			s.frame = upmix(s.frame)
@@ -163,6 +217,9 @@ func (p *Path) sendLoop() {
 		}
 		writeErrLogged = false
 		p.sent.Add(1)
+		if muted {
+			p.mutedSent.Add(1)
+		}
 		if !fromDevice && !tone {
 			p.silent.Add(1)
 		}

@@ -37,6 +37,14 @@ type silenceWriter interface {
 	WriteSilence(samples int) error
 }
 
+// mutedWriter is implemented by media.Session: WriteMuted stands for a
+// frame of a muted microphone, sending comfort noise (RFC 3389) at level
+// or encoded silence, so the peer keeps receiving RTP. A Media without it
+// gets frames of digital silence through WriteFrame.
+type mutedWriter interface {
+	WriteMuted(samples int, level uint8) error
+}
+
 // Defaults for Options.
 const (
 	DefaultDeviceRate = 48000
@@ -112,8 +120,12 @@ type Stats struct {
 	Input, Output DeviceState
 	// FramesSent counts frames handed to Media.WriteFrame; FramesSilent
 	// those among them that were silence because no capture device was
-	// there; FramesWithheld the frames not sent because of mute or hold.
-	FramesSent, FramesSilent, FramesWithheld uint64
+	// there; FramesWithheld the frames of the microphone not sent because
+	// of mute or hold; FramesMuted the muted ones among them for which
+	// silence or comfort noise went out instead (a muted call keeps
+	// sending, so that the peer's RTP timeout does not end it; a held one
+	// sends nothing, RTCP goes on).
+	FramesSent, FramesSilent, FramesWithheld, FramesMuted uint64
 	// FramesPlayed counts frames written to a playback device;
 	// FramesDropped those received while no playback device was there.
 	FramesPlayed, FramesDropped uint64
@@ -183,6 +195,7 @@ type Path struct {
 	spkGain         atomic.Int32
 	sent, silent    atomic.Uint64
 	withheld        atomic.Uint64
+	mutedSent       atomic.Uint64
 	played, dropped atomic.Uint64
 	// outTrimmed and outUnderrun count samples at the device rate: see
 	// Stats.OutputTrimmed and OutputUnderrun.
@@ -463,6 +476,7 @@ func (p *Path) Stats() Stats {
 	st.Input, st.Output = p.in.state, p.out.state
 	p.mu.Unlock()
 	st.FramesSent, st.FramesSilent, st.FramesWithheld = p.sent.Load(), p.silent.Load(), p.withheld.Load()
+	st.FramesMuted = p.mutedSent.Load()
 	st.FramesPlayed, st.FramesDropped = p.played.Load(), p.dropped.Load()
 	st.DTMFDigits = p.digits.Load()
 	st.OutputTrimmed = p.samplesTime(p.outTrimmed.Load())
@@ -477,8 +491,10 @@ func (p *Path) Devices() (in audio.Device, inOK bool, out audio.Device, outOK bo
 	return p.in.dev, p.in.state == DeviceOpen, p.out.dev, p.out.state == DeviceOpen
 }
 
-// SetMute mutes or unmutes the microphone: while muted nothing is sent
-// (in-band DTMF still is).
+// SetMute mutes or unmutes the microphone: while muted the microphone's
+// audio is not sent; silence or comfort noise is, so the call's RTP keeps
+// flowing and a peer's media timeout does not end it (RFC 3389, see
+// media.Session.WriteMuted). In-band DTMF is still sent.
 func (p *Path) SetMute(on bool) { p.muted.Store(on) }
 
 // Muted reports whether the microphone is muted.
@@ -659,6 +675,7 @@ var (
 	_ Devices       = (*audio.System)(nil)
 	_ Media         = (*media.Session)(nil)
 	_ silenceWriter = (*media.Session)(nil)
+	_ mutedWriter   = (*media.Session)(nil)
 )
 
 // samplesTime is the audio time of n mono samples at the device rate.

@@ -211,7 +211,10 @@ func TestLostOutputKeepsCall(t *testing.T) {
 	checkTone(t, "A still hears B", k.spkA.waitMore(t, ms(400)), toneB, toneA)
 }
 
-func TestMuteStopsSending(t *testing.T) {
+// TestMuteSendsSilence: a muted microphone is not heard, but the call
+// keeps sending RTP (digital silence without CN), so a peer's RTP timeout
+// does not end it; unmuted, the microphone is heard again.
+func TestMuteSendsSilence(t *testing.T) {
 	k := newCall(t, pcmu)
 	k.spkB.waitLen(t, ms(300))
 	k.a.SetMute(true)
@@ -221,12 +224,20 @@ func TestMuteStopsSending(t *testing.T) {
 	w := k.a.Stats().FramesWithheld
 	eventually(t, "muting", func() bool { return k.a.Stats().FramesWithheld >= w+2 })
 	sent := k.sa.Stats().PacketsSent
+	k.spkB.waitMore(t, ms(100)) // what was queued before the mute
+	heard := k.spkB.waitMore(t, ms(300))
 	eventually(t, "muted frames", func() bool { return k.a.Stats().FramesWithheld >= w+12 })
-	if got := k.sa.Stats().PacketsSent; got != sent {
-		t.Errorf("A sent %d packets while muted, want 0", got-sent)
+	if got := k.sa.Stats().PacketsSent; got < sent+10 {
+		t.Errorf("A sent %d packets while muted, want one per frame", got-sent)
+	}
+	if st := k.a.Stats(); st.FramesMuted < 10 || k.sa.Stats().SilenceSent < 10 {
+		t.Errorf("muted frames %d, silence packets %d: want the muted frames sent as silence", st.FramesMuted, k.sa.Stats().SilenceSent)
+	}
+	if l := maxLevel(heard, toneA); l > 0.01 {
+		t.Errorf("B hears A (%.3f) while muted", l)
 	}
 	k.a.SetMute(false)
-	eventually(t, "sending after unmute", func() bool { return k.sa.Stats().PacketsSent >= sent+10 })
+	checkTone(t, "B hears A after unmute", k.spkB.waitMore(t, ms(400)), toneA, toneB)
 }
 
 func TestHoldStopsBothDirections(t *testing.T) {

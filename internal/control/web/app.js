@@ -1,7 +1,10 @@
 // softphone status page: reads /v1/status and follows /v1/events with the
-// token taken from the URL fragment (#token=...). The event stream is read
-// with fetch() so the token travels in the Authorization header, never in
-// a URL.
+// token taken from the URL fragment (#token=...). The fragment is removed
+// from the address (and so from the browser's history) as soon as it is
+// read; the token is kept in this tab's sessionStorage only, so a reload
+// keeps working. A typed-in token is never written into the address. The
+// event stream is read with fetch() so the token travels in the
+// Authorization header, never in a URL.
 'use strict';
 
 (() => {
@@ -13,9 +16,25 @@
 
   // ---- token -------------------------------------------------------------
 
-  function tokenFromFragment() {
+  const STORE_KEY = 'softphone-token';
+
+  // tokenFromAddress reads #token=... and replaces the history entry with
+  // the address without it.
+  function tokenFromAddress() {
     const params = new URLSearchParams(location.hash.slice(1));
-    return params.get('token') || '';
+    const t = params.get('token') || '';
+    if (location.hash) {
+      history.replaceState(null, '', location.pathname + location.search);
+    }
+    return t;
+  }
+
+  function keepToken(t) {
+    try { sessionStorage.setItem(STORE_KEY, t); } catch (e) { /* storage off: a reload asks again */ }
+  }
+
+  function storedToken() {
+    try { return sessionStorage.getItem(STORE_KEY) || ''; } catch (e) { return ''; }
   }
 
   // ---- API ---------------------------------------------------------------
@@ -260,6 +279,7 @@
   }
 
   function askToken() {
+    try { sessionStorage.removeItem(STORE_KEY); } catch (e) { /* nothing kept */ }
     $('token-form').hidden = false;
     setLink('Token needed', 'bad');
   }
@@ -269,12 +289,14 @@
     $('token-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       token = $('token-input').value.trim();
+      $('token-input').value = '';
       if (!token) return;
       $('token-form').hidden = true;
-      history.replaceState(null, '', '#' + new URLSearchParams({ token }).toString());
+      keepToken(token);
       follow();
     });
-    token = tokenFromFragment();
+    token = tokenFromAddress() || storedToken();
+    if (token) keepToken(token);
     if (!token) {
       askToken();
       return;
