@@ -49,7 +49,7 @@ func (p *Phone) SetAudio(c AudioChange) error {
 		}
 		s.mu.Unlock()
 	}
-	p.events.publish("audio", st)
+	p.events.publish(EventAudio, st)
 	return nil
 }
 
@@ -62,21 +62,23 @@ func (p *Phone) Quality() Quality {
 	if s == nil {
 		return Quality{}
 	}
-	var best *callEntry
+	var best *call
 	s.mu.Lock()
 	for _, e := range s.calls {
 		if !e.ans.IsZero() && (best == nil || e.ans.Before(best.ans)) {
 			best = e
 		}
 	}
-	var q Quality
-	if best != nil {
-		if mi := best.media.info(); mi != nil {
-			q = Quality{LocalMOS: mi.MOS, RTTMillis: int(mi.RTTMillis), VQAlarmOn: best.vqAlarm}
-		}
+	if best == nil {
+		s.mu.Unlock()
+		return Quality{}
 	}
+	m, alarm := best.media, best.vqAlarm
 	s.mu.Unlock()
-	return q
+	if mi := m.info(); mi != nil {
+		return Quality{LocalMOS: mi.MOS, RTTMillis: int(mi.RTTMillis), VQAlarmOn: alarm}
+	}
+	return Quality{}
 }
 
 // vqAlarmHysteresis is how far above [policy.session] vq_alarm_threshold
@@ -87,7 +89,7 @@ const vqAlarmHysteresis = 0.3
 // checkQuality raises or clears a call's voice-quality alarm and says so
 // in an event and a log line, naming what lowers the MOS most (loss,
 // jitter or delay) when it rises.
-func (p *Phone) checkQuality(s *sipSide, e *callEntry) {
+func (p *Phone) checkQuality(s *sipSide, e *call) {
 	on := p.config().Session.VQAlarmThreshold
 	mi := e.media.info()
 	if mi == nil || mi.PacketsReceived < 50 || on <= 0 {
@@ -108,9 +110,9 @@ func (p *Phone) checkQuality(s *sipSide, e *callEntry) {
 		if sess := e.media.session(); now && sess != nil {
 			cause = media.QualityCause(sess.Stats())
 		}
-		p.log.Warn("voice quality alarm", "call", e.call.ID(), "on", now, "cause", cause, "mos", mi.MOS, "threshold", on,
+		p.log.Warn("voice quality alarm", "call", e.sip.ID(), "on", now, "cause", cause, "mos", mi.MOS, "threshold", on,
 			"fraction_lost", mi.FractionLost, "jitter_ms", mi.JitterMillis, "rtt_ms", mi.RTTMillis)
-		p.events.publish("quality", map[string]any{"call": e.call.ID(), "vq_alarm_on": now, "cause": cause, "mos": mi.MOS,
+		p.events.publish(EventQuality, map[string]any{"call": e.sip.ID(), "vq_alarm_on": now, "cause": cause, "mos": mi.MOS,
 			"threshold": on, "fraction_lost": mi.FractionLost, "jitter_ms": mi.JitterMillis, "rtt_ms": mi.RTTMillis})
 	}
 }
@@ -124,7 +126,7 @@ func (p *Phone) ReleaseAll(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	s.mu.Lock()
-	var calls []*callEntry
+	var calls []*call
 	for _, e := range s.calls {
 		calls = append(calls, e)
 	}
@@ -133,10 +135,10 @@ func (p *Phone) ReleaseAll(ctx context.Context) (int, error) {
 	var errs []error
 	for _, e := range calls {
 		var err error
-		if e.call.Direction() == sip.Incoming && e.call.State() == sip.CallStateRinging {
-			err = e.call.Reject(480, "released by the agent desktop")
+		if e.sip.Direction() == sip.Incoming && e.sip.State() == sip.CallStateRinging {
+			err = e.sip.Reject(480, "released by the agent desktop")
 		} else {
-			err = e.call.Hangup()
+			err = p.hangup(e)
 		}
 		if err == nil {
 			n++
@@ -214,7 +216,7 @@ func (p *Phone) Reload() (ReloadReport, error) {
 		p.mu.Unlock()
 		rep.Applied = append(rep.Applied, "policy.device", "policy.session (device policy)")
 		p.log.Info("reload: device policy applied", "verdict", dec.Summary(), "reason", dec.Reason)
-		p.events.publish("devices", p.Verdict())
+		p.events.publish(EventDevices, p.Verdict())
 		p.onVerdict(dec)
 	}
 	if !reflect.DeepEqual(old.Session, next.Session) {

@@ -23,6 +23,8 @@ var (
 	// ErrInvalidArgument means a parameter is malformed (a URI, a code,
 	// DTMF digits).
 	ErrInvalidArgument = errors.New("phone: invalid argument")
+	// ErrUnknownEvent means an event type's name is not known.
+	ErrUnknownEvent = errors.New("phone: unknown event type")
 )
 
 // CallInfo is one call as front ends see it.
@@ -68,6 +70,17 @@ type TransferEvent struct {
 	TransferInfo
 }
 
+// TransferredEvent is the data of a "transferred" event: a transfer the
+// agent made of call Call (a REFER we sent) completed; the call ends.
+type TransferredEvent struct {
+	Call   string `json:"call"`
+	Kind   string `json:"kind"`   // "blind" or "attended"
+	Target string `json:"target"` // where the remote party was sent
+	// Consultation is the agent's call to the target, for an attended
+	// transfer.
+	Consultation string `json:"consultation,omitempty"`
+}
+
 // Registration is the state of one [connectivity.N].
 type Registration struct {
 	Connection int       `json:"connection"`
@@ -90,9 +103,10 @@ type Status struct {
 	Calls         []CallInfo      `json:"calls"`
 }
 
-// Event is one item of the event stream. Type is one of "registration",
-// "devices", "call", "dtmf", "transfer" (a TransferEvent). Call-state
-// events are never dropped for a connected subscriber.
+// Event is one item of the event stream. Type is the wire name of an
+// EventType ("status", "registration", "devices", "call", "dtmf",
+// "transfer", "media", "quality", "audio", "transferred"); Kind returns it
+// typed. Call-state events are never dropped for a connected subscriber.
 type Event struct {
 	Seq  uint64          `json:"seq"`
 	Time time.Time       `json:"time"`

@@ -32,7 +32,7 @@ func newHub(now func() time.Time) *hub {
 }
 
 // publish queues an event of the given type for every subscriber.
-func (h *hub) publish(typ string, data any) {
+func (h *hub) publish(typ EventType, data any) {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		raw = json.RawMessage(`null`)
@@ -43,7 +43,7 @@ func (h *hub) publish(typ string, data any) {
 		return
 	}
 	h.seq++
-	ev := Event{Seq: h.seq, Time: h.now(), Type: typ, Data: raw}
+	ev := Event{Seq: h.seq, Time: h.now(), Type: typ.String(), Data: raw}
 	for s := range h.subs {
 		s.push(ev)
 	}
@@ -51,12 +51,12 @@ func (h *hub) publish(typ string, data any) {
 
 // subscribe returns a channel of events from now on and a cancel function.
 // The channel is closed after cancel or when the hub closes.
-func (h *hub) subscribe() (<-chan Event, func()) { return h.subscribeWith("", nil) }
+func (h *hub) subscribe() (<-chan Event, func()) { return h.subscribeWith(EventUnknown, nil) }
 
-// subscribeWith is subscribe whose first event, when typ is not "", is
+// subscribeWith is subscribe whose first event, when typ is not unknown, is
 // one for this subscriber only (the current state, so a client needs no
 // separate request and misses nothing in between).
-func (h *hub) subscribeWith(typ string, first any) (<-chan Event, func()) {
+func (h *hub) subscribeWith(typ EventType, first any) (<-chan Event, func()) {
 	s := &subscriber{out: make(chan Event), wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	h.mu.Lock()
 	if h.closed {
@@ -65,13 +65,13 @@ func (h *hub) subscribeWith(typ string, first any) (<-chan Event, func()) {
 		return s.out, func() {}
 	}
 	h.subs[s] = struct{}{}
-	if typ != "" {
+	if typ != EventUnknown {
 		raw, err := json.Marshal(first)
 		if err != nil {
 			raw = json.RawMessage(`null`)
 		}
 		h.seq++
-		s.push(Event{Seq: h.seq, Time: h.now(), Type: typ, Data: raw})
+		s.push(Event{Seq: h.seq, Time: h.now(), Type: typ.String(), Data: raw})
 	}
 	h.mu.Unlock()
 	go s.run()

@@ -14,7 +14,7 @@ func TestHubNeverDropsForASlowReader(t *testing.T) {
 	ch, cancel := h.subscribe()
 	const n = 5000
 	for i := 1; i <= n; i++ {
-		h.publish("call", map[string]int{"i": i}) // nobody reads yet: must queue, not block or drop
+		h.publish(EventCall, map[string]int{"i": i}) // nobody reads yet: must queue, not block or drop
 	}
 	for i := 1; i <= n; i++ {
 		ev, ok := <-ch
@@ -38,7 +38,7 @@ func TestHubCloseEndsSubscriptions(t *testing.T) {
 	h := newHub(time.Now)
 	a, cancelA := h.subscribe()
 	b, cancelB := h.subscribe()
-	h.publish("devices", "x")
+	h.publish(EventDevices, "x")
 	if ev := <-a; ev.Type != "devices" {
 		t.Errorf("a got %+v", ev)
 	}
@@ -54,5 +54,5 @@ func TestHubCloseEndsSubscriptions(t *testing.T) {
 		t.Error("subscription after close is open")
 	}
 	cancelLate()
-	h.publish("call", 1) // after close: no panic, nobody to tell
+	h.publish(EventCall, 1) // after close: no panic, nobody to tell
 }

@@ -25,6 +25,9 @@ type callMedia struct {
 	onDTMF    func(rune)
 	// onSession is told when the RTP session starts or is renegotiated.
 	onSession func(*media.Session)
+	// background runs the closing of the audio path and session off the
+	// caller's goroutine (the SIP layer's); nil closes inline.
+	background func(func())
 
 	mu     sync.Mutex
 	path   *voice.Path // the call's audio, closed before the session
@@ -206,10 +209,24 @@ func (m *callMedia) Close() error {
 		return nil
 	}
 	m.closed = true
-	sess, path := m.sess, m.path
+	sess, path, bg := m.sess, m.path, m.background
 	m.mu.Unlock()
+	if path != nil && bg != nil {
+		// Closing the devices may take a while: the session (and with it
+		// the ports) is freed after the path, off the SIP layer's
+		// goroutine, so the next call's answer never waits for it.
+		bg(func() {
+			_ = path.Close()
+			if sess != nil {
+				if err := sess.Close(); err != nil {
+					m.log.Debug("rtp session close", "err", err)
+				}
+			}
+		})
+		return nil
+	}
 	if path != nil {
-		path.Close() // before the session it reads from and writes to
+		_ = path.Close() // before the session it reads from and writes to
 	}
 	if sess != nil {
 		return sess.Close() // the session owns the sockets

@@ -60,7 +60,12 @@ type Phone struct {
 	dec      policy.Decision
 	haveSnap bool
 	ready    chan struct{} // closed at the first snapshot
-	levels   AudioState    // volumes and mute set by the agent desktop
+	// opening admits one call at a time to open its devices: a call
+	// waiting for it that ends meanwhile opens none (at queue pace the
+	// sound server would otherwise get two streams per call, most of
+	// them closed before they play).
+	opening chan struct{}
+	levels  AudioState // volumes and mute set by the agent desktop
 
 	sip *sipSide // nil until Run starts it
 }
@@ -85,7 +90,7 @@ func New(o Options) (*Phone, error) {
 	}
 	p := &Phone{
 		log: o.Logger, version: o.Version, audio: o.Audio, now: o.Now,
-		started: o.Now(), events: newHub(o.Now), pol: pol, ready: make(chan struct{}), transferGrace: o.TransferGrace,
+		started: o.Now(), events: newHub(o.Now), pol: pol, ready: make(chan struct{}), opening: make(chan struct{}, 1), transferGrace: o.TransferGrace,
 		levels: AudioState{Speaker: AudioDevice{Volume: 100}, Microphone: AudioDevice{Volume: 100}},
 	}
 	p.cfg.Store(o.Config)
@@ -168,7 +173,7 @@ func (p *Phone) onDevices(s audio.Snapshot) {
 		p.log.Info("devices changed: "+deviceDiff(prev, s), "verdict", dec.Summary(), "reason", dec.Reason,
 			"verdict_changed", !dec.Equal(prevDec))
 	}
-	p.events.publish("devices", json.RawMessage(p.Verdict()))
+	p.events.publish(EventDevices, json.RawMessage(p.Verdict()))
 	p.onVerdict(dec)
 }
 
@@ -195,7 +200,7 @@ func (p *Phone) Verdict() json.RawMessage {
 // Subscribe returns the event stream: first a "status" event with the
 // current state (as Status), then every change from that moment on.
 func (p *Phone) Subscribe() (<-chan Event, func()) {
-	return p.events.subscribeWith("status", p.Status())
+	return p.events.subscribeWith(EventStatus, p.Status())
 }
 
 // deviceDiff names the devices that came and went between two snapshots,

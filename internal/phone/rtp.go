@@ -12,8 +12,11 @@ import (
 
 // attachMedia connects a call's media events to the phone: DTMF received
 // as RTP events becomes an event for the agent desktop.
-func (p *Phone) attachMedia(e *callEntry) {
-	id := e.call.ID()
+func (p *Phone) attachMedia(e *call) {
+	id := e.sip.ID()
+	if s := p.sipSide(); s != nil {
+		e.media.background = s.goBackground
+	}
 	e.media.onSession = func(*media.Session) {
 		if s := p.sipSide(); s != nil {
 			s.mu.Lock()
@@ -23,7 +26,7 @@ func (p *Phone) attachMedia(e *callEntry) {
 	}
 	e.media.onDTMF = func(d rune) {
 		p.log.Info("dtmf received", "call", id, "digit", string(d), "method", "rfc4733")
-		p.events.publish("dtmf", map[string]string{"call": id, "digit": string(d), "direction": "received"})
+		p.events.publish(EventDTMF, map[string]string{"call": id, "digit": string(d), "direction": "received"})
 	}
 }
 
@@ -32,23 +35,21 @@ func (p *Phone) attachMedia(e *callEntry) {
 // rtp_timeout: RTP while both sides talk; on hold (either side) RTP or
 // RTCP for at least RFC 3550 §6.3.5's five report intervals, and only for
 // a peer that sends RTCP (media.Session.MediaTimedOut).
-func (s *sipSide) watchRTP(p *Phone, e *callEntry) {
+func (s *sipSide) watchRTP(p *Phone, e *call) {
 	timeout := p.config().Session.RTPTimeout
 	if e.media == nil {
 		return
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	e.g.Go(func() {
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for {
 			select {
-			case <-e.stop:
+			case <-e.ctx.Done():
 				return
 			case now := <-tick.C:
 				sess := e.media.session()
-				st := e.call.State()
+				st := e.sip.State()
 				if sess == nil || (st != sip.CallStateActive && st != sip.CallStateHeld) {
 					continue
 				}
@@ -61,19 +62,20 @@ func (s *sipSide) watchRTP(p *Phone, e *callEntry) {
 				if idle, out := sess.MediaTimedOut(now, timeout); out {
 					s.mu.Lock()
 					e.endReason = "rtp timeout: no media for " + idle.Truncate(time.Second).String()
+					e.ending = true
 					s.mu.Unlock()
-					p.log.Warn("ending call: no media", "call", e.call.ID(), "idle", idle)
-					_ = e.call.Hangup()
+					p.log.Warn("ending call: no media", "call", e.sip.ID(), "idle", idle)
+					_ = e.sip.Hangup()
 					return
 				}
 			}
 		}
-	}()
+	})
 }
 
 // sendDTMF sends digits by the configured method; rfc4733 falls back to
 // SIP INFO when the peer agreed no telephone-event.
-func (p *Phone) sendDTMF(e *callEntry, digits string) error {
+func (p *Phone) sendDTMF(e *call, digits string) error {
 	method := p.config().Session.DTMFMethod
 	if method == "inband" {
 		if ok, err := p.sendInbandDTMF(e, strings.ToUpper(digits)); ok {
@@ -91,10 +93,10 @@ func (p *Phone) sendDTMF(e *callEntry, digits string) error {
 			if !errors.Is(err, media.ErrNoDTMF) {
 				return err
 			}
-			p.log.Info("peer has no telephone-event: sending dtmf by SIP INFO", "call", e.call.ID())
+			p.log.Info("peer has no telephone-event: sending dtmf by SIP INFO", "call", e.sip.ID())
 		}
 	}
-	return mapErr(e.call.SendDTMF(digits))
+	return mapErr(e.sip.SendDTMF(digits))
 }
 
 // dialTransport is the signalling transport an outgoing call will use.

@@ -100,17 +100,18 @@ func (p *Phone) transferRequested(orig *sip.Call, target string) {
 	ev := TransferEvent{Call: orig.ID(), TransferInfo: *t.info()}
 	s.mu.Unlock()
 	p.log.Info("transfer requested", "call", orig.ID(), "target", target)
-	p.events.publish("transfer", ev)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	p.events.publish(EventTransfer, ev)
+	place := func() {
 		ctx, cancel := context.WithTimeout(s.ctx, transferDialTimeout)
 		defer cancel()
 		if _, err := p.dialFor(ctx, target, orig.Account(), t); err != nil {
 			code := p.transferErrCode(err)
 			p.transferOutcome(s, t, TransferFailed, code, err.Error(), "")
 		}
-	}()
+	}
+	if !s.bg.Go(place) {
+		p.transferOutcome(s, t, TransferFailed, 503, "the phone is shutting down", "")
+	}
 }
 
 // transferErrCode is the status reported for a new call that could not be
@@ -153,7 +154,7 @@ func (p *Phone) followTransfer(s *sipSide, t *transfer, c *sip.Call, st sip.Call
 		s.mu.Unlock()
 		p.referProgress(t, code, reason)
 		p.log.Info("transfer target ringing", "call", t.orig.ID(), "target", t.target, "code", code)
-		p.events.publish("transfer", ev)
+		p.events.publish(EventTransfer, ev)
 	case sip.CallStateActive, sip.CallStateHeld:
 		p.transferOutcome(s, t, TransferSucceeded, 200, "OK", "OK")
 	case sip.CallStateEnded:
@@ -186,7 +187,7 @@ func (p *Phone) transferOutcome(s *sipSide, t *transfer, st TransferState, code 
 	}
 	s.mu.Unlock()
 	p.referProgress(t, code, sipReason)
-	p.events.publish("transfer", ev)
+	p.events.publish(EventTransfer, ev)
 	if st == TransferFailed {
 		msg := "transfer failed: the original call stays up"
 		if oe == nil {
@@ -208,15 +209,16 @@ func (p *Phone) transferOutcome(s *sipSide, t *transfer, st TransferState, code 
 // endAfterGrace hangs e's call up once the transfer grace is over, unless
 // it ended meanwhile, and logs msg. A reason given becomes the call's end
 // reason then.
-func (p *Phone) endAfterGrace(s *sipSide, e *callEntry, reason, msg string) {
-	s.after(e, p.transferGrace, func() {
+func (p *Phone) endAfterGrace(s *sipSide, e *call, reason, msg string) {
+	e.after(p.transferGrace, func() {
+		s.mu.Lock()
 		if reason != "" {
-			s.mu.Lock()
 			e.endReason = reason
-			s.mu.Unlock()
 		}
-		if err := e.call.Hangup(); err == nil {
-			p.log.Info(msg, "call", e.call.ID(), "after", p.transferGrace)
+		e.ending = true
+		s.mu.Unlock()
+		if err := e.sip.Hangup(); err == nil {
+			p.log.Info(msg, "call", e.sip.ID(), "after", p.transferGrace)
 		}
 	})
 }

@@ -47,7 +47,7 @@ func (p *Phone) currentDevices() (in, out *audio.Device) {
 // maybeStartVoiceLocked starts the call's audio once the call is up and its
 // media agreed, whichever comes last (a late offer's answer arrives in the
 // ACK, after the call is up). s.mu is held.
-func (p *Phone) maybeStartVoiceLocked(s *sipSide, e *callEntry) {
+func (p *Phone) maybeStartVoiceLocked(s *sipSide, e *call) {
 	if e.voice || e.media == nil || (e.state != sip.CallStateActive && e.state != sip.CallStateHeld) || e.media.session() == nil {
 		return
 	}
@@ -55,31 +55,35 @@ func (p *Phone) maybeStartVoiceLocked(s *sipSide, e *callEntry) {
 	p.startVoice(s, e, e.auto)
 }
 
-// startVoice starts the call's audio path; it runs off the SIP handler's
-// goroutine (opening devices may take a while) and is joined at shutdown.
-func (p *Phone) startVoice(s *sipSide, e *callEntry, zip bool) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+// startVoice starts the call's audio path on a goroutine of the call
+// (opening devices may take a while, and never delays the SIP layer).
+func (p *Phone) startVoice(s *sipSide, e *call, zip bool) {
+	e.g.Go(func() {
 		sess := e.media.session()
-		if sess == nil {
+		if sess == nil || e.ctx.Err() != nil {
+			return
+		}
+		select {
+		case p.opening <- struct{}{}:
+		case <-e.ctx.Done():
+			return // ended before its turn: no device to open or close
+		}
+		release := func() { <-p.opening }
+		if e.ctx.Err() != nil {
+			release()
 			return
 		}
 		in, out := p.currentDevices()
-		id := e.call.ID()
+		id := e.sip.ID()
 		opts := voice.Options{
 			Devices: p.audio, Media: sess, Input: in, Output: out, Logger: p.log.With("component", "voice", "call", id),
 			Processing: voiceProcessing(p.config().Session),
 			OnDeviceLost: func(kind audio.Kind, dev audio.Device, err error) {
 				p.log.Warn("device lost during the call: the call goes on", "call", id, "kind", kind.String(), "device", dev.Name)
-				p.events.publish("media", map[string]string{"call": id, "event": "device_lost", "kind": kind.String(), "device": dev.Name})
+				p.events.publish(EventMedia, map[string]string{"call": id, "event": "device_lost", "kind": kind.String(), "device": dev.Name})
 				// The stream died though the device may still be listed:
 				// select again (off the path's goroutine, as it asks).
-				s.wg.Add(1)
-				go func() {
-					defer s.wg.Done()
-					p.followDevices(s)
-				}()
+				s.bg.Go(func() { p.followDevices(s) })
 			},
 		}
 		path, err := voice.Start(opts)
@@ -90,6 +94,7 @@ func (p *Phone) startVoice(s *sipSide, e *callEntry, zip bool) {
 			opts.Input, opts.Output, in, out = nil, nil, nil, nil
 			path, err = voice.Start(opts)
 		}
+		release()
 		if err != nil {
 			p.log.Error("call audio could not start: the call goes on without it", "call", id, "err", err)
 			return
@@ -98,7 +103,7 @@ func (p *Phone) startVoice(s *sipSide, e *callEntry, zip bool) {
 		lv := p.Audio()
 		applyLevels(path, lv)
 		s.mu.Lock()
-		ended := e.state == sip.CallStateEnded
+		ended := e.state == sip.CallStateEnded || e.ctx.Err() != nil
 		if !ended {
 			e.path = path
 			path.SetHold(e.held)
@@ -113,7 +118,7 @@ func (p *Phone) startVoice(s *sipSide, e *callEntry, zip bool) {
 			s.mu.Lock()
 			e.noDevice = true
 			s.mu.Unlock()
-			p.events.publish("media", map[string]string{"call": id, "event": "no_device", "input": devName(in), "output": devName(out)})
+			p.events.publish(EventMedia, map[string]string{"call": id, "event": "no_device", "input": devName(in), "output": devName(out)})
 		}
 		if zip && p.config().Session.ZipTone {
 			path.PlayZipTone()
@@ -124,7 +129,7 @@ func (p *Phone) startVoice(s *sipSide, e *callEntry, zip bool) {
 			p.log.Info("call audio: the devices changed while they opened: following them", "call", id)
 			p.followDevices(s)
 		}
-	}()
+	})
 }
 
 // sameDevice reports whether a and b are the same device or both none.
@@ -159,21 +164,26 @@ func applyLevels(path *voice.Path, lv AudioState) {
 func (p *Phone) followDevices(s *sipSide) {
 	in, out := p.currentDevices()
 	none := in == nil || out == nil
+	type moving struct {
+		e    *call
+		path *voice.Path
+	}
 	s.mu.Lock()
-	var calls []*callEntry
+	var calls []moving
 	for _, e := range s.calls {
 		if e.path != nil {
-			calls = append(calls, e)
+			calls = append(calls, moving{e, e.path})
 		}
 	}
 	s.mu.Unlock()
-	for _, e := range calls {
-		id := e.call.ID()
-		cin, cinOK, cout, coutOK := e.path.Devices()
+	for _, mv := range calls {
+		e, path := mv.e, mv.path
+		id := e.sip.ID()
+		cin, cinOK, cout, coutOK := path.Devices()
 		switched := false
 		if !same(cin, cinOK, in) || !same(cout, coutOK, out) {
 			start := time.Now()
-			if err := e.path.SwitchDevices(in, out); err != nil {
+			if err := path.SwitchDevices(in, out); err != nil {
 				p.log.Warn("call audio could not move to the new devices", "call", id, "err", err)
 				continue
 			}
@@ -187,9 +197,9 @@ func (p *Phone) followDevices(s *sipSide) {
 		switch {
 		case tell:
 			p.log.Warn("no audio device left: the call goes on without one", "call", id, "input", devName(in), "output", devName(out))
-			p.events.publish("media", map[string]string{"call": id, "event": "no_device", "input": devName(in), "output": devName(out)})
+			p.events.publish(EventMedia, map[string]string{"call": id, "event": "no_device", "input": devName(in), "output": devName(out)})
 		case switched:
-			p.events.publish("media", map[string]string{"call": id, "event": "devices_switched", "input": devName(in), "output": devName(out)})
+			p.events.publish(EventMedia, map[string]string{"call": id, "event": "devices_switched", "input": devName(in), "output": devName(out)})
 		}
 	}
 }
@@ -202,37 +212,48 @@ func same(have audio.Device, ok bool, want *audio.Device) bool {
 	return have.ID == want.ID && have.Name == want.Name
 }
 
+// ringOutputs are the devices a call rings on: the selected output and
+// the ringing_device entries' devices.
+func (p *Phone) ringOutputs() []audio.Device {
+	p.mu.Lock()
+	snap, dec := p.snap, p.dec
+	p.mu.Unlock()
+	_, out := selectedDevices(snap, dec)
+	var outs []audio.Device
+	if out != nil {
+		outs = append(outs, *out)
+	}
+	for _, i := range policy.MatchAll(p.config().Device.RingingDevice, PolicySnapshot(snap).Playback) {
+		d := snap.Playback[i]
+		if out == nil || d.ID != out.ID {
+			outs = append(outs, d)
+		}
+	}
+	return outs
+}
+
 // startRinger rings for an incoming call on the selected output and the
 // ringing_device entries, unless another call is up (a waiting call does
 // not ring over the conversation).
-func (p *Phone) startRinger(s *sipSide, e *callEntry) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		p.mu.Lock()
-		snap, dec := p.snap, p.dec
-		p.mu.Unlock()
-		_, out := selectedDevices(snap, dec)
-		var outs []audio.Device
-		if out != nil {
-			outs = append(outs, *out)
-		}
-		for _, i := range policy.MatchAll(p.config().Device.RingingDevice, PolicySnapshot(snap).Playback) {
-			d := snap.Playback[i]
-			if out == nil || d.ID != out.ID {
-				outs = append(outs, d)
-			}
-		}
+func (p *Phone) startRinger(s *sipSide, e *call) {
+	e.g.Go(func() {
+		outs := p.ringOutputs()
 		if len(outs) == 0 {
+			return
+		}
+		s.mu.Lock()
+		ringing := e.state == sip.CallStateRinging && !e.waiting && !e.answering && e.ringer == nil
+		s.mu.Unlock()
+		if !ringing || e.ctx.Err() != nil {
 			return
 		}
 		r, err := voice.StartRinger(voice.RingerOptions{Devices: p.audio, Outputs: outs, Logger: p.log.With("component", "ringer")})
 		if err != nil {
-			p.log.Warn("cannot ring", "call", e.call.ID(), "err", err)
+			p.log.Warn("cannot ring", "call", e.sip.ID(), "err", err)
 			return
 		}
 		s.mu.Lock()
-		ringing := e.state == sip.CallStateRinging
+		ringing = e.state == sip.CallStateRinging && !e.waiting && !e.answering && e.ringer == nil && e.ctx.Err() == nil
 		if ringing {
 			e.ringer = r
 		}
@@ -240,38 +261,11 @@ func (p *Phone) startRinger(s *sipSide, e *callEntry) {
 		if !ringing {
 			r.Stop()
 		}
-	}()
-}
-
-// stopAudio ends a call's ringer and path (bounded; off the caller's
-// goroutine so a slow device never holds the SIP layer).
-func (s *sipSide) stopAudio(e *callEntry, ringerOnly bool) {
-	s.mu.Lock()
-	r := e.ringer
-	e.ringer = nil
-	var path *voice.Path
-	if !ringerOnly {
-		path = e.path
-		e.path = nil
-	}
-	s.mu.Unlock()
-	if r == nil && path == nil {
-		return
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if r != nil {
-			r.Stop()
-		}
-		if path != nil {
-			path.Close()
-		}
-	}()
+	})
 }
 
 // sendInbandDTMF plays DTMF tones into the call's send path.
-func (p *Phone) sendInbandDTMF(e *callEntry, digits string) (bool, error) {
+func (p *Phone) sendInbandDTMF(e *call, digits string) (bool, error) {
 	s := p.sipSide()
 	s.mu.Lock()
 	path := e.path
@@ -288,4 +282,46 @@ func (p *Phone) sendInbandDTMF(e *callEntry, digits string) (bool, error) {
 // for (echo_cancellation, noise_suppression, agc_mode).
 func voiceProcessing(s config.Session) dsp.Settings {
 	return dsp.Settings{EchoCancellation: s.EchoCancellation, NoiseSuppression: s.NoiseSuppression, AGC: s.AGCMode == 1}
+}
+
+// followRingers moves the ringing of the calls that ring to the devices
+// of a new verdict (a headset plugged in or out, the sound server gone and
+// back): a ringer whose devices are not the ones wanted now is stopped
+// and, when there are devices to ring on, started again on them.
+func (p *Phone) followRingers(s *sipSide) {
+	want := p.ringOutputs()
+	s.mu.Lock()
+	var again []*call
+	for _, e := range s.calls {
+		if e.state != sip.CallStateRinging || e.waiting || e.answering || e.sip.Direction() != sip.Incoming {
+			continue
+		}
+		var have []audio.Device
+		if e.ringer != nil {
+			have = e.ringer.Outputs()
+		}
+		if !sameDevices(have, want) {
+			again = append(again, e)
+		}
+	}
+	s.mu.Unlock()
+	for _, e := range again {
+		e.stopRinger()
+		p.startRinger(s, e)
+		p.log.Info("ringing follows the devices", "call", e.sip.ID(), "outputs", len(want))
+	}
+}
+
+// sameDevices reports whether a and b list the same devices in the same
+// order.
+func sameDevices(a, b []audio.Device) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || a[i].Name != b[i].Name {
+			return false
+		}
+	}
+	return true
 }

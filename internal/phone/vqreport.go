@@ -16,7 +16,7 @@ const vqPublishTimeout = 30 * time.Second
 // vqReportOf builds the call's end-of-call voice-quality report (RFC 6035)
 // from its media session, nil when the call had no media or reports are
 // off. Called with s.mu held, as the call ends, before its media closes.
-func (p *Phone) vqReportOf(e *callEntry) *media.VQReport {
+func (p *Phone) vqReportOf(e *call) *media.VQReport {
 	ep := p.config().Endpoint
 	if !ep.VQReportPublish || ep.VQReportCollector == "" || e.media == nil {
 		return nil
@@ -37,7 +37,7 @@ func (p *Phone) vqReportOf(e *callEntry) *media.VQReport {
 	if start.IsZero() {
 		start = e.start
 	}
-	c := e.call
+	c := e.sip
 	localID, remoteID := "<"+c.Local()+">", "<"+c.Remote()+">"
 	orig := remoteID
 	if c.Direction() == sip.Outgoing {
@@ -56,9 +56,7 @@ func (p *Phone) vqReportOf(e *callEntry) *media.VQReport {
 // connection, in the background; the outcome goes to the log.
 func (p *Phone) publishVQReport(s *sipSide, c *sip.Call, r *media.VQReport) {
 	collector := p.config().Endpoint.VQReportCollector
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	started := s.bg.Go(func() {
 		ctx, cancel := context.WithTimeout(s.ctx, vqPublishTimeout)
 		defer cancel()
 		if err := c.PublishVQReport(ctx, collector, r.Marshal()); err != nil {
@@ -67,5 +65,8 @@ func (p *Phone) publishVQReport(s *sipSide, c *sip.Call, r *media.VQReport) {
 		}
 		p.log.Info("voice quality report published", "call", c.ID(), "collector", collector,
 			"mos_cq", r.Local.MOSCQ, "remote_mos_cq", r.Remote.MOSCQ)
-	}()
+	})
+	if !started {
+		p.log.Warn("voice quality report not sent: the phone is stopping", "call", c.ID())
+	}
 }

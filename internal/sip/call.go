@@ -44,6 +44,7 @@ type Call struct {
 	localHold bool
 	remoteHld bool
 	lateOffer bool
+	accepting bool // incoming: our 2xx is being sent
 	hangupReq bool // outgoing: Hangup before any provisional response
 	sessionSE time.Duration
 	refresher bool // we send the session refreshes (RFC 4028 §7.1)
@@ -237,13 +238,13 @@ func (c *Call) Hangup() error {
 
 func (c *Call) hangup(ctx context.Context, reason string) error {
 	c.mu.Lock()
-	st, ended, dir := c.state, c.ended, c.dir
+	st, ended, dir, accepting := c.state, c.ended, c.dir, c.accepting
 	c.mu.Unlock()
 	if ended {
 		return ErrInvalidState
 	}
 	switch {
-	case dir == Incoming && st == CallStateRinging:
+	case dir == Incoming && st == CallStateRinging && !accepting:
 		c.mu.Lock()
 		decided := c.decided
 		c.decided = true

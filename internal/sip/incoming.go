@@ -62,6 +62,13 @@ func (u *UA) respond(tx sip.ServerTransaction, req *sip.Request, code int, body 
 
 // respondTagged responds with our To tag for the dialog.
 func (u *UA) respondTagged(tx sip.ServerTransaction, req *sip.Request, tag string, code int, body []byte, hdrs ...sip.Header) *sip.Response {
+	res, _ := u.sendTagged(tx, req, tag, code, body, hdrs...)
+	return res
+}
+
+// sendTagged is respondTagged that also returns the transaction's refusal
+// (an INVITE transaction a CANCEL ended already sends no 2xx).
+func (u *UA) sendTagged(tx sip.ServerTransaction, req *sip.Request, tag string, code int, body []byte, hdrs ...sip.Header) (*sip.Response, error) {
 	res := sip.NewResponseFromRequest(req, code, reasonPhrase(code), nil)
 	if to := res.To(); to != nil {
 		to.Params.Remove("tag")
@@ -72,10 +79,11 @@ func (u *UA) respondTagged(tx sip.ServerTransaction, req *sip.Request, tag strin
 	}
 	res.SetBody(body)
 	u.trace("send", res)
-	if err := tx.Respond(res); err != nil {
+	err := tx.Respond(res)
+	if err != nil {
 		u.log.Debug("respond", "code", code, "error", err)
 	}
-	return res
+	return res, err
 }
 
 func (u *UA) onUnknown(req *sip.Request, tx sip.ServerTransaction) {
@@ -160,7 +168,7 @@ func (u *UA) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	u.respond(tx, req, sip.StatusOK, nil)
 	c.mu.Lock()
-	ringing := c.dir == Incoming && c.state == CallStateRinging
+	ringing := c.dir == Incoming && c.state == CallStateRinging && !c.accepting
 	c.mu.Unlock()
 	if ringing {
 		// BYE on the early dialog: the caller gave up.
@@ -493,7 +501,19 @@ func (u *UA) answer(c *Call, req *sip.Request, tx sip.ServerTransaction, m Media
 	c.mu.Lock()
 	c.lateOffer = late
 	c.mu.Unlock()
-	res := u.respondTagged(tx, req, c.localTag, sip.StatusOK, body, hdrs...)
+	// The call is accepted from the 2xx on (RFC 3261 §13.3.1.4): a BYE the
+	// caller sends the instant it sees the 2xx must not be taken for an
+	// early-dialog BYE (the caller giving up).
+	c.mu.Lock()
+	c.accepting = true
+	c.mu.Unlock()
+	res, err := u.sendTagged(tx, req, c.localTag, sip.StatusOK, body, hdrs...)
+	if err != nil {
+		// A CANCEL won the race: the transaction answered 487 and sends
+		// no 2xx (RFC 3261 §9.2).
+		c.end(ErrCallEnded, "cancelled")
+		return
+	}
 	c.setState(CallStateActive, "answered")
 	if !c.waitAck(tx, res, late) {
 		return
