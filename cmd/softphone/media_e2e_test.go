@@ -56,6 +56,7 @@ zip_tone = 0
 ; The tests feed test tones into the microphone: a steady tone is
 ; stationary noise to the noise suppressor, which would take it off.
 noise_suppression = 0
+echo_cancellation = 0
 `+extra)
 	d := startDaemon(t, pa.Env(), cfg)
 	return &mediaBed{daemon: d, pa: pa, ev: d.events(t), out: out, spare: spare, feedMod: feedMod, micMod: micMod,

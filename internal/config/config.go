@@ -254,7 +254,7 @@ func Default() *Config {
 			RTPTimeout:           30 * time.Second,
 			ZipTone:              true,
 			DTMFMethod:           "rfc4733",
-			EchoCancellation:     true,
+			EchoCancellation:     false,
 			NoiseSuppression:     true,
 			SessionExpires:       DefaultSessionExpires,
 			VQAlarmThreshold:     DefaultVQAlarmThreshold,

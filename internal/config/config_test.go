@@ -124,8 +124,8 @@ reg_timeout = 0
 			wantErr: []string{`test.ini:2: [policy.session] session_expires: "30" is not 0 (ask for no session timer) or at least 90 seconds`}},
 		{name: "voice processing defaults", in: "",
 			check: func(t *testing.T, c *Config) {
-				if s := c.Session; !s.EchoCancellation || !s.NoiseSuppression || s.AGCMode != 0 {
-					t.Errorf("echo %v noise %v agc %d, want on, on, 0", s.EchoCancellation, s.NoiseSuppression, s.AGCMode)
+				if s := c.Session; s.EchoCancellation || !s.NoiseSuppression || s.AGCMode != 0 {
+					t.Errorf("echo %v noise %v agc %d, want off, on, 0", s.EchoCancellation, s.NoiseSuppression, s.AGCMode)
 				}
 			}},
 		{name: "voice processing set", in: "[policy.session]\necho_cancellation = 0\nnoise_suppression = 0\nagc_mode = 1\n",
