@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,27 +104,53 @@ func ScenarioPath(name string) string {
 // non-zero or did not finish within Timeout plus a grace period.
 func RunSipp(t TB, o SippOptions) (*SippResult, error) {
 	t.Helper()
-	res, args := prepareSipp(t, &o)
-	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout+10*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sipp", args...)
-	cmd.Dir = res.Dir
-	out, err := cmd.CombinedOutput()
-	res.Output = string(out)
-	res.collect()
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Second
+	}
+	pick := o.LocalPort == 0 && o.MediaPort == 0
+	var (
+		res *SippResult
+		err error
+	)
+	for attempt := 1; ; attempt++ {
+		oo := o
+		var args []string
+		res, args = prepareSipp(t, &oo)
+		var out []byte
+		out, err = runSippOnce(res.Dir, oo.Timeout+10*time.Second, args)
+		res.Output = string(out)
+		res.collect()
+		// A port picked free may be taken before sipp binds it (see
+		// StartSipp): sipp then exits 254 without sending anything.
+		var ee *exec.ExitError
+		if pick && attempt < 3 && errors.As(err, &ee) && ee.ExitCode() == 254 && sippBindFailed(res.Output) {
+			t.Logf("sipp could not bind port %d or %d, trying fresh ports", res.LocalPort, res.MediaPort)
+			continue
+		}
+		break
+	}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
 		return res, nil
 	case errors.As(err, &ee):
 		res.ExitCode = ee.ExitCode()
-		if ctx.Err() != nil {
+		if ee.ExitCode() == -1 {
 			return res, fmt.Errorf("%w: killed after %s: %v\n%s", ErrSippFailed, o.Timeout, err, res.Errors)
 		}
 		return res, fmt.Errorf("%w: %s exit %d\nerrors:\n%s\nlogs:\n%s", ErrSippFailed, o.Scenario, res.ExitCode, res.Errors, res.Logs)
 	default:
 		return res, fmt.Errorf("testbed: sipp: %w", err)
 	}
+}
+
+// runSippOnce runs sipp in dir, killed after limit, and returns its output.
+func runSippOnce(dir string, limit time.Duration, args []string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sipp", args...)
+	cmd.Dir = dir
+	return cmd.CombinedOutput()
 }
 
 // Sipp is a sipp running in the background, typically a UAS.
@@ -139,29 +164,46 @@ type Sipp struct {
 // cleanup.
 func StartSipp(t TB, o SippOptions) *Sipp {
 	t.Helper()
-	res, args := prepareSipp(t, &o)
-	s := &Sipp{res: res, Proc: Start(t, res.Dir, nil, "sipp", args...)}
-	proto := "udp"
-	if o.Transport == "tcp" {
-		proto = "tcp"
-	}
-	ok := WaitFor(5*time.Second, func() bool {
+	// Ports are picked free but not held, so another process may take one
+	// before sipp binds it; sipp then exits at once and is started again
+	// on fresh ports (only when the caller left the ports to be picked).
+	pick := o.LocalPort == 0 && o.MediaPort == 0
+	for attempt := 1; ; attempt++ {
+		oo := o
+		res, args := prepareSipp(t, &oo)
+		s := &Sipp{res: res, Proc: Start(t, res.Dir, nil, "sipp", args...)}
+		proto := "udp"
+		if oo.Transport == "tcp" {
+			proto = "tcp"
+		}
+		ok := WaitFor(5*time.Second, func() bool {
+			select {
+			case <-s.Proc.Done():
+				return true
+			default:
+			}
+			return portBound(proto, res.LocalPort)
+		})
 		select {
 		case <-s.Proc.Done():
-			return true
+			if pick && attempt < 3 && sippBindFailed(s.Proc.Log()) {
+				t.Logf("sipp could not bind port %d or %d, trying fresh ports", res.LocalPort, res.MediaPort)
+				continue
+			}
+			t.Fatalf("sipp exited at start: %v\n%s", s.Proc.Err(), s.Proc.Log())
 		default:
 		}
-		return portBound(proto, res.LocalPort)
-	})
-	select {
-	case <-s.Proc.Done():
-		t.Fatalf("sipp exited at start: %v\n%s", s.Proc.Err(), s.Proc.Log())
-	default:
+		if !ok {
+			t.Fatalf("sipp did not bind %s port %d\n%s", proto, res.LocalPort, s.Proc.Log())
+		}
+		return s
 	}
-	if !ok {
-		t.Fatalf("sipp did not bind %s port %d\n%s", proto, res.LocalPort, s.Proc.Log())
-	}
-	return s
+}
+
+// sippBindFailed reports whether sipp's output says it could not bind one
+// of its sockets (errno 98, EADDRINUSE).
+func sippBindFailed(out string) bool {
+	return strings.Contains(out, "Unable to bind") || strings.Contains(out, "Address already in use")
 }
 
 // Addr is the sipp's SIP address, "127.0.0.1:port".
@@ -304,22 +346,36 @@ func (r *SippResult) read(name string) string {
 	return string(b)
 }
 
-// portBound reports whether another socket holds 127.0.0.1:port for proto
-// ("udp" or "tcp"): binding it here fails.
+// portBound reports whether a socket holds port for proto ("udp" or
+// "tcp", listening) on any local address. It reads the kernel's socket
+// tables instead of trying to bind the port: a trial bind would take the
+// port for an instant and could make the very process being waited for
+// fail its own bind.
 func portBound(proto string, port int) bool {
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	if proto == "tcp" {
-		l, err := net.Listen("tcp", addr)
+	for _, table := range []string{proto, proto + "6"} {
+		b, err := os.ReadFile("/proc/net/" + table)
 		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			// sl local_address rem_address st ...
+			fs := strings.Fields(line)
+			if len(fs) < 4 {
+				continue
+			}
+			_, hexPort, ok := strings.Cut(fs[1], ":")
+			if !ok {
+				continue
+			}
+			p, err := strconv.ParseUint(hexPort, 16, 16)
+			if err != nil || int(p) != port {
+				continue
+			}
+			if proto == "tcp" && fs[3] != "0A" { // TCP_LISTEN
+				continue
+			}
 			return true
 		}
-		l.Close()
-		return false
 	}
-	c, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return true
-	}
-	c.Close()
 	return false
 }

@@ -66,7 +66,8 @@ var portMu sync.Mutex
 var portsGiven = map[int]bool{}
 
 // FreePort returns a port on 127.0.0.1 that is free for both UDP and TCP
-// at the time of the call, and that this process has not handed out before.
+// at the time of the call, and that this process has not handed out before,
+// taken below the kernel's ephemeral port range.
 // step > 1 asks for a run of step consecutive free ports (baresip binds
 // TLS on port+1, for instance); the first is returned.
 func FreePort(t TB, step int) int {
@@ -78,20 +79,11 @@ func FreePort(t TB, step int) int {
 	defer portMu.Unlock()
 	lo, hi := runRange()
 	for try := 0; try < 200; try++ {
-		var base int
-		if step == 1 {
-			l, err := net.ListenPacket("udp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatalf("free port: %v", err)
-			}
-			base = l.LocalAddr().(*net.UDPAddr).Port
-			l.Close()
-		} else {
-			// A run of ports is looked for below the kernel's ephemeral
-			// range: inside it, a machine busy with thousands of
-			// connections seldom has a long run free.
-			base = lo + rand.IntN(hi-lo-step)
-		}
+		// Ports are looked for below the kernel's ephemeral range: inside
+		// it, any process's outgoing socket may take a port between this
+		// pick and the peer's bind, and a machine busy with thousands of
+		// connections seldom has a long run free.
+		base := lo + rand.IntN(hi-lo-step)
 		ok := true
 		for p := base; p < base+step; p++ {
 			if p > 65535 || portsGiven[p] || !portFree(p) {
