@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/softphone/softphone/internal/phone"
 )
 
 // TestReliabilityRTPFlood: while a call carries a 440 Hz tone, its RTP
@@ -38,6 +40,18 @@ func TestReliabilityRTPFlood(t *testing.T) {
 	during := tc.toneGoesOn(t, "during the RTP flood", 3*time.Second)
 	if err := <-flood; err != nil {
 		t.Fatal(err)
+	}
+	// The daemon says where the flood went: dropped as from another
+	// address than the latched peer's (the well-formed half) or as not
+	// RTP (the garbage half, unless it happened to look like RTP), the
+	// latch never moved to the flooder. Loopback may drop part of a
+	// flood, hence a quarter of it as the floor.
+	ci := tc.mb.waitCall(t, "the flood counted", 5*time.Second, func(ci phone.CallInfo) bool {
+		return ci.Media.PacketsForeignSource >= floodRTP/4
+	})
+	if ci.Media.Relatches != 0 {
+		t.Errorf("media after the flood: %d packets from a foreign source (want ≥ %d), %d ignored, %d relatches (want 0)",
+			ci.Media.PacketsForeignSource, floodRTP/4, ci.Media.PacketsIgnored, ci.Media.Relatches)
 	}
 	after := tc.toneGoesOn(t, "after the RTP flood", 2*time.Second)
 	t.Logf("tone level before %.3f, during %.3f, after %.3f", tc.ref, during, after)

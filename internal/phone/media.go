@@ -275,6 +275,15 @@ type MediaInfo struct {
 	RTCPReceived         uint64 `json:"rtcp_received"`
 	ComfortNoiseSent     uint64 `json:"comfort_noise_sent"`
 	ComfortNoiseReceived uint64 `json:"comfort_noise_received"`
+	// Packets dropped at the door: not RTP of an agreed codec
+	// (ignored), from another address than the latched one, or of
+	// another SSRC than the one played; the times the latch moved and
+	// the played SSRC changed (media.Stats).
+	PacketsIgnored       uint64 `json:"packets_ignored"`
+	PacketsForeignSource uint64 `json:"packets_foreign_source"`
+	PacketsForeignSSRC   uint64 `json:"packets_foreign_ssrc"`
+	Relatches            uint64 `json:"relatches"`
+	SSRCChanges          uint64 `json:"ssrc_changes"`
 }
 
 // info returns the session's figures, nil before the media is agreed.
@@ -299,6 +308,8 @@ func (m *callMedia) info() *MediaInfo {
 		PacketsLate: st.PacketsLate, FramesDropped: st.FramesDropped, PlayoutMillis: ms(st.PlayoutDelay.Seconds()),
 		RTCPSent: st.RTCPSent, RTCPReceived: st.RTCPReceived,
 		ComfortNoiseSent: st.ComfortNoiseSent, ComfortNoiseReceived: st.ComfortNoiseReceived,
+		PacketsIgnored: st.PacketsIgnored, PacketsForeignSource: st.PacketsForeignSource, PacketsForeignSSRC: st.PacketsForeignSSRC,
+		Relatches: st.Relatches, SSRCChanges: st.SSRCChanges,
 	}
 	if path != nil {
 		ps := path.Stats()
