@@ -102,17 +102,9 @@ func outboundAddr() netip.Addr {
 	return netip.MustParseAddr("127.0.0.1")
 }
 
-func toMediaDir(d sip.Direction) media.Direction {
-	md, err := media.ParseDirection(d.String())
-	if err != nil {
-		return media.SendRecv
-	}
-	return md
-}
-
 // Offer implements sip.Media.
-func (m *callMedia) Offer(dir sip.Direction) ([]byte, error) {
-	return m.neg.Offer(toMediaDir(dir))
+func (m *callMedia) Offer(dir media.Direction) ([]byte, error) {
+	return m.neg.Offer(dir)
 }
 
 // Answer implements sip.Media; an offer we cannot take is ErrNotAcceptable

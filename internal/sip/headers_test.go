@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/softphone/softphone/internal/media"
 )
 
 func TestEnums(t *testing.T) {
@@ -38,7 +40,7 @@ func TestEnums(t *testing.T) {
 			}
 		})
 	}
-	if CallState(99).String() != "unknown" || Direction(-1).String() != "unknown" || CallDirection(2).String() != "outgoing" {
+	if CallState(99).String() != "unknown" || media.Direction(-1).String() != "unknown" || CallDirection(2).String() != "outgoing" {
 		t.Fatal("out-of-range names")
 	}
 }

@@ -31,7 +31,7 @@ const (
 // fakeMedia produces a static PCMU SDP and records what it was given.
 type fakeMedia struct {
 	mu        sync.Mutex
-	dirs      []Direction
+	dirs      []media.Direction
 	offers    [][]byte // remote offers given to Answer
 	answers   [][]byte // remote answers given to SetAnswer
 	answerErr error
@@ -42,11 +42,11 @@ type fakeMedia struct {
 
 func newFakeMedia() *fakeMedia { return &fakeMedia{port: 40000, answered: make(chan struct{}, 64)} }
 
-func (m *fakeMedia) sdp(dir Direction) []byte {
+func (m *fakeMedia) sdp(dir media.Direction) []byte {
 	return []byte(fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=%s\r\n", m.port, dir))
 }
 
-func (m *fakeMedia) Offer(dir Direction) ([]byte, error) {
+func (m *fakeMedia) Offer(dir media.Direction) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.dirs = append(m.dirs, dir)
@@ -89,10 +89,10 @@ func (m *fakeMedia) Close() error {
 	return nil
 }
 
-func (m *fakeMedia) snapshot() (dirs []Direction, offers, answers int, closed int) {
+func (m *fakeMedia) snapshot() (dirs []media.Direction, offers, answers int, closed int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]Direction(nil), m.dirs...), len(m.offers), len(m.answers), m.closed
+	return append([]media.Direction(nil), m.dirs...), len(m.offers), len(m.answers), m.closed
 }
 
 type stateEvent struct {

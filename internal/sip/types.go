@@ -10,12 +10,6 @@ import (
 	"github.com/softphone/softphone/internal/media"
 )
 
-// Direction is the media package's SDP direction (RFC 3264 §6.1), the one
-// direction type of the project: the UA asks Media for offers in it and
-// learns a peer's from media.RemoteDirection. The alias keeps the name for
-// code that spells it sip.Direction.
-type Direction = media.Direction
-
 // Action is what the Handler decides for an incoming call.
 type Action int
 
