@@ -324,8 +324,22 @@ type streamFramer struct {
 type streamBuf struct {
 	data []byte
 	seen time.Time
-	dead bool // framing was lost: the next read closes the connection
+	dead bool // framing was lost: the connection is closing
+	// closeAt is when a dead connection's reads start failing (sipgo
+	// then closes it); until then they are dropped (see lingerClose).
+	closeAt time.Time
 }
+
+// lingerClose is how long a connection whose framing was lost stays open
+// before it is closed. Requests that came before the bad bytes are still
+// being answered: sipgo handles each in a goroutine of its own, and a
+// connection closed at once would swallow their answers (a REGISTER's 405
+// sent just ahead of a message with a bad Content-Length, RFC 4475
+// §3.1.1.13 over TCP). What arrives meanwhile is dropped, unread.
+const lingerClose = time.Second
+
+// errStreamLinger drops a read of a connection that is closing.
+var errStreamLinger = errors.New("sip: stream closing")
 
 // streamIdle is how long a partial message of a connection is kept: a
 // connection closed mid-message leaves its buffer behind.
@@ -353,12 +367,19 @@ func (f *streamFramer) frame(key string, data []byte, now time.Time) (msgs [][]b
 	}
 	sb.seen = now
 	if sb.dead {
+		if now.Before(sb.closeAt) {
+			return nil, nil, errStreamLinger
+		}
 		delete(f.bufs, key)
 		return nil, nil, errStreamFraming
 	}
 	sb.data = append(sb.data, data...)
 	defer func() {
-		if (len(sb.data) == 0 && !sb.dead) || err != nil {
+		switch {
+		case errors.Is(err, errStreamFraming):
+			// The connection lingers (lingerClose), then closes.
+			f.bufs[key] = &streamBuf{seen: now, dead: true, closeAt: now.Add(lingerClose)}
+		case len(sb.data) == 0 || err != nil:
 			delete(f.bufs, key)
 		}
 	}()
@@ -637,6 +658,9 @@ func (u *UA) filterDatagram(props sip.TransportReadProps, data []byte) []byte {
 func (u *UA) filterStream(props sip.TransportReadProps, data []byte) ([]byte, error) {
 	key := props.LocalAddr.String() + "|" + props.RemoteAddr.String()
 	msgs, bad, ferr := u.scr.framer.frame(key, data, time.Now())
+	if errors.Is(ferr, errStreamLinger) {
+		return nil, nil
+	}
 	var out []byte
 	var w io.Writer
 	writer := func() io.Writer {
@@ -669,25 +693,39 @@ func (u *UA) filterStream(props sip.TransportReadProps, data []byte) ([]byte, er
 			}
 		}
 		u.noteDropped(props.RemoteAddr, "stream framing lost, connection closed", nil)
-		if len(out) > 0 {
-			// Hand on what came before; the connection closes on the
-			// next read.
-			u.scr.framer.poison(key)
-			return out, nil
-		}
-		return nil, ferr
+		// Hand on what came before; the connection closes once the
+		// answers to it had time to go out (lingerClose), or at its
+		// first read after that.
+		u.closeLater(props, key)
+		return out, nil
 	}
 	return out, nil
 }
 
-// poison makes the next read of a connection fail.
-func (f *streamFramer) poison(key string) {
+// closeLater closes the stream connection of props after lingerClose,
+// unless the UA is closing by then (its transports close it anyway).
+func (u *UA) closeLater(props sip.TransportReadProps, key string) {
+	if u.sua == nil {
+		return
+	}
+	network, raddr := strings.ToLower(props.Transport), props.RemoteAddr.String()
+	time.AfterFunc(lingerClose, func() {
+		if u.closing.Load() {
+			return
+		}
+		if c, err := u.sua.TransportLayer().GetConnection(network, raddr); err == nil && c != nil {
+			_ = c.Close()
+		}
+		u.scr.framer.forget(key)
+	})
+}
+
+// forget drops what is kept of connection key once it is closed, so a new
+// connection with the same addresses starts afresh.
+func (f *streamFramer) forget(key string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.bufs == nil {
-		f.bufs = map[string]*streamBuf{}
-	}
-	f.bufs[key] = &streamBuf{seen: time.Now(), dead: true}
+	delete(f.bufs, key)
 }
 
 // packetConn finds our UDP listener bound to addr.

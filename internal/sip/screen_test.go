@@ -40,6 +40,16 @@ func TestStreamFramer(t *testing.T) {
 				t.Fatalf("error %v, want error %v", err, tt.wantErr)
 			}
 			if tt.wantErr {
+				// The connection lingers, its reads dropped, then fails;
+				// once closed and forgotten, a new connection on the same
+				// addresses starts afresh.
+				if _, _, err := f.frame("k", []byte(msg), time.Now()); !errors.Is(err, errStreamLinger) {
+					t.Fatalf("a read while the connection lingers: %v, want it dropped", err)
+				}
+				if _, _, err := f.frame("k", []byte(msg), time.Now().Add(lingerClose+time.Millisecond)); !errors.Is(err, errStreamFraming) {
+					t.Fatalf("a read after the linger: %v, want the connection failed", err)
+				}
+				f.forget("k")
 				if _, _, err := f.frame("k", []byte("x"), time.Now()); err != nil {
 					t.Fatalf("a new connection on the same key is still failed: %v", err)
 				}
@@ -56,10 +66,6 @@ func TestStreamFramer(t *testing.T) {
 		})
 	}
 	var f streamFramer
-	f.poison("k")
-	if _, _, err := f.frame("k", []byte(msg), time.Now()); !errors.Is(err, errStreamFraming) {
-		t.Errorf("a poisoned connection read %v", err)
-	}
 	f.frame("old", []byte("INV"), time.Now().Add(-2*streamIdle))
 	f.frame("new", []byte("INV"), time.Now())
 	if _, ok := f.bufs["old"]; ok {
