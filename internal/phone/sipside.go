@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/softphone/softphone/internal/config"
 	"github.com/softphone/softphone/internal/media"
@@ -33,6 +34,11 @@ type sipSide struct {
 	// read from then on (the handler is called as soon as it listens, so
 	// the phone knows its sipSide before that).
 	listening atomic.Bool
+	// retry is the pending retry of a device move that failed (see
+	// followDevices); retryMu guards it and the failures counted.
+	retryMu    sync.Mutex
+	retry      *time.Timer
+	moveFailed int
 }
 
 // startSIP builds and starts the user agent from the configuration.
@@ -94,6 +100,12 @@ func (p *Phone) stopSIP(ctx context.Context) error {
 		return nil
 	}
 	s.cancel()
+	s.retryMu.Lock()
+	if s.retry != nil {
+		s.retry.Stop()
+		s.retry = nil
+	}
+	s.retryMu.Unlock()
 	err := s.ua.Close(ctx)
 	s.mu.Lock()
 	calls := make([]*call, 0, len(s.calls))

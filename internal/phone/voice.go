@@ -176,6 +176,8 @@ func (p *Phone) followDevices(s *sipSide) {
 		}
 	}
 	s.mu.Unlock()
+	failed := false
+	defer func() { p.retryFollow(s, failed) }()
 	for _, mv := range calls {
 		e, path := mv.e, mv.path
 		id := e.sip.ID()
@@ -185,6 +187,7 @@ func (p *Phone) followDevices(s *sipSide) {
 			start := time.Now()
 			if err := path.SwitchDevices(in, out); err != nil {
 				p.log.Warn("call audio could not move to the new devices", "call", id, "err", err)
+				failed = true
 				continue
 			}
 			switched = true
@@ -202,6 +205,41 @@ func (p *Phone) followDevices(s *sipSide) {
 			p.events.publish(EventMedia, map[string]string{"call": id, "event": "devices_switched", "input": devName(in), "output": devName(out)})
 		}
 	}
+}
+
+// Retries of a device move that failed: a device just plugged in may be
+// listed before it opens (PipeWire's pulse service answers "Unknown error"
+// for a few tens of milliseconds after a sink appears), and no further
+// event comes to try again, so the call would stay on the spare device.
+const (
+	moveRetryFirst = 100 * time.Millisecond
+	moveRetryMax   = 2 * time.Second
+	moveRetries    = 10 // then wait for the next device change
+)
+
+// retryFollow arms one retry of followDevices after a failed move, with
+// a delay doubling from moveRetryFirst to moveRetryMax, at most
+// moveRetries in a row; a pass where every move succeeded resets it.
+func (p *Phone) retryFollow(s *sipSide, failed bool) {
+	s.retryMu.Lock()
+	defer s.retryMu.Unlock()
+	if !failed {
+		s.moveFailed = 0
+		return
+	}
+	if s.retry != nil || s.moveFailed >= moveRetries || s.ctx.Err() != nil {
+		return
+	}
+	d := min(moveRetryFirst<<s.moveFailed, moveRetryMax)
+	s.moveFailed++
+	s.retry = time.AfterFunc(d, func() {
+		s.retryMu.Lock()
+		s.retry = nil
+		s.retryMu.Unlock()
+		if s.ctx.Err() == nil {
+			s.bg.Go(func() { p.followDevices(s) })
+		}
+	})
 }
 
 // same reports whether the path's device (ok false: none) is want.
