@@ -54,6 +54,15 @@ type KamailioOptions struct {
 	Outbound bool
 	// FlowTimer is the Flow-Timer in seconds with Outbound (default 30).
 	FlowTimer int
+	// WS adds SIP over WebSocket (RFC 7118: the xhttp and websocket
+	// modules) on WSPort(), and with TLS secure WebSocket on WSSPort().
+	// A client over a WebSocket cannot be reached any other way, so, as
+	// in the websocket module's own example, its REGISTER is saved with
+	// the connection as received address (fix_nated_register) and the
+	// Contacts of its other requests and of its replies get the
+	// connection as an alias (add_contact_alias), which in-dialog
+	// requests are routed back by (handle_ruri_alias).
+	WS bool
 	// Debug is Kamailio's log level (default 2: notices, warnings, errors
 	// and one line per request routed).
 	Debug int
@@ -94,7 +103,7 @@ type Kamailio struct {
 // stopped at cleanup.
 func StartKamailio(t TB, opts KamailioOptions) *Kamailio {
 	t.Helper()
-	k := &Kamailio{opts: opts, dir: Dir(t, "kamailio"), port: FreePort(t, 2)}
+	k := &Kamailio{opts: opts, dir: Dir(t, "kamailio"), port: FreePort(t, 4)}
 	if k.opts.Debug == 0 {
 		k.opts.Debug = 2
 	}
@@ -140,6 +149,17 @@ func (k *Kamailio) TLSAddr() string { return net.JoinHostPort("127.0.0.1", strco
 
 // TLSPort is the TLS port, Port()+1 (only with TLS).
 func (k *Kamailio) TLSPort() int { return k.port + 1 }
+
+// WSPort is the SIP over WebSocket port (with WS), WSSPort the secure
+// WebSocket one (with WS and TLS).
+func (k *Kamailio) WSPort() int  { return k.port + 2 }
+func (k *Kamailio) WSSPort() int { return k.port + 3 }
+
+// WSAddr is the WebSocket address, "127.0.0.1:port".
+func (k *Kamailio) WSAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(k.WSPort())) }
+
+// WSSAddr is the secure WebSocket address, "127.0.0.1:port".
+func (k *Kamailio) WSSAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(k.WSSPort())) }
 
 // CAFile is the PEM file of the CA that signed the TLS server certificate
 // (only with TLS).
@@ -466,7 +486,8 @@ func (k *Kamailio) writeTLS() error {
 
 type kamailioCfg struct {
 	Port, TLSPort, Debug int
-	TLS, Auth            bool
+	WSPort, WSSPort      int
+	TLS, Auth, WS        bool
 	NAT, Outbound        bool
 	FlowTimer            int
 	Ctl, TLSCfg          string
@@ -479,6 +500,7 @@ func (k *Kamailio) config() string {
 	}
 	c := kamailioCfg{
 		Port: k.port, TLSPort: k.port + 1, Debug: k.opts.Debug, TLS: k.opts.TLS, Auth: k.opts.Auth,
+		WS: k.opts.WS, WSPort: k.WSPort(), WSSPort: k.WSSPort(),
 		NAT: k.opts.NAT, Outbound: k.opts.Outbound, FlowTimer: k.opts.FlowTimer,
 		Ctl: k.ctlSocket(), TLSCfg: filepath.Join(k.dir, "tls.cfg"),
 	}
@@ -510,6 +532,12 @@ listen=tcp:127.0.0.1:{{.Port}}
 enable_tls=yes
 listen=tls:127.0.0.1:{{.TLSPort}}
 {{- end}}
+{{- if .WS}}
+listen=tcp:127.0.0.1:{{.WSPort}}
+{{- if .TLS}}
+listen=tls:127.0.0.1:{{.WSSPort}}
+{{- end}}
+{{- end}}
 auto_aliases=no
 dns=no
 rev_dns=no
@@ -538,11 +566,17 @@ loadmodule "ctl.so"
 loadmodule "tls.so"
 modparam("tls", "config", "{{.TLSCfg}}")
 {{- end}}
-{{- if .NAT}}
+{{- if or .NAT .WS}}
 loadmodule "nathelper.so"
 modparam("nathelper|registrar", "received_avp", "$avp(RECEIVED)")
+{{- end}}
+{{- if .NAT}}
 # branch flag 6 marks a NATed binding (saved with it, restored by lookup)
 modparam("usrloc", "nat_bflag", 6)
+{{- end}}
+{{- if .WS}}
+loadmodule "xhttp.so"
+loadmodule "websocket.so"
 {{- end}}
 {{- if .Outbound}}
 loadmodule "outbound.so"
@@ -567,7 +601,15 @@ modparam("tm", "fr_timer", 5000)
 modparam("tm", "fr_inv_timer", 60000)
 
 request_route {
+{{- if .WS}}
+	# the WebSocket ports are for RFC 7118 only
+	if (($Rp == {{.WSPort}} || $Rp == {{.WSSPort}}) && !(proto == WS || proto == WSS)) {
+		sl_send_reply("403", "Forbidden");
+		exit;
+	}
+{{- end}}
 	route(REQINIT);
+	route(WSNAT);
 	route(NATDETECT);
 	xlog("L_NOTICE", "route $rm $ru from $si:$sp/$pr\n");
 
@@ -615,6 +657,23 @@ route[ISLOCAL] {
 	} else if (($rd == "127.0.0.1" || $rd == "localhost") && $(ru{uri.port}) == "") {
 		$var(local) = 1;
 	}
+}
+
+# Requests over a WebSocket go back over the connection they came on.
+route[WSNAT] {
+{{- if .WS}}
+	if (!(proto == WS || proto == WSS)) {
+		return;
+	}
+	force_rport();
+	if (is_method("REGISTER")) {
+		fix_nated_register();
+	} else if (!add_contact_alias()) {
+		sl_send_reply("400", "Bad Request");
+		exit;
+	}
+{{- end}}
+	return;
 }
 
 # NAT detection as in Kamailio's default configuration (only with NAT).
@@ -665,6 +724,14 @@ route[WITHINDLG] {
 		return;
 	}
 	if (loose_route()) {
+{{- if .WS}}
+		if ($du == "") {
+			if (!handle_ruri_alias()) {
+				sl_send_reply("400", "Bad Request");
+				exit;
+			}
+		}
+{{- end}}
 		route(RELAY);
 		exit;
 	}
@@ -756,6 +823,37 @@ onreply_route[NATREPLY] {
 	if (isbflagset(6) || nat_uac_test("1")) {
 		fix_nated_contact();
 	}
+}
+{{- end}}
+{{- if .WS}}
+
+onreply_route {
+	if (($Rp == {{.WSPort}} || $Rp == {{.WSSPort}}) && !(proto == WS || proto == WSS)) {
+		drop;
+	}
+	if (nat_uac_test("64")) {
+		add_contact_alias();
+	}
+}
+
+event_route[xhttp:request] {
+	set_reply_close();
+	set_reply_no_connect();
+	if ($Rp != {{.WSPort}} && $Rp != {{.WSSPort}}) {
+		xhttp_reply("403", "Forbidden", "", "");
+		exit;
+	}
+	if ($hdr(Upgrade) =~ "websocket" && $hdr(Connection) =~ "Upgrade" && $rm =~ "GET") {
+		xlog("L_NOTICE", "WS-UPGRADE from $si:$sp path $hu\n");
+		if (ws_handle_handshake()) {
+			exit;
+		}
+	}
+	xhttp_reply("404", "Not Found", "", "");
+}
+
+event_route[websocket:closed] {
+	xlog("L_NOTICE", "WS-CLOSED $si:$sp\n");
 }
 {{- end}}
 {{- if .Auth}}
