@@ -137,7 +137,7 @@ type Connectivity struct {
 	Index         int
 	User          string
 	Server        string // host[:port]
-	Protocol      string // udp | tcp | tls
+	Protocol      string // udp | tcp | tls | ws | wss
 	Password      string
 	AuthUser      string
 	Domain        string
@@ -148,10 +148,40 @@ type Connectivity struct {
 	CAFile        string
 	KeepAlive     time.Duration
 	DSCP          int
+	// WSPath is the HTTP path of the WebSocket upgrade (ws and wss, RFC
+	// 7118), "/" by default.
+	WSPath string
+	// Media is the connection's media: MediaAuto (the default: WebRTC on
+	// ws/wss, plain RTP otherwise), MediaRTP or MediaWebRTC; EffectiveMedia
+	// resolves auto.
+	Media string
 }
+
+// Media kinds of [connectivity.N] media.
+const (
+	MediaAuto   = "auto"
+	MediaRTP    = "rtp"
+	MediaWebRTC = "webrtc"
+)
 
 // Registers reports whether this connection sends REGISTER.
 func (c Connectivity) Registers() bool { return c.RegTimeout > 0 }
+
+// WebSocket reports whether the connection's protocol is ws or wss.
+func (c Connectivity) WebSocket() bool { return c.Protocol == "ws" || c.Protocol == "wss" }
+
+// EffectiveMedia is the connection's media with auto resolved: WebRTC on
+// a WebSocket connection, plain RTP otherwise.
+func (c Connectivity) EffectiveMedia() string {
+	switch {
+	case c.Media == MediaRTP || c.Media == MediaWebRTC:
+		return c.Media
+	case c.WebSocket():
+		return MediaWebRTC
+	default:
+		return MediaRTP
+	}
+}
 
 // Control is [control]: the local API.
 type Control struct {

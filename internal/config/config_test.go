@@ -159,7 +159,25 @@ reg_timeout = 0
 		{name: "repeated scalar", in: "[policy.session]\nauto_answer = 1\nauto_answer = 0\n",
 			wantErr: []string{"test.ini:3: [policy.session] auto_answer: is given 2 times"}},
 		{name: "bad protocol", in: "[connectivity.0]\nprotocol = sctp\n",
-			wantErr: []string{`[connectivity.0] protocol: "sctp" is not one of udp, tcp, tls`}},
+			wantErr: []string{`[connectivity.0] protocol: "sctp" is not one of udp, tcp, tls, ws, wss`}},
+		{name: "websocket with plain rtp", in: "[connectivity.0]\nprotocol = wss\nserver = gw.example.com\nws_path = /sip\nmedia = rtp\n[connectivity.1]\nprotocol = tcp\n",
+			check: func(t *testing.T, c *Config) {
+				w, p := c.Connections[0], c.Connections[1]
+				if !w.WebSocket() || w.WSPath != "/sip" || w.EffectiveMedia() != MediaRTP {
+					t.Errorf("wss connection %+v: websocket %v, media %s", w, w.WebSocket(), w.EffectiveMedia())
+				}
+				if p.WebSocket() || p.WSPath != "/" || p.Media != MediaAuto || p.EffectiveMedia() != MediaRTP {
+					t.Errorf("tcp connection %+v: websocket %v, media %s", p, p.WebSocket(), p.EffectiveMedia())
+				}
+			}},
+		{name: "websocket media auto", in: "[connectivity.0]\nprotocol = ws\n",
+			wantErr: []string{`[connectivity.0] media: media = auto on a ws connection (WebRTC media) is not supported yet: set media = rtp`}},
+		{name: "webrtc media", in: "[connectivity.0]\nmedia = webrtc\n",
+			wantErr: []string{`[connectivity.0] media: media = webrtc is not supported yet`}},
+		{name: "bad media", in: "[connectivity.0]\nmedia = sctp\n",
+			wantErr: []string{`[connectivity.0] media: "sctp" is not one of auto, rtp, webrtc`}},
+		{name: "bad ws_path", in: "[connectivity.0]\nprotocol = ws\nmedia = rtp\nws_path = sip\n",
+			wantErr: []string{`[connectivity.0] ws_path: "sip" is not an HTTP path (it starts with /)`}},
 		{name: "registering needs server", in: "[connectivity.0]\nuser = a\nreg_timeout = 60\n",
 			wantErr: []string{"[connectivity.0] server: is required when reg_timeout is set"}},
 		{name: "key outside section", in: "auto_answer = 1\n",

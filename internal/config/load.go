@@ -170,10 +170,12 @@ func (c *Config) readSection(r *sectionReader) bool {
 			p.fail(name, "", "the connection number must be 0 to 99")
 			return true
 		}
-		cn := Connectivity{Index: n, Protocol: "udp"}
+		cn := Connectivity{Index: n, Protocol: "udp", WSPath: "/", Media: MediaAuto}
 		r.str("user", &cn.User)
 		r.str("server", &cn.Server)
-		r.oneOf("protocol", &cn.Protocol, "udp", "tcp", "tls")
+		r.oneOf("protocol", &cn.Protocol, "udp", "tcp", "tls", "ws", "wss")
+		r.str("ws_path", &cn.WSPath)
+		r.oneOf("media", &cn.Media, MediaAuto, MediaRTP, MediaWebRTC)
 		r.str("password", &cn.Password)
 		r.str("auth_user", &cn.AuthUser)
 		r.str("domain", &cn.Domain)
@@ -316,6 +318,18 @@ func (p *parser) checkConnection(name string, cn *Connectivity) {
 		if err := checkHostPort(cn.Server); err != nil {
 			p.fail(name, "server", err.Error())
 		}
+	}
+	if !strings.HasPrefix(cn.WSPath, "/") || strings.ContainsAny(cn.WSPath, " \t?#") {
+		p.fail(name, "ws_path", fmt.Sprintf("%q is not an HTTP path (it starts with /)", cn.WSPath))
+	}
+	if cn.EffectiveMedia() == MediaWebRTC {
+		// WebRTC media (ICE, DTLS-SRTP) is not in this version: a
+		// WebSocket connection carries plain RTP when told so.
+		what := "media = webrtc"
+		if cn.Media == MediaAuto {
+			what = "media = auto on a " + cn.Protocol + " connection (WebRTC media)"
+		}
+		p.fail(name, "media", what+" is not supported yet: set media = rtp for plain RTP media")
 	}
 	for _, k := range []struct {
 		key, v string

@@ -87,7 +87,7 @@ func sipAccounts(c *config.Config) []sip.Account {
 			ID: cn.Index, User: cn.User, Password: cn.Password, AuthUser: cn.AuthUser, Domain: cn.Domain,
 			DisplayName: cn.DisplayName, Server: cn.Server, Protocol: cn.Protocol, RegTimeout: cn.RegTimeout,
 			OutboundProxy: cn.OutboundProxy, BackupServer: cn.BackupServer, CAFile: cn.CAFile,
-			KeepAlive: cn.KeepAlive, DSCP: cn.DSCP,
+			KeepAlive: cn.KeepAlive, DSCP: cn.DSCP, WSPath: cn.WSPath,
 		})
 	}
 	return out

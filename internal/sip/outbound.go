@@ -204,6 +204,13 @@ func (r *registration) pingFlow(target string) error {
 		return fmt.Errorf("%w: connection %s gone", ErrFlowFailed, key)
 	}
 	defer func() { _, _ = conn.TryClose() }()
+	if webSocket(r.a.Protocol) {
+		// No CRLF ping inside a WebSocket message (RFC 7118 defines none,
+		// and a server would take it for a SIP message); the WebSocket
+		// server's own pings keep the connection, and one it closed is no
+		// longer in the pool, which the check above noticed.
+		return nil
+	}
 	select { // a late pong of an earlier ping
 	case <-r.pong:
 	default:

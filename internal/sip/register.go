@@ -445,6 +445,10 @@ func (u *UA) resolveServer(ctx context.Context, server, transport string) ([]str
 		}
 		return []string{net.JoinHostPort(host, port)}, nil
 	}
+	if port == "" && (transport == "ws" || transport == "wss") {
+		// RFC 7118 defines no SRV for WebSocket servers: the HTTP port.
+		port = strconv.Itoa(sip.DefaultPort(transport))
+	}
 	if port == "" {
 		service, proto := "sip", transport
 		if transport == "tls" {

@@ -117,22 +117,46 @@ func TestIntegrationTLSFlowBehindNATRegistrar(t *testing.T) {
 	}
 }
 
+// TestIntegrationWebSocketFlow: the same over SIP over WebSocket and
+// secure WebSocket (RFC 7118) at Kamailio's websocket module, the agent
+// with no listener of its own but UDP: it registers with digest auth over
+// the WebSocket it opens (on the account's ws_path; wss verifying
+// Kamailio's certificate), and calls come and go over that connection.
+func TestIntegrationWebSocketFlow(t *testing.T) {
+	testbed.Require(t, "kamailio", "kamcmd", "baresip")
+	for _, proto := range []string{"ws", "wss"} {
+		t.Run(proto, func(t *testing.T) { flowCalls(t, proto) })
+	}
+}
+
 func flowCalls(t *testing.T, proto string) {
-	k := testbed.StartKamailio(t, testbed.KamailioOptions{Auth: true, TLS: true, NAT: true})
+	ws := webSocket(proto)
+	k := testbed.StartKamailio(t, testbed.KamailioOptions{Auth: true, TLS: true, NAT: true, WS: ws})
 	users := k.Users()
 	bob := testbed.StartBaresip(t, testbed.BaresipOptions{User: "bob", Password: users["bob"], Registrar: k.Addr(), AnswerMode: "auto"})
 	leakCheck(t) // after the peers, whose log readers the testbed stops
 	h := newRecHandler(answerWith(newFakeMedia()))
 	server, listen := k.TLSAddr(), []string{"udp", "tcp"}
-	if proto == "tcp" {
+	switch proto {
+	case "tcp":
 		server, listen = k.Addr(), []string{"udp"}
+	case "ws":
+		server, listen = k.WSAddr(), []string{"udp"}
+	case "wss":
+		server, listen = k.WSSAddr(), []string{"udp"}
 	}
 	o := Options{Transports: listen, Accounts: []Account{
-		{ID: 1, User: "alice", Password: users["alice"], Server: server, Protocol: proto, CAFile: k.CAFile(), RegTimeout: time.Minute},
+		{ID: 1, User: "alice", Password: users["alice"], Server: server, Protocol: proto, CAFile: k.CAFile(), RegTimeout: time.Minute, WSPath: "/sip"},
 	}}
+	if ws {
+		o.Accounts[0].KeepAlive = time.Second // a restarted registrar noticed within a second
+	}
 	tr := traced(&o)
 	u := startUA(t, o, h)
 	h.waitReg(t, RegRegistered, 10*time.Second)
+	if ws && !strings.Contains(k.Log(), "path /sip") {
+		t.Errorf("the WebSocket upgrade did not ask for the account's ws_path /sip:\n%s", k.Log())
+	}
 	flow, _ := u.Flow(1)
 	if flow == "" || flow == u.ListenAddr("tcp") {
 		t.Fatalf("flow %q: want the local address of the registration's connection", flow)
@@ -185,6 +209,46 @@ func flowCalls(t *testing.T, proto string) {
 	}
 	if strings.Contains(k.Log(), "failed to parse") {
 		t.Errorf("kamailio could not parse something:\n%s", k.Log())
+	}
+	if ws {
+		wsRestartAndClose(t, k, u, flow)
+	}
+}
+
+// wsRestartAndClose: Kamailio restarted (its WebSocket gone, every
+// binding lost) sees the agent register again over a new WebSocket at its
+// next keep-alive; closing the agent removes the binding.
+func wsRestartAndClose(t *testing.T, k *testbed.Kamailio, u *UA, flow string) {
+	t.Helper()
+	k.Restart(t)
+	cs := k.WaitContacts(t, "alice", 1, 20*time.Second)
+	if nf, _ := u.Flow(1); nf == flow || !strings.Contains(cs[0], nf) {
+		t.Errorf("after the restart: flow %q (was %q), contact %q", nf, flow, cs[0])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := u.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cs := k.Contacts(t, "alice"); len(cs) != 0 {
+		t.Errorf("alice still registered after Close: %v", cs)
+	}
+}
+
+// TestIntegrationWebSocketBadPassword: a wrong password over wss ends in
+// the registration failing with the registrar's answer, as over UDP.
+func TestIntegrationWebSocketBadPassword(t *testing.T) {
+	testbed.Require(t, "kamailio", "kamcmd")
+	k := testbed.StartKamailio(t, testbed.KamailioOptions{Auth: true, TLS: true, WS: true})
+	leakCheck(t)
+	h := newRecHandler(answerWith(newFakeMedia()))
+	o := Options{Transports: []string{"udp"}, Accounts: []Account{
+		{ID: 1, User: "alice", Password: "wrong", Server: k.WSSAddr(), Protocol: "wss", CAFile: k.CAFile(), RegTimeout: time.Minute},
+	}}
+	startUA(t, o, h)
+	r := h.waitReg(t, RegFailed, 10*time.Second)
+	if !strings.Contains(r.Detail, "401") && !strings.Contains(r.Detail, "403") {
+		t.Errorf("failed registration detail %q, want the registrar's 401/403", r.Detail)
 	}
 }
 

@@ -245,12 +245,13 @@ type Account struct {
 	// Server is host[:port]; SRV is looked up (RFC 3263 §4.2) when it has
 	// no port and the host is a name.
 	Server        string
-	Protocol      string        // udp|tcp|tls; "" = udp
+	Protocol      string        // udp|tcp|tls|ws|wss; "" = udp
+	WSPath        string        // ws/wss: the HTTP path of the WebSocket upgrade; "" = "/"
 	RegTimeout    time.Duration // requested binding lifetime; 0 = no REGISTER
 	OutboundProxy string        // host[:port]; every request is routed through it
 	BackupServer  string        // host[:port]; tried when Server fails
 	CAFile        string        // PEM bundle trusted for TLS (in addition to the system roots)
-	KeepAlive     time.Duration // 0 = 30 s (CRLF on TCP/TLS, OPTIONS on UDP)
+	KeepAlive     time.Duration // 0 = 30 s (CRLF on TCP/TLS, OPTIONS on UDP; WS/WSS: see pingFlow)
 	DSCP          int           // 0 = unmarked
 }
 

@@ -67,8 +67,11 @@ func (u *UA) SetSessionExpires(d time.Duration) {
 // is noted before (outbound.go).
 func (u *UA) readFilter(props sip.TransportReadProps, data []byte) ([]byte, error) {
 	u.notePong(props, data)
-	if strings.EqualFold(props.Transport, "udp") {
+	switch strings.ToLower(props.Transport) {
+	case "udp":
 		return u.filterDatagram(props, data), nil
+	case "ws", "wss":
+		return u.filterWebSocket(props, data), nil
 	}
 	return u.filterStream(props, data)
 }
@@ -202,10 +205,13 @@ func checkAccounts(accts []Account) error {
 		if p == "" {
 			p = "udp"
 		}
-		if p != "udp" && p != "tcp" && p != "tls" {
+		if p != "udp" && p != "tcp" && p != "tls" && p != "ws" && p != "wss" {
 			return fmt.Errorf("%w: account %d protocol %q", ErrInvalidOptions, a.ID, a.Protocol)
 		}
 		accts[i].Protocol = p
+		if a.WSPath != "" && !strings.HasPrefix(a.WSPath, "/") {
+			return fmt.Errorf("%w: account %d ws path %q does not start with /", ErrInvalidOptions, a.ID, a.WSPath)
+		}
 		if a.RegTimeout > 0 && (a.Server == "" || a.User == "") {
 			return fmt.Errorf("%w: account %d registers but has no server or user", ErrInvalidOptions, a.ID)
 		}
@@ -240,6 +246,11 @@ func (u *UA) Start(ctx context.Context) error {
 	tps := sip.TransportsConfig{
 		TCP: &sip.TransportTCP{DialerCreate: dialer},
 		TLS: &sip.TransportTLS{TransportTCP: &sip.TransportTCP{DialerCreate: dialer}},
+		// SIP over WebSocket (RFC 7118) as a client: sipgo dials the URI
+		// its DialURI hook gives for an address, which carries the
+		// account's ws_path (websocket.go).
+		WS:  &sip.TransportWS{DialURI: u.wsURI("ws")},
+		WSS: &sip.TransportWSS{TransportWS: &sip.TransportWS{DialURI: u.wsURI("wss")}},
 	}
 	sipLog := u.log.With("layer", "sipgo")
 	resolver := u.o.Resolver
