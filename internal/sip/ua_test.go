@@ -435,7 +435,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"tls without cert", Options{Transports: []string{"tls"}}, true},
 		{"bad port", Options{Port: 70000}, true},
 		{"duplicate account", Options{Accounts: []Account{{ID: 1}, {ID: 1}}}, true},
-		{"bad protocol", Options{Accounts: []Account{{ID: 1, Protocol: "ws"}}}, true},
+		{"bad protocol", Options{Accounts: []Account{{ID: 1, Protocol: "sctp"}}}, true},
+		{"bad ws path", Options{Accounts: []Account{{ID: 1, Protocol: "wss", WSPath: "sip"}}}, true},
 		{"register without server", Options{Accounts: []Account{{ID: 1, User: "a", RegTimeout: time.Minute}}}, true},
 		{"bad dscp", Options{Accounts: []Account{{ID: 1, DSCP: 64}}}, true},
 	}
