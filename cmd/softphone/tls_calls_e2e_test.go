@@ -20,14 +20,27 @@ import (
 // the TLS connection it registered on, so baresip's call reaches it
 // through Kamailio: answered, ACKed, audio both ways, ended by baresip's
 // BYE. Then the agent calls baresip: audio both ways, ended by the agent.
-func TestTLSAgentReceivesCalls(t *testing.T) {
+func TestTLSAgentReceivesCalls(t *testing.T) { agentReceivesCalls(t, "tls") }
+
+// TestWebSocketAgentReceivesCalls: the same with protocol = wss (SIP over
+// secure WebSocket, RFC 7118) and media = rtp, at Kamailio's websocket
+// module: the daemon registers over the WebSocket it opens on ws_path,
+// and calls come and go over it with plain RTP both ways.
+func TestWebSocketAgentReceivesCalls(t *testing.T) { agentReceivesCalls(t, "wss") }
+
+func agentReceivesCalls(t *testing.T, proto string) {
 	testbed.Require(t, "kamailio", "kamcmd", "baresip", "pulseaudio", "pactl")
 	pa := testbed.StartPulse(t)
 	pa.AddHeadset(t, "jabra_evolve2_65", jabra)
-	k := testbed.StartKamailio(t, testbed.KamailioOptions{Auth: true, TLS: true, NAT: true})
+	ws := proto == "wss"
+	k := testbed.StartKamailio(t, testbed.KamailioOptions{Auth: true, TLS: true, NAT: true, WS: ws})
 	users := k.Users()
 	bob := testbed.StartBaresip(t, testbed.BaresipOptions{User: "bob", Password: users["bob"], Registrar: k.Addr(), AnswerMode: "auto"})
 	base, sipPort := daemonConfig(t)
+	server, extra := k.TLSAddr(), ""
+	if ws {
+		server, extra = k.WSSAddr(), "ws_path = /sip\nmedia = rtp\n"
+	}
 	cfg := writeConfig(t, base+fmt.Sprintf(`sip_trace = 1
 
 [policy.device]
@@ -39,18 +52,25 @@ auto_answer = 1
 user = alice
 password = %s
 server = %s
-protocol = tls
+protocol = %s
 ca_file = %s
 reg_timeout = 60
-`, users["alice"], k.TLSAddr(), k.CAFile()))
+%s`, users["alice"], server, proto, k.CAFile(), extra))
 	d := startDaemon(t, pa.Env(), cfg)
 	ev := d.events(t)
 	d.waitRegistration(t, ev, "registered")
 	cs := k.WaitContacts(t, "alice", 1, 10*time.Second)
-	if !strings.HasPrefix(cs[0], "sip:alice@127.0.0.1:") || !strings.HasSuffix(cs[0], ";transport=tls") || strings.Contains(cs[0], ":"+strconv.Itoa(sipPort)+";") {
-		t.Fatalf("binding %q: want the TLS connection's own address, not the listener's port %d", cs[0], sipPort)
+	if !strings.HasPrefix(cs[0], "sip:alice@127.0.0.1:") || !strings.HasSuffix(cs[0], ";transport="+proto) || strings.Contains(cs[0], ":"+strconv.Itoa(sipPort)+";") {
+		t.Fatalf("binding %q: want the %s connection's own address, not the listener's port %d", cs[0], proto, sipPort)
 	}
-	flow := strings.TrimSuffix(strings.TrimPrefix(cs[0], "sip:alice@"), ";transport=tls")
+	flow := strings.TrimSuffix(strings.TrimPrefix(cs[0], "sip:alice@"), ";transport="+proto)
+	if ws && !strings.Contains(k.Log(), "path /sip") {
+		t.Errorf("the WebSocket upgrade did not ask for ws_path /sip:\n%s", k.Log())
+	}
+	st, err := d.client.Status(context.Background())
+	if err != nil || len(st.Registrations) != 1 || st.Registrations[0].Protocol != proto || st.Registrations[0].State != "registered" {
+		t.Errorf("status: %+v %v, want connection 0 registered over %s", st.Registrations, err, proto)
+	}
 
 	callIs := func(dir, state string) phone.CallInfo {
 		t.Helper()
@@ -73,7 +93,7 @@ reg_timeout = 60
 		}
 	}
 
-	// baresip → Kamailio → the agent, over the agent's TLS connection.
+	// baresip → Kamailio → the agent, over the agent's connection.
 	if err := bob.Dial("sip:alice@" + k.Addr()); err != nil {
 		t.Fatal(err)
 	}
