@@ -19,5 +19,5 @@
 //	              ▼   │ requests / responses
 //	      sipgo Client / Server (transactions)
 //	              │   ▲
-//	      UDP / TCP / TLS sockets (optional DSCP)
+//	      UDP / TCP / TLS sockets (optional DSCP), WebSocket (ws/wss) as a client
 package sip
