@@ -13,8 +13,8 @@ import (
 // against a real Server with the fake phone (cmd/softphone's
 // TestStatusPageAnswersARealCall does the same against the daemon) and drives it over the Chrome
 // DevTools Protocol: the ringing call shows up, a mouse click on Answer
-// reaches Phone.Answer, a call event re-renders the list, and Hold works
-// from the keyboard.
+// reaches Phone.Answer, a call event re-renders the list, Hold works
+// from the keyboard, and a click that straddles a refresh is not lost.
 func TestStatusPageInChromium(t *testing.T) {
 	testbed.Require(t, "chromium")
 	f := newFakePhone()
@@ -73,6 +73,24 @@ func TestStatusPageInChromium(t *testing.T) {
 	if got := pg.WaitFor(t, `#calls:not(:has(button[data-action="answer"]))`); got.Text == "" {
 		t.Error("call list empty after the call went active")
 	}
+
+	// An agent presses Hang up just as an event arrives: the page re-reads
+	// the status (a connection changed, the call did not) between the mouse
+	// press and its release, and the click still reaches the phone.
+	hangup := pg.WaitFor(t, `#calls button[data-action="hangup"][data-call="c1"]`)
+	mouse := func(typ string) {
+		pg.Call(t, "Input.dispatchMouseEvent", map[string]any{"type": typ, "x": hangup.X, "y": hangup.Y, "button": "left", "clickCount": 1}, nil)
+	}
+	mouse("mousePressed")
+	f.mu.Lock()
+	f.status.Registrations[1].State, f.status.Registrations[1].Detail = "registering", "retry"
+	f.mu.Unlock()
+	if !sub.send(callEvent(2, "c1", "active")) {
+		t.Fatal("page dropped the event stream")
+	}
+	pg.WaitText(t, `#connections tr[data-connection="1"]`, "registering")
+	mouse("mouseReleased")
+	waitAction(t, f, "hangup c1")
 	for _, e := range b.Exceptions() {
 		t.Errorf("page script error: %s", e)
 	}

@@ -186,7 +186,15 @@
     const focusKey = active && active.dataset && active.dataset.action
       ? active.dataset.action + ' ' + active.dataset.call : '';
     const list = $('calls');
+    // A call whose row would not change keeps its elements: a refresh that
+    // lands between an agent's mouse press and release must not swallow
+    // the click by replacing the button under the pointer.
+    const kept = new Map();
+    for (const li of list.children) kept.set(li.dataset.call, li);
     const items = calls.map((c) => {
+      const sig = JSON.stringify([c.remote_name, c.remote, c.direction, c.state, c.held]);
+      const old = kept.get(c.id);
+      if (old && old.dataset.sig === sig) return old;
       const who = c.remote_name ? c.remote_name + ' <' + c.remote + '>' : c.remote;
       const acts = el('div', { class: 'actions', role: 'group', 'aria-label': 'Actions for call ' + c.id });
       for (const [action, label] of callActions(c)) {
@@ -195,12 +203,13 @@
           'aria-label': label + ' call from ' + (c.remote_name || c.remote),
         }, label));
       }
-      return el('li', { 'data-call': c.id },
+      return el('li', { 'data-call': c.id, 'data-sig': sig },
         el('span', { class: 'who' }, who || c.id),
         el('span', { class: 'state' }, c.direction + ', ' + c.state + (c.held && c.state !== 'held' ? ' (held)' : '')),
         acts);
     });
-    list.replaceChildren(...items);
+    const same = items.length === list.children.length && items.every((li, i) => li === list.children[i]);
+    if (!same) list.replaceChildren(...items);
     $('no-calls').hidden = calls.length > 0;
     if (focusKey) {
       const [action, id] = focusKey.split(' ');
