@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -91,7 +92,11 @@ func (mb *mediaBed) waitCall(t *testing.T, what string, timeout time.Duration, o
 		calls, err = mb.client.Calls(context.Background())
 		return err == nil && len(calls) == 1 && calls[0].State == "active" && calls[0].Media != nil && ok(calls[0])
 	}) {
-		t.Fatalf("no %s within %s: calls %+v %v\n%s", what, timeout, calls, err, mb.proc.Log())
+		var media []byte
+		if len(calls) > 0 {
+			media, _ = json.Marshal(calls[0].Media)
+		}
+		t.Fatalf("no %s within %s: calls %+v %v; media %s\n%s", what, timeout, calls, err, media, mb.proc.Log())
 	}
 	return calls[0]
 }
@@ -134,12 +139,53 @@ func TestCallAudioBothWays(t *testing.T) {
 // testCallAudio is one TestCallAudioBothWays call on the named sound
 // server.
 func testCallAudio(t *testing.T, srv testbed.SoundServer, codec string, srtp bool) {
-	endpoint, enc := "", ""
+	mode := ""
 	if srtp {
-		endpoint = "srtp = mandatory\nsrtp_over_insecure_signalling = 1\n"
-		enc = "srtp-mand"
+		mode = "srtp"
 	}
-	mb := startMediaBedOn(t, srv, endpoint, "")
+	testCallAudioWith(t, srv, codec, mode)
+}
+
+// TestWebRTCGatewayCallAudio: the agent registers over SIP over
+// WebSocket at Kamailio (websocket module) with rtpengine as its WebRTC
+// media gateway, its connection's media left at auto (webrtc on ws); it
+// calls baresip, registered over UDP with plain RTP. rtpengine offers the
+// agent ICE and DTLS-SRTP (passive) with rtcp-mux and a=mid, and gives
+// baresip plain RTP/AVP: the tones go both ways (PCMU and Opus), and the
+// call shows webrtc with its ICE pair and DTLS role.
+func TestWebRTCGatewayCallAudio(t *testing.T) {
+	for _, codec := range []string{"PCMU", "opus"} {
+		t.Run(codec, func(t *testing.T) { testCallAudioWith(t, testbed.PulseAudio, codec, "gateway") })
+	}
+}
+
+// testCallAudioWith is one call of the audio tests: mode "" is plain RTP
+// straight to baresip, "srtp" SDES-SRTP (mandatory), "gateway" WebRTC
+// media through Kamailio over WebSocket and rtpengine.
+func testCallAudioWith(t *testing.T, srv testbed.SoundServer, codec, mode string) {
+	endpoint, extra := "", ""
+	srtp := mode != ""
+	bo := testbed.BaresipOptions{User: "peer", AnswerMode: "auto", Codecs: []string{codec}, Record: true}
+	var k *testbed.Kamailio
+	switch mode {
+	case "srtp":
+		endpoint = "srtp = mandatory\nsrtp_over_insecure_signalling = 1\n"
+		bo.MediaEnc = "srtp-mand"
+	case "gateway":
+		rtpe := testbed.StartRtpengine(t)
+		k = testbed.StartKamailio(t, testbed.KamailioOptions{Auth: true, WS: true, RTPEngine: rtpe.NGAddr(), WebRTCUser: "alice"})
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("kamailio log:\n%s\nrtpengine log:\n%s", k.Log(), rtpe.Log())
+			}
+		})
+		extra = fmt.Sprintf("[connectivity.0]\nuser = alice\npassword = %s\nserver = %s\nprotocol = ws\nreg_timeout = 60\n", k.Users()["alice"], k.WSAddr())
+		bo.User, bo.Password, bo.Registrar = "bob", k.Users()["bob"], k.Addr()
+	}
+	mb := startMediaBedOn(t, srv, endpoint, extra)
+	if k != nil {
+		k.WaitContacts(t, "alice", 1, 10*time.Second)
+	}
 	tone := filepath.Join(t.TempDir(), "tone440.wav")
 	rate := 8000
 	if codec == "G722" {
@@ -151,16 +197,31 @@ func testCallAudio(t *testing.T, srv testbed.SoundServer, codec string, srtp boo
 	if err := testbed.WriteToneWAV(tone, rate, 440, 30, 0.5); err != nil {
 		t.Fatal(err)
 	}
-	b := testbed.StartBaresip(t, testbed.BaresipOptions{User: "peer", AnswerMode: "auto", AudioSource: tone,
-		Codecs: []string{codec}, Record: true, MediaEnc: enc})
+	bo.AudioSource = tone
+	b := testbed.StartBaresip(t, bo)
+	target := b.URI()
+	if k != nil {
+		target = "sip:bob@" + k.Addr()
+	}
 	// Our microphone hears a 1 kHz tone for the whole call.
 	mb.pa.Play(t, feedSink, testbed.Tone(1000, 48000, 48000*30, 0.5), 48000)
-	if _, errOut, code := runCLI(t, mb.env, "dial", "-c", mb.cfg, b.URI()); code != 0 {
+	if _, errOut, code := runCLI(t, mb.env, "dial", "-c", mb.cfg, target); code != 0 {
 		t.Fatalf("dial: %s", errOut)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("baresip log:\n%s", b.Log())
+		}
+	})
 	ci := mb.activeCall(t)
 	if !strings.EqualFold(ci.Media.Codec, codec) || ci.Media.SRTP != srtp {
 		t.Errorf("media %+v, want %s srtp=%v", ci.Media, codec, srtp)
+	}
+	if mode == "gateway" {
+		ci = mb.waitCall(t, "the ICE pair", 10*time.Second, func(ci phone.CallInfo) bool { return ci.Media.ICEPair != "" })
+		if ci.Media.Transport != "webrtc" || ci.Media.DTLSRole == "" {
+			t.Errorf("media %+v, want webrtc with an ICE pair and a DTLS role", ci.Media)
+		}
 	}
 	// What comes out of our headset: the 440 Hz tone.
 	// (A PulseAudio null sink stalls for about 2 s after a

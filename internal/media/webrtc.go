@@ -308,7 +308,7 @@ func (w *WebRTC) Answer(ctx context.Context, offer []byte) ([]byte, Negotiated, 
 	if err := CheckWebRTCOffer(offer); err != nil {
 		return nil, Negotiated{}, err
 	}
-	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(offer)}); err != nil {
+	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(withMids(offer))}); err != nil {
 		return nil, Negotiated{}, fmt.Errorf("%w: %w: %w", ErrNotAcceptable, ErrWebRTC, err)
 	}
 	a, err := w.pc.CreateAnswer(nil)
@@ -329,7 +329,7 @@ func (w *WebRTC) SetAnswer(ctx context.Context, answer []byte) (Negotiated, erro
 	if err := CheckWebRTCOffer(answer); err != nil {
 		return Negotiated{}, err
 	}
-	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(withMids(answer))}); err != nil {
 		return Negotiated{}, fmt.Errorf("%w: %w: %w", ErrNotAcceptable, ErrWebRTC, err)
 	}
 	if ld := w.pc.LocalDescription(); ld != nil {
@@ -356,7 +356,58 @@ func (w *WebRTC) setLocal(ctx context.Context, d webrtc.SessionDescription) ([]b
 	if ld == nil {
 		return nil, fmt.Errorf("%w: no local description", ErrWebRTC)
 	}
-	return []byte(ld.SDP), nil
+	return withDefaultCandidates([]byte(ld.SDP)), nil
+}
+
+// withDefaultCandidates puts each stream's default candidate (its best
+// RTP candidate) in its m= port and c= address, as RFC 8839 §4.2.1.2
+// asks of a complete SDP. pion leaves the placeholders "9" and
+// "IN IP4 0.0.0.0" there, which a media gateway that does not read the
+// candidates (and a plain SIP peer, RFC 3264 §8.4) takes for a hold: the
+// gateway then offers the far end sendonly and no audio comes back.
+func withDefaultCandidates(body []byte) []byte {
+	sd, err := parseSDP(body)
+	if err != nil {
+		return body
+	}
+	changed := false
+	for _, md := range sd.MediaDescriptions {
+		var best ice.Candidate
+		for _, a := range md.Attributes {
+			if a.Key != "candidate" {
+				continue
+			}
+			c, err := ice.UnmarshalCandidate(a.Value)
+			if err != nil || c.Component() != ice.ComponentRTP {
+				continue
+			}
+			if best == nil || c.Priority() > best.Priority() {
+				best = c
+			}
+		}
+		if best == nil || md.MediaName.Port.Value == 0 {
+			continue
+		}
+		ip, err := netip.ParseAddr(best.Address())
+		if err != nil {
+			continue
+		}
+		addrType := "IP4"
+		if ip.Unmap().Is6() {
+			addrType = "IP6"
+		}
+		md.MediaName.Port.Value = best.Port()
+		md.ConnectionInformation = &sdp.ConnectionInformation{NetworkType: "IN", AddressType: addrType, Address: &sdp.Address{Address: ip.Unmap().String()}}
+		changed = true
+	}
+	if !changed {
+		return body
+	}
+	out, err := sd.Marshal()
+	if err != nil {
+		return body
+	}
+	return out
 }
 
 // negotiated waits until pion bound our track to a codec and describes
@@ -581,6 +632,32 @@ func (c *webrtcConn) WriteToUDPAddrPort(b []byte, _ netip.AddrPort) (int, error)
 func (c *webrtcConn) Close() error {
 	c.once.Do(func() { close(c.closed) })
 	return nil
+}
+
+// withMids gives every media section of a remote SDP without a=mid one,
+// its index: pion needs a mid on each (RFC 8843 makes it mandatory only
+// with BUNDLE), and DTLS-SRTP peers from before BUNDLE, baresip's among
+// them, write none. An SDP that does not parse is returned as it is.
+func withMids(body []byte) []byte {
+	sd, err := parseSDP(body)
+	if err != nil {
+		return body
+	}
+	changed := false
+	for i, md := range sd.MediaDescriptions {
+		if _, ok := md.Attribute("mid"); !ok {
+			md.WithValueAttribute("mid", fmt.Sprint(i))
+			changed = true
+		}
+	}
+	if !changed {
+		return body
+	}
+	out, err := sd.Marshal()
+	if err != nil {
+		return body
+	}
+	return out
 }
 
 // IsWebRTCOffer reports whether an SDP body offers WebRTC media: an audio

@@ -42,6 +42,17 @@ func webrtcPair(t *testing.T, offerCodecs, answerCodecs []string) (a, b *Session
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Both carry their default candidate in m= and c= (RFC 8839
+	// §4.2.1.2), not the placeholders a gateway would take for a hold.
+	for name, body := range map[string][]byte{"offer": offer, "answer": answer} {
+		if strings.Contains(string(body), "c=IN IP4 0.0.0.0") || strings.Contains(string(body), "m=audio 9 ") ||
+			!strings.Contains(string(body), "c=IN IP4 127.0.0.1") {
+			t.Errorf("%s lacks its default candidate:\n%s", name, body)
+		}
+		if d, err := RemoteDirection(body); err != nil || d != SendRecv {
+			t.Errorf("%s reads as %v (%v), want sendrecv", name, d, err)
+		}
+	}
 	if na, err = wa.SetAnswer(ctx, answer); err != nil {
 		t.Fatal(err)
 	}
