@@ -308,7 +308,7 @@ func (w *WebRTC) Answer(ctx context.Context, offer []byte) ([]byte, Negotiated, 
 	if err := CheckWebRTCOffer(offer); err != nil {
 		return nil, Negotiated{}, err
 	}
-	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(withMids(offer))}); err != nil {
+	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(forPion(offer))}); err != nil {
 		return nil, Negotiated{}, fmt.Errorf("%w: %w: %w", ErrNotAcceptable, ErrWebRTC, err)
 	}
 	a, err := w.pc.CreateAnswer(nil)
@@ -329,7 +329,7 @@ func (w *WebRTC) SetAnswer(ctx context.Context, answer []byte) (Negotiated, erro
 	if err := CheckWebRTCOffer(answer); err != nil {
 		return Negotiated{}, err
 	}
-	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(withMids(answer))}); err != nil {
+	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(forPion(answer))}); err != nil {
 		return Negotiated{}, fmt.Errorf("%w: %w: %w", ErrNotAcceptable, ErrWebRTC, err)
 	}
 	if ld := w.pc.LocalDescription(); ld != nil {
@@ -634,11 +634,18 @@ func (c *webrtcConn) Close() error {
 	return nil
 }
 
-// withMids gives every media section of a remote SDP without a=mid one,
-// its index: pion needs a mid on each (RFC 8843 makes it mandatory only
-// with BUNDLE), and DTLS-SRTP peers from before BUNDLE, baresip's among
-// them, write none. An SDP that does not parse is returned as it is.
-func withMids(body []byte) []byte {
+// forPion fits a remote SDP to what pion's PeerConnection reads:
+//   - every media section without a=mid gets its index: pion needs a mid
+//     on each (RFC 8843 makes it mandatory only with BUNDLE), and
+//     DTLS-SRTP peers from before BUNDLE, baresip's among them, write none;
+//   - an SDP with one media section and no a=group:BUNDLE gets a group of
+//     that one section: pion answers an offer without a BUNDLE group by
+//     rejecting every section (port 0), as media gateways such as
+//     rtpengine offer it, while a group of one section changes nothing on
+//     the wire (one transport either way).
+//
+// An SDP that does not parse is returned as it is.
+func forPion(body []byte) []byte {
 	sd, err := parseSDP(body)
 	if err != nil {
 		return body
@@ -649,6 +656,11 @@ func withMids(body []byte) []byte {
 			md.WithValueAttribute("mid", fmt.Sprint(i))
 			changed = true
 		}
+	}
+	if _, ok := sd.Attribute("group"); !ok && len(sd.MediaDescriptions) == 1 {
+		mid, _ := sd.MediaDescriptions[0].Attribute("mid")
+		sd.WithValueAttribute("group", "BUNDLE "+mid)
+		changed = true
 	}
 	if !changed {
 		return body

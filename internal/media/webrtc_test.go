@@ -162,6 +162,46 @@ func TestWebRTCRefusesPlainOffer(t *testing.T) {
 	}
 }
 
+// TestWebRTCAnswersOfferWithoutBundle: a DTLS-SRTP offer without
+// a=group:BUNDLE and without a=mid, as rtpengine and baresip write them,
+// is answered with its stream accepted (not port 0) and the call connects.
+func TestWebRTCAnswersOfferWithoutBundle(t *testing.T) {
+	testbed.CheckLeaks(t)
+	mk := func() *WebRTC {
+		w, err := NewWebRTC(WebRTCConfig{Addr: mustAddr("127.0.0.1"), Codecs: []string{"pcmu"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close() })
+		return w
+	}
+	wa, wb := mk(), mk()
+	ctx := context.Background()
+	offer, err := wa.Offer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, l := range strings.Split(string(offer), "\r\n") {
+		if !strings.HasPrefix(l, "a=group:") && !strings.HasPrefix(l, "a=mid:") {
+			kept = append(kept, l)
+		}
+	}
+	answer, _, err := wb.Answer(ctx, []byte(strings.Join(kept, "\r\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(answer), "m=audio 0 ") || !strings.Contains(string(answer), "a=candidate:") {
+		t.Fatalf("the stream was refused:\n%s", answer)
+	}
+	if _, err := wa.SetAnswer(ctx, answer); err != nil {
+		t.Fatal(err)
+	}
+	if !testbed.WaitFor(10*time.Second, func() bool { p, _ := wa.Path(); q, _ := wb.Path(); return p != "" && q != "" }) {
+		t.Fatal("ICE did not connect")
+	}
+}
+
 // TestWebRTCCertificateKept: the DTLS certificate is made once, kept
 // 0600, and the same one is read back (a stable fingerprint).
 func TestWebRTCCertificateKept(t *testing.T) {

@@ -477,7 +477,17 @@ func (b *Baresip) account() string {
 	if o.Password != "" {
 		a += ";auth_pass=" + o.Password
 	}
-	a += ";answermode=" + o.AnswerMode + ";audio_codecs=" + strings.Join(o.Codecs, ",")
+	// An account's codec list names Opus with its rate and channels
+	// ("opus" alone is read as opus/8000/1, which does not exist, and
+	// the whole list is then ignored).
+	codecs := make([]string, len(o.Codecs))
+	for i, c := range o.Codecs {
+		codecs[i] = c
+		if strings.EqualFold(c, "opus") {
+			codecs[i] = "opus/48000/2"
+		}
+	}
+	a += ";answermode=" + o.AnswerMode + ";audio_codecs=" + strings.Join(codecs, ",")
 	if o.MediaEnc != "" {
 		a += ";mediaenc=" + o.MediaEnc
 	}
