@@ -901,6 +901,9 @@ onreply_route {
 	if (($Rp == {{.WSPort}} || $Rp == {{.WSSPort}}) && !(proto == WS || proto == WSS)) {
 		drop;
 	}
+	if ($rs >= 300 && $hdr(Warning) != $null) {
+		xlog("L_NOTICE", "reply $rs $rm from $si:$sp/$pr warning: $hdr(Warning)\n");
+	}
 	if (nat_uac_test("64")) {
 		add_contact_alias();
 	}
