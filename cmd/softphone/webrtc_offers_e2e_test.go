@@ -63,3 +63,36 @@ func TestWebRTCOfferMismatch(t *testing.T) {
 		})
 	}
 }
+
+// TestWebRTCGatewayLost: the media gateway goes away in the middle of a
+// WebRTC call. ICE consent checks stop being answered (RFC 7675), the
+// transport fails, and the call ends with that reason and a
+// webrtc_failed media event (rtp_timeout is off here, so it is ICE that
+// notices).
+func TestWebRTCGatewayLost(t *testing.T) {
+	rtpe := testbed.StartRtpengine(t)
+	k := testbed.StartKamailio(t, testbed.KamailioOptions{Auth: true, WS: true, RTPEngine: rtpe.NGAddr(), WebRTCUser: "alice"})
+	extra := fmt.Sprintf("rtp_timeout = 0\n[connectivity.0]\nuser = alice\npassword = %s\nserver = %s\nprotocol = ws\nreg_timeout = 60\n",
+		k.Users()["alice"], k.WSAddr())
+	mb := startMediaBedOn(t, testbed.PulseAudio, "", extra)
+	k.WaitContacts(t, "alice", 1, 10*time.Second)
+	b := testbed.StartBaresip(t, testbed.BaresipOptions{User: "bob", Password: k.Users()["bob"], Registrar: k.Addr(), AnswerMode: "auto", AudioSource: "ausine,440"})
+	if err := b.WaitRegistered(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := runCLI(t, mb.env, "dial", "-c", mb.cfg, "sip:bob@"+k.Addr()); code != 0 {
+		t.Fatalf("dial: %s", errOut)
+	}
+	ci := mb.activeCall(t)
+	if ci.Media.Transport != "webrtc" {
+		t.Fatalf("media %+v, want webrtc", *ci.Media)
+	}
+	rtpe.Stop()
+	waitEvent(t, mb.ev, "media", 60*time.Second, func(d json.RawMessage) bool {
+		return strings.Contains(string(d), "webrtc_failed") && strings.Contains(string(d), "ICE connectivity lost")
+	})
+	waitEvent(t, mb.ev, "call", 10*time.Second, func(d json.RawMessage) bool {
+		var c phone.CallInfo
+		return json.Unmarshal(d, &c) == nil && c.ID == ci.ID && c.State == "ended" && strings.Contains(c.Reason, "ICE connectivity lost")
+	})
+}

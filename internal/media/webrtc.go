@@ -105,11 +105,12 @@ type WebRTC struct {
 	rtcp  *webrtcConn
 	wg    sync.WaitGroup
 
-	mu       sync.Mutex
-	failed   bool
-	closed   bool
-	pair     string
-	dtlsRole string
+	mu        sync.Mutex
+	failed    bool
+	closed    bool
+	connected bool // ICE found a working pair once
+	pair      string
+	dtlsRole  string
 }
 
 // NewWebRTC makes the PeerConnection of one call.
@@ -228,15 +229,34 @@ func (w *WebRTC) stateChanged(st webrtc.PeerConnectionState) {
 		}
 		w.mu.Lock()
 		w.pair = pair
+		w.connected = true
 		w.mu.Unlock()
 	case webrtc.PeerConnectionStateFailed:
 		w.mu.Lock()
 		first := !w.failed && !w.closed
 		w.failed = true
+		connected := w.connected
 		w.mu.Unlock()
 		if first && w.cfg.OnFailed != nil {
-			w.cfg.OnFailed(fmt.Errorf("%w: ICE or DTLS failed", ErrWebRTC))
+			w.cfg.OnFailed(fmt.Errorf("%w: %s", ErrWebRTC, failure(w.pc.ICEConnectionState(), connected)))
 		}
+	}
+}
+
+// failure says why a PeerConnection failed: ICE found no working pair,
+// ICE lost the pair it had (the peer stopped answering consent checks,
+// RFC 7675), or ICE worked and the DTLS handshake did not (a certificate
+// that does not match the fingerprint, no common SRTP profile).
+func failure(ice webrtc.ICEConnectionState, connected bool) string {
+	switch {
+	case ice == webrtc.ICEConnectionStateFailed && connected:
+		return "ICE connectivity lost: the peer stopped answering"
+	case ice == webrtc.ICEConnectionStateFailed:
+		return "ICE failed: no candidate pair works"
+	case connected:
+		return "DTLS session ended"
+	default:
+		return "DTLS handshake failed"
 	}
 }
 

@@ -202,6 +202,58 @@ func TestWebRTCAnswersOfferWithoutBundle(t *testing.T) {
 	}
 }
 
+// TestWebRTCFingerprintMismatch: an answer whose fingerprint does not
+// match the certificate the peer shows fails the DTLS handshake, and the
+// transport reports it once, saying so.
+func TestWebRTCFingerprintMismatch(t *testing.T) {
+	testbed.CheckLeaks(t)
+	failed := make(chan error, 4)
+	mk := func(onFailed func(error)) *WebRTC {
+		w, err := NewWebRTC(WebRTCConfig{Addr: mustAddr("127.0.0.1"), Codecs: []string{"pcmu"}, OnFailed: onFailed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close() })
+		return w
+	}
+	wa, wb := mk(func(err error) { failed <- err }), mk(nil)
+	ctx := context.Background()
+	offer, err := wa.Offer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _, err := wb.Answer(ctx, offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(answer), "a=fingerprint:sha-256 ")
+	if i < 0 {
+		t.Fatalf("no fingerprint:\n%s", answer)
+	}
+	bad := []byte(string(answer))
+	at := i + len("a=fingerprint:sha-256 ")
+	if bad[at] == '0' {
+		bad[at] = '1'
+	} else {
+		bad[at] = '0'
+	}
+	if _, err := wa.SetAnswer(ctx, bad); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-failed:
+		t.Logf("failure: %v", err)
+		if !errors.Is(err, ErrWebRTC) || !strings.Contains(err.Error(), "DTLS handshake failed") {
+			t.Errorf("failure %v, want the DTLS handshake named", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a fingerprint mismatch did not fail the transport")
+	}
+	if p, _ := wa.Path(); p != "" {
+		t.Errorf("a failed transport reports a path: %q", p)
+	}
+}
+
 // TestWebRTCCertificateKept: the DTLS certificate is made once, kept
 // 0600, and the same one is read back (a stable fingerprint).
 func TestWebRTCCertificateKept(t *testing.T) {

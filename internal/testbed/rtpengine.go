@@ -50,3 +50,7 @@ func (r *Rtpengine) NGAddr() string { return net.JoinHostPort("127.0.0.1", strco
 
 // Log is what rtpengine wrote so far.
 func (r *Rtpengine) Log() string { return r.proc.Log() }
+
+// Stop ends rtpengine, as a gateway that went away: the calls it carried
+// lose their media.
+func (r *Rtpengine) Stop() { r.proc.Stop() }
