@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"reflect"
 	"sync"
 	"time"
 
@@ -271,6 +272,11 @@ func NewSession(o SessionOptions) (*Session, error) {
 	cname := make([]byte, rtcpCNAMELen)
 	for i := range cname {
 		cname[i] = "0123456789abcdef"[rand.IntN(16)]
+	}
+	// A nil *net.UDPConn in the interface is no connection at all (no
+	// RTCP socket), not one to read from.
+	if isNilConn(o.RTCP) {
+		o.RTCP = nil
 	}
 	s := &Session{
 		log:      o.Logger,
@@ -932,4 +938,13 @@ func (s *Session) count(f func(*Stats)) {
 	s.mu.Lock()
 	f(&s.stats)
 	s.mu.Unlock()
+}
+
+// isNilConn reports whether c is nil or holds a nil pointer.
+func isNilConn(c PacketConn) bool {
+	if c == nil {
+		return true
+	}
+	v := reflect.ValueOf(c)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }

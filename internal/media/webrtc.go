@@ -231,14 +231,21 @@ func (w *WebRTC) stateChanged(st webrtc.PeerConnectionState) {
 		w.pair = pair
 		w.connected = true
 		w.mu.Unlock()
-	case webrtc.PeerConnectionStateFailed:
+	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+		// Closed without our Close: pion closes the PeerConnection when
+		// the peer ends DTLS (close_notify), which may also be how a
+		// failed handshake shows on our side.
 		w.mu.Lock()
 		first := !w.failed && !w.closed
 		w.failed = true
 		connected := w.connected
 		w.mu.Unlock()
 		if first && w.cfg.OnFailed != nil {
-			w.cfg.OnFailed(fmt.Errorf("%w: %s", ErrWebRTC, failure(w.pc.ICEConnectionState(), connected)))
+			why := failure(w.pc.ICEConnectionState(), connected)
+			if st == webrtc.PeerConnectionStateClosed && connected {
+				why = "DTLS session closed by the peer"
+			}
+			w.cfg.OnFailed(fmt.Errorf("%w: %s", ErrWebRTC, why))
 		}
 	}
 }

@@ -242,7 +242,6 @@ func TestWebRTCFingerprintMismatch(t *testing.T) {
 	}
 	select {
 	case err := <-failed:
-		t.Logf("failure: %v", err)
 		if !errors.Is(err, ErrWebRTC) || !strings.Contains(err.Error(), "DTLS handshake failed") {
 			t.Errorf("failure %v, want the DTLS handshake named", err)
 		}
