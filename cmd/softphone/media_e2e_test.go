@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -91,7 +92,11 @@ func (mb *mediaBed) waitCall(t *testing.T, what string, timeout time.Duration, o
 		calls, err = mb.client.Calls(context.Background())
 		return err == nil && len(calls) == 1 && calls[0].State == "active" && calls[0].Media != nil && ok(calls[0])
 	}) {
-		t.Fatalf("no %s within %s: calls %+v %v\n%s", what, timeout, calls, err, mb.proc.Log())
+		var media []byte
+		if len(calls) > 0 {
+			media, _ = json.Marshal(calls[0].Media)
+		}
+		t.Fatalf("no %s within %s: calls %+v %v; media %s\n%s", what, timeout, calls, err, media, mb.proc.Log())
 	}
 	return calls[0]
 }
@@ -134,12 +139,58 @@ func TestCallAudioBothWays(t *testing.T) {
 // testCallAudio is one TestCallAudioBothWays call on the named sound
 // server.
 func testCallAudio(t *testing.T, srv testbed.SoundServer, codec string, srtp bool) {
-	endpoint, enc := "", ""
+	mode := ""
 	if srtp {
-		endpoint = "srtp = mandatory\nsrtp_over_insecure_signalling = 1\n"
-		enc = "srtp-mand"
+		mode = "srtp"
 	}
-	mb := startMediaBedOn(t, srv, endpoint, "")
+	testCallAudioWith(t, srv, codec, mode)
+}
+
+// TestWebRTCGatewayCallAudio: the agent registers over SIP over
+// WebSocket at Kamailio (websocket module) with rtpengine as its WebRTC
+// media gateway, its connection's media left at auto (webrtc on ws); it
+// calls baresip, registered over UDP with plain RTP, and baresip calls it
+// (auto-answered). rtpengine gives the agent ICE and DTLS-SRTP (passive)
+// with rtcp-mux and a=mid, and baresip plain RTP/AVP: the tones go both
+// ways (PCMU and Opus), the call shows webrtc with its ICE pair and DTLS
+// role, holds and resumes with re-INVITEs, and carries DTMF.
+func TestWebRTCGatewayCallAudio(t *testing.T) {
+	for _, codec := range []string{"PCMU", "opus"} {
+		t.Run(codec, func(t *testing.T) { testCallAudioWith(t, testbed.PulseAudio, codec, "gateway") })
+		t.Run(codec+"/incoming", func(t *testing.T) { testCallAudioWith(t, testbed.PulseAudio, codec, "gateway-in") })
+	}
+}
+
+// testCallAudioWith is one call of the audio tests: mode "" is plain RTP
+// straight to baresip, "srtp" SDES-SRTP (mandatory), "gateway" WebRTC
+// media through Kamailio over WebSocket and rtpengine.
+func testCallAudioWith(t *testing.T, srv testbed.SoundServer, codec, mode string) {
+	endpoint, extra := "", ""
+	srtp := mode != ""
+	bo := testbed.BaresipOptions{User: "peer", AnswerMode: "auto", Codecs: []string{codec}, Record: true}
+	var k *testbed.Kamailio
+	switch mode {
+	case "srtp":
+		endpoint = "srtp = mandatory\nsrtp_over_insecure_signalling = 1\n"
+		bo.MediaEnc = "srtp-mand"
+	case "gateway", "gateway-in":
+		rtpe := testbed.StartRtpengine(t)
+		k = testbed.StartKamailio(t, testbed.KamailioOptions{Auth: true, WS: true, RTPEngine: rtpe.NGAddr(), WebRTCUser: "alice"})
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("kamailio log:\n%s\nrtpengine log:\n%s", k.Log(), rtpe.Log())
+			}
+		})
+		extra = fmt.Sprintf("[connectivity.0]\nuser = alice\npassword = %s\nserver = %s\nprotocol = ws\nreg_timeout = 60\n", k.Users()["alice"], k.WSAddr())
+		bo.User, bo.Password, bo.Registrar = "bob", k.Users()["bob"], k.Addr()
+		if mode == "gateway-in" {
+			extra = "auto_answer = 1\n" + extra
+		}
+	}
+	mb := startMediaBedOn(t, srv, endpoint, extra)
+	if k != nil {
+		k.WaitContacts(t, "alice", 1, 10*time.Second)
+	}
 	tone := filepath.Join(t.TempDir(), "tone440.wav")
 	rate := 8000
 	if codec == "G722" {
@@ -151,35 +202,77 @@ func testCallAudio(t *testing.T, srv testbed.SoundServer, codec string, srtp boo
 	if err := testbed.WriteToneWAV(tone, rate, 440, 30, 0.5); err != nil {
 		t.Fatal(err)
 	}
-	b := testbed.StartBaresip(t, testbed.BaresipOptions{User: "peer", AnswerMode: "auto", AudioSource: tone,
-		Codecs: []string{codec}, Record: true, MediaEnc: enc})
+	bo.AudioSource = tone
+	b := testbed.StartBaresip(t, bo)
+	target := b.URI()
+	if k != nil {
+		target = "sip:bob@" + k.Addr()
+	}
 	// Our microphone hears a 1 kHz tone for the whole call.
 	mb.pa.Play(t, feedSink, testbed.Tone(1000, 48000, 48000*30, 0.5), 48000)
-	if _, errOut, code := runCLI(t, mb.env, "dial", "-c", mb.cfg, b.URI()); code != 0 {
+	if mode == "gateway-in" {
+		// baresip calls the agent through Kamailio and rtpengine.
+		if err := b.WaitRegistered(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Dial("sip:alice@" + k.Addr()); err != nil {
+			t.Fatal(err)
+		}
+	} else if _, errOut, code := runCLI(t, mb.env, "dial", "-c", mb.cfg, target); code != 0 {
 		t.Fatalf("dial: %s", errOut)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("baresip log:\n%s", b.Log())
+		}
+	})
 	ci := mb.activeCall(t)
 	if !strings.EqualFold(ci.Media.Codec, codec) || ci.Media.SRTP != srtp {
 		t.Errorf("media %+v, want %s srtp=%v", ci.Media, codec, srtp)
 	}
+	if k != nil {
+		ci = mb.waitCall(t, "the ICE pair", 10*time.Second, func(ci phone.CallInfo) bool { return ci.Media.ICEPair != "" })
+		if ci.Media.Transport != "webrtc" || ci.Media.DTLSRole == "" {
+			t.Errorf("media %+v, want webrtc with an ICE pair and a DTLS role", ci.Media)
+		}
+	}
 	// What comes out of our headset: the 440 Hz tone.
-	// (A PulseAudio null sink stalls for about 2 s after a
-	// stream's first period; the last second of a 4 s
-	// recording is past that.)
-	rec := mb.pa.Record(t, mb.out.SinkName+".monitor", 16000)
-	time.Sleep(4 * time.Second) // recording length, not synchronisation
-	got := rec.Stop(t)
-	if len(got) > 2*16000 {
-		got = got[len(got)-2*16000:] // the last 2 s
-	}
-	// The best 250 ms window: a loaded test machine may starve
-	// a stream for a moment; the tone must be there, clean.
-	if l := maxLevel(got, 440, 16000); l < 0.3 {
-		calls, _ := mb.client.Calls(context.Background())
-		t.Errorf("440 Hz at our output: best level %.3f (recorded %d samples); calls %+v %+v\n%s", l, len(got), calls, calls[0].Media, mb.proc.Log())
-	}
-	if l := maxLevel(got, 1000, 16000); l > 0.05 {
-		t.Errorf("our own 1 kHz leaks into our output: level %.3f", l)
+	mb.hearsTone(t, 440)
+	if k != nil {
+		// Hold and resume are re-INVITEs on the same ICE and DTLS
+		// session; DTMF goes as RFC 4733 events through the gateway;
+		// and the tone comes back after the resume.
+		ctx := context.Background()
+		for _, step := range []struct {
+			state string
+			do    func(context.Context, string) error
+		}{{"held", mb.client.Hold}, {"active", mb.client.Resume}} {
+			if err := step.do(ctx, ci.ID); err != nil {
+				t.Fatalf("%s: %v", step.state, err)
+			}
+			waitEvent(t, mb.ev, "call", 15*time.Second, func(d json.RawMessage) bool {
+				var c phone.CallInfo
+				return json.Unmarshal(d, &c) == nil && c.State == step.state
+			})
+		}
+		if err := mb.client.DTMF(ctx, ci.ID, "12#"); err != nil {
+			t.Fatal(err)
+		}
+		var digits []string
+		for range 3 {
+			e, err := b.WaitEvent("CALL_DTMF_START", 10*time.Second)
+			if err != nil {
+				t.Fatalf("baresip did not receive our DTMF: %v", err)
+			}
+			digits = append(digits, e.Param)
+		}
+		if strings.Join(digits, "") != "12#" {
+			t.Errorf("baresip received DTMF %q, want 12#", digits)
+		}
+		mb.hearsTone(t, 440)
+		if c := mb.waitCall(t, "the call's figures", 10*time.Second, func(ci phone.CallInfo) bool { return ci.Media.RTCPReceived > 0 }); c.Media.MOS < 3.5 {
+			t.Errorf("media figures after the resume: %+v", *c.Media)
+		}
 	}
 	if err := mb.client.Hangup(context.Background(), ""); err != nil {
 		t.Fatal(err)
@@ -208,6 +301,35 @@ func testCallAudio(t *testing.T, srv testbed.SoundServer, codec string, srtp boo
 	}
 	if l := maxLevel(samples, 1000, r); l < 0.3 {
 		t.Errorf("1 kHz at baresip: level %.3f over %d samples at %d Hz", l, len(samples), r)
+	}
+}
+
+// hearsTone records our headset for 4 s and fails t unless the last 2 s
+// carry hz, clean of the 1 kHz our microphone hears. (A PulseAudio null
+// sink stalls for about 2 s after a stream's first period; the last
+// seconds of the recording are past that.)
+func (mb *mediaBed) hearsTone(t *testing.T, hz float64) {
+	t.Helper()
+	rec := mb.pa.Record(t, mb.out.SinkName+".monitor", 16000)
+	time.Sleep(4 * time.Second) // recording length, not synchronisation
+	got := rec.Stop(t)
+	if len(got) > 2*16000 {
+		got = got[len(got)-2*16000:] // the last 2 s
+	}
+	// The best 250 ms window: a loaded test machine may starve a stream
+	// for a moment; the tone must be there, clean.
+	if l := maxLevel(got, hz, 16000); l < 0.3 {
+		calls, _ := mb.client.Calls(context.Background())
+		var media []byte
+		if len(calls) > 0 {
+			media, _ = json.Marshal(calls[0].Media)
+		}
+		t.Errorf("%.0f Hz at our output: best level %.3f (recorded %d samples); calls %+v %s\n%s", hz, l, len(got), calls, media, mb.proc.Log())
+	}
+	if hz != 1000 {
+		if l := maxLevel(got, 1000, 16000); l > 0.05 {
+			t.Errorf("our own 1 kHz leaks into our output: level %.3f", l)
+		}
 	}
 }
 

@@ -130,6 +130,15 @@ type Endpoint struct {
 	AcceptInvites string
 	// TrustedHosts are more hosts or CIDRs of the SIP server's cluster.
 	TrustedHosts []string
+	// STUNServers (host:port) and TURNServers (host:port, or turn: /
+	// turns: URLs) are the ICE servers of every WebRTC connection, with
+	// TURNUser and TURNPassword; ICEPolicy is all or relay (relay
+	// candidates only).
+	STUNServers  []string
+	TURNServers  []string
+	TURNUser     string
+	TURNPassword string
+	ICEPolicy    string
 }
 
 // Connectivity is one [connectivity.N]: a SIP server account.
@@ -289,7 +298,7 @@ func Default() *Config {
 			SessionExpires:       DefaultSessionExpires,
 			VQAlarmThreshold:     DefaultVQAlarmThreshold,
 		},
-		Endpoint: Endpoint{SIPPort: 5060, RTPPortMin: 10000, RTPPortMax: 20000, SRTP: "off", AcceptInvites: "proxy"},
+		Endpoint: Endpoint{SIPPort: 5060, RTPPortMin: 10000, RTPPortMax: 20000, SRTP: "off", AcceptInvites: "proxy", ICEPolicy: "all"},
 		Codecs:   Codecs{Enabled: []string{"opus", "g722", "pcmu", "pcma"}, PTime: 20, OpusFEC: true},
 		Control: Control{
 			Listen: DefaultControlListen(), TokenFile: defaultTokenFile(),

@@ -170,10 +170,31 @@ reg_timeout = 0
 					t.Errorf("tcp connection %+v: websocket %v, media %s", p, p.WebSocket(), p.EffectiveMedia())
 				}
 			}},
-		{name: "websocket media auto", in: "[connectivity.0]\nprotocol = ws\n",
-			wantErr: []string{`[connectivity.0] media: media = auto on a ws connection (WebRTC media) is not supported yet: set media = rtp`}},
-		{name: "webrtc media", in: "[connectivity.0]\nmedia = webrtc\n",
-			wantErr: []string{`[connectivity.0] media: media = webrtc is not supported yet`}},
+		{name: "websocket media auto is webrtc", in: "[connectivity.0]\nprotocol = ws\n[connectivity.1]\nmedia = webrtc\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Connections[0].EffectiveMedia() != MediaWebRTC || c.Connections[1].EffectiveMedia() != MediaWebRTC {
+					t.Errorf("media %s and %s, want webrtc both", c.Connections[0].EffectiveMedia(), c.Connections[1].EffectiveMedia())
+				}
+			}},
+		{name: "ice servers", in: "[policy.endpoint]\nstun_server = stun.example.com:3478\nstun_server = 192.0.2.7:3478\nturn_server = turns:turn.example.com:5349?transport=tcp\nturn_user = u\nturn_password = p\nice_policy = relay\n",
+			check: func(t *testing.T, c *Config) {
+				e := c.Endpoint
+				if len(e.STUNServers) != 2 || len(e.TURNServers) != 1 || e.TURNUser != "u" || e.TURNPassword != "p" || e.ICEPolicy != "relay" {
+					t.Errorf("ice servers %+v", e)
+				}
+			}},
+		{name: "ice policy default", in: "[policy.session]\nauto_answer = 1\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Endpoint.ICEPolicy != "all" || len(c.Endpoint.STUNServers) != 0 {
+					t.Errorf("ice policy %q stun %v", c.Endpoint.ICEPolicy, c.Endpoint.STUNServers)
+				}
+			}},
+		{name: "relay without turn", in: "[policy.endpoint]\nice_policy = relay\n",
+			wantErr: []string{"[policy.endpoint] ice_policy: relay needs a turn_server"}},
+		{name: "turn without credentials", in: "[policy.endpoint]\nturn_server = turn.example.com:3478\n",
+			wantErr: []string{"[policy.endpoint] turn_user: a turn_server needs turn_user and turn_password"}},
+		{name: "bad stun server", in: "[policy.endpoint]\nstun_server = stun.example.com:99999\n",
+			wantErr: []string{`[policy.endpoint] stun_server: "stun.example.com:99999" has a bad port`}},
 		{name: "bad media", in: "[connectivity.0]\nmedia = sctp\n",
 			wantErr: []string{`[connectivity.0] media: "sctp" is not one of auto, rtp, webrtc`}},
 		{name: "bad ws_path", in: "[connectivity.0]\nprotocol = ws\nmedia = rtp\nws_path = sip\n",

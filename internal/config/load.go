@@ -164,6 +164,12 @@ func (c *Config) readSection(r *sectionReader) bool {
 		r.boolean("srtp_over_insecure_signalling", &e.SRTPOverInsecureSignalling)
 		r.oneOf("accept_invites", &e.AcceptInvites, "proxy", "any")
 		r.commaList("trusted_hosts", &e.TrustedHosts)
+		r.list("stun_server", &e.STUNServers)
+		r.list("turn_server", &e.TURNServers)
+		r.str("turn_user", &e.TURNUser)
+		r.str("turn_password", &e.TURNPassword)
+		r.oneOf("ice_policy", &e.ICEPolicy, "all", "relay")
+		p.checkICE(name, e)
 	case connectivityRe.MatchString(name):
 		n, err := strconv.Atoi(connectivityRe.FindStringSubmatch(name)[1])
 		if err != nil || n > 99 {
@@ -322,15 +328,6 @@ func (p *parser) checkConnection(name string, cn *Connectivity) {
 	if !strings.HasPrefix(cn.WSPath, "/") || strings.ContainsAny(cn.WSPath, " \t?#") {
 		p.fail(name, "ws_path", fmt.Sprintf("%q is not an HTTP path (it starts with /)", cn.WSPath))
 	}
-	if cn.EffectiveMedia() == MediaWebRTC {
-		// WebRTC media (ICE, DTLS-SRTP) is not in this version: a
-		// WebSocket connection carries plain RTP when told so.
-		what := "media = webrtc"
-		if cn.Media == MediaAuto {
-			what = "media = auto on a " + cn.Protocol + " connection (WebRTC media)"
-		}
-		p.fail(name, "media", what+" is not supported yet: set media = rtp for plain RTP media")
-	}
 	for _, k := range []struct {
 		key, v string
 	}{{"outbound_proxy", cn.OutboundProxy}, {"backup_server", cn.BackupServer}} {
@@ -339,6 +336,32 @@ func (p *parser) checkConnection(name string, cn *Connectivity) {
 				p.fail(name, k.key, err.Error())
 			}
 		}
+	}
+}
+
+// checkICE validates the ICE servers of [policy.endpoint].
+func (p *parser) checkICE(name string, e *Endpoint) {
+	for _, s := range e.STUNServers {
+		h := strings.TrimPrefix(strings.TrimPrefix(s, "stun:"), "stuns:")
+		if err := checkHostPort(h); err != nil {
+			p.fail(name, "stun_server", err.Error())
+		}
+	}
+	for _, s := range e.TURNServers {
+		h := s
+		for _, pre := range []string{"turn:", "turns:"} {
+			h = strings.TrimPrefix(h, pre)
+		}
+		h, _, _ = strings.Cut(h, "?") // ?transport=udp|tcp
+		if err := checkHostPort(h); err != nil {
+			p.fail(name, "turn_server", err.Error())
+		}
+	}
+	if len(e.TURNServers) > 0 && (e.TURNUser == "" || e.TURNPassword == "") {
+		p.fail(name, "turn_user", "a turn_server needs turn_user and turn_password")
+	}
+	if e.ICEPolicy == "relay" && len(e.TURNServers) == 0 {
+		p.fail(name, "ice_policy", "relay needs a turn_server: without one no candidate is gathered")
 	}
 }
 
@@ -456,7 +479,7 @@ func (r *sectionReader) value(key string) (string, bool) {
 	}
 	if len(vals) > 1 {
 		r.p.errs = append(r.p.errs, &Error{File: r.p.file, Line: r.p.line(r.name, key, 1), Section: r.name, Key: key,
-			Msg: fmt.Sprintf("is given %d times; only headset_name, audio_in_device and audio_out_device are lists", len(vals))})
+			Msg: fmt.Sprintf("is given %d times; only headset_name, audio_in_device, audio_out_device, stun_server and turn_server are lists", len(vals))})
 		return "", false
 	}
 	return strings.TrimSpace(vals[0]), true

@@ -35,6 +35,8 @@ func TestRemoteDirection(t *testing.T) {
 		{name: "c=0.0.0.0 with recvonly is inactive", sdp: zero4 + audio + "a=recvonly\r\n", want: Inactive, wantHold: true},
 		{name: "c=0.0.0.0 at media level", sdp: v4 + audio + "c=IN IP4 0.0.0.0\r\n", want: SendOnly, wantHold: true},
 		{name: "media c= over session c=0.0.0.0", sdp: zero4 + audio + "c=IN IP4 192.0.2.9\r\n", want: SendRecv},
+		{name: "c=0.0.0.0 with ICE is a placeholder", sdp: zero4 + "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ice-ufrag:abcd\r\n", want: SendRecv},
+		{name: "ICE with sendonly holds", sdp: zero4 + "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ice-ufrag:abcd\r\na=sendonly\r\n", want: SendOnly, wantHold: true},
 		{name: "ipv6 address", sdp: v6 + audio, want: SendRecv},
 		{name: "ipv6 c=:: holds", sdp: zero6 + audio, want: SendOnly, wantHold: true},
 		{name: "ipv6 c=:: with recvonly is inactive", sdp: zero6 + audio + "a=recvonly\r\n", want: Inactive, wantHold: true},

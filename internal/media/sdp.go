@@ -651,7 +651,10 @@ func RemoteDirection(body []byte) (Direction, error) {
 
 // holdDirection returns md's direction (media level over session level,
 // sendrecv by default, RFC 3264 §5.1), limited to sendonly when the
-// connection address is 0.0.0.0 or :: (RFC 3264 §8.4).
+// connection address is 0.0.0.0 or :: (RFC 3264 §8.4) — except on a
+// stream with ICE, where that address is only a placeholder and the
+// candidates say where media goes (RFC 8839 §4.2.1.2: a WebRTC peer
+// writes c=IN IP4 0.0.0.0 until it has one).
 func holdDirection(sd *sdp.SessionDescription, md *sdp.MediaDescription) Direction {
 	dir := attrDirection(md.Attributes)
 	if dir == DirectionUnknown {
@@ -664,7 +667,7 @@ func holdDirection(sd *sdp.SessionDescription, md *sdp.MediaDescription) Directi
 	if ci == nil {
 		ci = sd.ConnectionInformation
 	}
-	if ci != nil && ci.Address != nil {
+	if ci != nil && ci.Address != nil && !hasAttr(sd, md, "ice-ufrag") {
 		if a, err := netip.ParseAddr(ci.Address.Address); err == nil && a.IsUnspecified() {
 			dir = dir.Intersect(SendOnly)
 		}

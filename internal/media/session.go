@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"reflect"
 	"sync"
 	"time"
 
@@ -42,10 +43,11 @@ func (t timeTicker) Stop()                 { t.t.Stop() }
 
 // SessionOptions configure a Session.
 type SessionOptions struct {
-	// RTP and RTCP are the bound sockets (see PortRange.Listen). The
-	// Session owns them from now on and closes them in Close. RTCP may be
-	// nil: then no reports are sent or read.
-	RTP, RTCP *net.UDPConn
+	// RTP and RTCP are the bound sockets (see PortRange.Listen), or the
+	// packet conns of a WebRTC transport (webrtc.go). The Session owns
+	// them from now on and closes them in Close. RTCP may be nil: then no
+	// reports are sent or read.
+	RTP, RTCP PacketConn
 	// Negotiated is the offer/answer outcome to run with. With
 	// Negotiated.SRTP set, RTP and RTCP are protected (RFC 3711).
 	Negotiated Negotiated
@@ -69,6 +71,9 @@ type SessionOptions struct {
 	// (RFC 4733), with its digit (0-9, *, #, A-D). It runs on the RTP
 	// reader goroutine and must not block.
 	OnDTMF func(digit rune)
+	// SSRC is our stream's SSRC; 0 picks a random one (RFC 3550 §8.1).
+	// A WebRTC transport sets the one its SDP announced (a=ssrc).
+	SSRC uint32
 }
 
 // Stats are a Session's counters and quality figures. Bytes count RTP
@@ -150,6 +155,15 @@ type Stats struct {
 	LocalMetrics, RemoteMetrics VoIPMetrics
 }
 
+// PacketConn is what a Session sends and receives packets on: a UDP socket
+// (*net.UDPConn), or one of a WebRTC transport's conns, which carry
+// packets already decrypted by DTLS-SRTP.
+type PacketConn interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+	Close() error
+}
+
 // Session sends and receives one RTP stream (RFC 3550) for a call.
 //
 // Receiving is symmetric (RFC 4961): once a packet of the negotiated codec
@@ -172,8 +186,8 @@ type Stats struct {
 type Session struct {
 	log      *slog.Logger
 	now      func() time.Time
-	rtp      *net.UDPConn
-	rtc      *net.UDPConn
+	rtp      PacketConn
+	rtc      PacketConn
 	opts     SessionOptions
 	interval time.Duration
 	cname    string
@@ -252,9 +266,17 @@ func NewSession(o SessionOptions) (*Session, error) {
 	if o.RTCPInterval <= 0 {
 		o.RTCPInterval = DefaultRTCPInterval
 	}
+	if o.SSRC == 0 {
+		o.SSRC = rand.Uint32() // RFC 3550 §8.1
+	}
 	cname := make([]byte, rtcpCNAMELen)
 	for i := range cname {
 		cname[i] = "0123456789abcdef"[rand.IntN(16)]
+	}
+	// A nil *net.UDPConn in the interface is no connection at all (no
+	// RTCP socket), not one to read from.
+	if isNilConn(o.RTCP) {
+		o.RTCP = nil
 	}
 	s := &Session{
 		log:      o.Logger,
@@ -270,7 +292,7 @@ func NewSession(o SessionOptions) (*Session, error) {
 		sec:      sec,
 		dest:     o.Negotiated.Remote,
 		rtcpDest: o.Negotiated.RemoteRTCP,
-		ssrc:     rand.Uint32(),         // RFC 3550 §8.1
+		ssrc:     o.SSRC,
 		seq:      uint16(rand.Uint32()), // RFC 3550 §5.1: random start
 		ts:       rand.Uint32(),         // RFC 3550 §5.1: random start
 		marker:   true,                  // RFC 3551 §4.1: first packet of a talkspurt
@@ -758,7 +780,7 @@ func (s *Session) readRTP() {
 
 // readLoop reads datagrams from conn until Close, unprotects them with the
 // SRTP keys when there are any, and hands each to handle.
-func (s *Session) readLoop(conn *net.UDPConn, what string, unprotect func(sec *srtpContexts, dst, data []byte) ([]byte, error), handle func(data []byte, from netip.AddrPort)) {
+func (s *Session) readLoop(conn PacketConn, what string, unprotect func(sec *srtpContexts, dst, data []byte) ([]byte, error), handle func(data []byte, from netip.AddrPort)) {
 	buf := make([]byte, maxPacket)
 	plain := make([]byte, maxPacket)
 	for {
@@ -794,7 +816,7 @@ func (s *Session) readLoop(conn *net.UDPConn, what string, unprotect func(sec *s
 // than the latched one while nothing from there could move the latch
 // (source.go): it is dropped unread, so that a flood costs neither parsing
 // nor SRTP work, nor SRTP state for its SSRCs.
-func (s *Session) dropForeign(conn *net.UDPConn, from netip.AddrPort) bool {
+func (s *Session) dropForeign(conn PacketConn, from netip.AddrPort) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if conn == s.rtp {
@@ -916,4 +938,13 @@ func (s *Session) count(f func(*Stats)) {
 	s.mu.Lock()
 	f(&s.stats)
 	s.mu.Unlock()
+}
+
+// isNilConn reports whether c is nil or holds a nil pointer.
+func isNilConn(c PacketConn) bool {
+	if c == nil {
+		return true
+	}
+	v := reflect.ValueOf(c)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }

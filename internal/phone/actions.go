@@ -364,7 +364,7 @@ func (p *Phone) dialFor(ctx context.Context, uri string, connection int, follows
 		connection = p.config().Connections[0].Index
 	}
 	transport := p.dialTransport(target, connection)
-	m, err := p.newCallMedia(transport)
+	m, err := p.newMediaFor(connection, transport)
 	if errors.Is(err, errInsecureSRTP) {
 		// Not the call's state: the target and connection chosen would
 		// carry the SDES keys in clear text (RFC 4568 §8.3).

@@ -50,7 +50,7 @@ func (p *Phone) decideIncoming(c *sip.Call) sip.Decision {
 	if pre.Action == policy.ActionReject {
 		return rejectDecision(pre)
 	}
-	m, err := p.newCallMedia(c.Transport())
+	m, err := p.newMediaFor(c.Account(), c.Transport())
 	if errors.Is(err, errInsecureSRTP) {
 		return sip.Decision{Action: sip.ActionReject, Code: 488, Reason: "srtp is mandatory and keys are sent only over tls"}
 	}

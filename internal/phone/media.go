@@ -1,6 +1,7 @@
 package phone
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,19 +22,23 @@ import (
 type callMedia struct {
 	rtp, rtcp *net.UDPConn
 	neg       *media.Negotiator
-	log       *slog.Logger
-	onDTMF    func(rune)
+	// web is the WebRTC transport of a call on a WebRTC connection
+	// (webrtc.go); rtp, rtcp and neg are nil then.
+	web    *media.WebRTC
+	log    *slog.Logger
+	onDTMF func(rune)
 	// onSession is told when the RTP session starts or is renegotiated.
 	onSession func(*media.Session)
 	// background runs the closing of the audio path and session off the
 	// caller's goroutine (the SIP layer's); nil closes inline.
 	background func(func())
 
-	mu     sync.Mutex
-	path   *voice.Path // the call's audio, closed before the session
-	sess   *media.Session
-	last   media.Negotiated
-	closed bool
+	mu       sync.Mutex
+	onFailed func(error) // a WebRTC transport that failed: end the call
+	path     *voice.Path // the call's audio, closed before the session
+	sess     *media.Session
+	last     media.Negotiated
+	closed   bool
 }
 
 // newCallMedia takes an RTP/RTCP port pair from the configured range on the
@@ -104,13 +109,28 @@ func outboundAddr() netip.Addr {
 
 // Offer implements sip.Media.
 func (m *callMedia) Offer(dir media.Direction) ([]byte, error) {
+	if m.web != nil {
+		return m.webOffer(dir)
+	}
 	return m.neg.Offer(dir)
 }
 
 // Answer implements sip.Media; an offer we cannot take is ErrNotAcceptable
 // (488 Not Acceptable Here).
 func (m *callMedia) Answer(offer []byte) ([]byte, error) {
-	ans, neg, err := m.neg.Answer(offer, media.SendRecv)
+	var (
+		ans []byte
+		neg media.Negotiated
+		err error
+	)
+	if m.web != nil {
+		ans, neg, err = m.web.Answer(context.Background(), offer)
+	} else {
+		ans, neg, err = m.neg.Answer(offer, media.SendRecv)
+		if err != nil && media.IsWebRTCOffer(offer) {
+			err = fmt.Errorf("%w: a WebRTC offer (ICE, DTLS-SRTP) on a connection whose media is rtp", media.ErrNotAcceptable)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, media.ErrNotAcceptable) {
 			return nil, fmt.Errorf("%w: %w", sip.ErrNotAcceptable, err)
@@ -125,6 +145,13 @@ func (m *callMedia) Answer(offer []byte) ([]byte, error) {
 
 // SetAnswer implements sip.Media.
 func (m *callMedia) SetAnswer(answer []byte) error {
+	if m.web != nil {
+		neg, err := m.web.SetAnswer(context.Background(), answer)
+		if err != nil {
+			return err
+		}
+		return m.agreed(neg)
+	}
 	neg, err := m.neg.SetAnswer(answer)
 	if err != nil {
 		return err
@@ -152,7 +179,11 @@ func (m *callMedia) agreed(n media.Negotiated) error {
 		}
 		return nil
 	}
-	s, err := media.NewSession(media.SessionOptions{RTP: m.rtp, RTCP: m.rtcp, Negotiated: n, Logger: m.log, OnDTMF: m.onDTMF})
+	o := media.SessionOptions{RTP: m.rtp, RTCP: m.rtcp, Negotiated: n, Logger: m.log, OnDTMF: m.onDTMF}
+	if m.web != nil {
+		o.RTP, o.RTCP, o.SSRC = m.web.Conns()
+	}
+	s, err := media.NewSession(o)
 	if err != nil {
 		m.mu.Unlock()
 		return err
@@ -214,6 +245,7 @@ func (m *callMedia) Close() error {
 					m.log.Debug("rtp session close", "err", err)
 				}
 			}
+			m.closeWeb()
 		})
 		return nil
 	}
@@ -221,16 +253,35 @@ func (m *callMedia) Close() error {
 		_ = path.Close() // before the session it reads from and writes to
 	}
 	if sess != nil {
-		return sess.Close() // the session owns the sockets
+		err := sess.Close() // the session owns the sockets
+		m.closeWeb()
+		return err
+	}
+	if m.web != nil {
+		return m.web.Close()
 	}
 	return errors.Join(m.rtp.Close(), m.rtcp.Close())
 }
 
+// closeWeb ends a WebRTC call's transport, after its session.
+func (m *callMedia) closeWeb() {
+	if m.web != nil {
+		if err := m.web.Close(); err != nil {
+			m.log.Debug("webrtc close", "err", err)
+		}
+	}
+}
+
 // MediaInfo is a call's media and its quality figures.
 type MediaInfo struct {
-	Codec           string  `json:"codec"`
-	SRTP            bool    `json:"srtp"`
-	Remote          string  `json:"remote"`
+	Codec  string `json:"codec"`
+	SRTP   bool   `json:"srtp"`
+	Remote string `json:"remote,omitempty"`
+	// Transport is "rtp" or "webrtc"; a WebRTC call shows the ICE
+	// candidate pair in use and our DTLS role (client or server).
+	Transport       string  `json:"transport"`
+	ICEPair         string  `json:"ice_pair,omitempty"`
+	DTLSRole        string  `json:"dtls_role,omitempty"`
 	PacketsSent     uint64  `json:"packets_sent"`
 	PacketsReceived uint64  `json:"packets_received"`
 	PacketsLost     int64   `json:"packets_lost"`
@@ -303,6 +354,7 @@ func (m *callMedia) info() *MediaInfo {
 		PacketsIgnored: st.PacketsIgnored, PacketsForeignSource: st.PacketsForeignSource, PacketsForeignSSRC: st.PacketsForeignSSRC,
 		Relatches: st.Relatches, SSRCChanges: st.SSRCChanges,
 	}
+	m.webInfo(mi)
 	if path != nil {
 		ps := path.Stats()
 		in, inOK, out, outOK := path.Devices()

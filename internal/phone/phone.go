@@ -68,6 +68,8 @@ type Phone struct {
 	levels  AudioState // volumes and mute set by the agent desktop
 
 	sip *sipSide // nil until Run starts it
+	// dtls is the DTLS certificate of WebRTC calls (webrtc.go).
+	dtls dtlsCert
 }
 
 // New builds a Phone; it logs the policy's warnings (bad device entries).

@@ -24,6 +24,21 @@ func (p *Phone) attachMedia(e *call) {
 			s.mu.Unlock()
 		}
 	}
+	e.media.mu.Lock()
+	e.media.onFailed = func(err error) {
+		s := p.sipSide()
+		if s == nil {
+			return
+		}
+		s.mu.Lock()
+		e.endReason = "webrtc: " + err.Error()
+		e.ending = true
+		s.mu.Unlock()
+		p.log.Warn("ending call: its WebRTC transport failed", "call", id, "err", err)
+		p.events.publish(EventMedia, map[string]string{"call": id, "event": "webrtc_failed", "reason": err.Error()})
+		_ = e.sip.Hangup()
+	}
+	e.media.mu.Unlock()
 	e.media.onDTMF = func(d rune) {
 		p.log.Info("dtmf received", "call", id, "digit", string(d), "method", "rfc4733")
 		p.events.publish(EventDTMF, map[string]string{"call": id, "digit": string(d), "direction": "received"})

@@ -61,6 +61,18 @@ func (p *Phone) startSIP(ctx context.Context) error {
 		opts.TLSCertFile, opts.TLSKeyFile = c.Endpoint.TLSCertFile, c.Endpoint.TLSKeyFile
 	}
 	opts.Accounts = sipAccounts(c)
+	if usesWebRTC(c) {
+		// The DTLS certificate now, not at the first call: a file that
+		// cannot be read or written stops the start with its reason,
+		// and no call waits for a key to be made.
+		cert, err := p.dtls.get(c)
+		if err != nil {
+			return fmt.Errorf("phone: %w", err)
+		}
+		if fps, err := cert.GetFingerprints(); err == nil && len(fps) > 0 {
+			p.log.Info("webrtc media", "dtls_fingerprint", fps[0].Algorithm+" "+fps[0].Value)
+		}
+	}
 	s := &sipSide{calls: map[string]*call{}, regs: map[int]sip.Registration{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	ua, err := sip.New(opts, &handler{p: p})

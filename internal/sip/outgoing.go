@@ -123,6 +123,14 @@ func (u *UA) dial(ctx context.Context, account int, target string, m Media, more
 	u.mu.Unlock()
 
 	req := c.inviteRequest(offer)
+	if c.transport == "udp" && len(req.String())+authHeadroom > udpRequestLimit {
+		// RFC 3261 §18.1.1: a request over 1300 bytes (a WebRTC offer
+		// with its candidates and fingerprint) goes over a
+		// congestion-controlled transport.
+		u.log.Debug("dial: the INVITE is too large for udp: sending it over tcp", "call", c.id, "bytes", len(req.String()))
+		c.transport = "tcp"
+		req = c.inviteRequest(offer)
+	}
 	u.h.CallState(c, CallStateCalling, "calling")
 	if !u.spawn(func() { c.runInvite(req) }) {
 		c.end(ErrClosed, "closed")

@@ -19,6 +19,15 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
+func init() {
+	// sipgo refuses any UDP message over UDPMTUSize-200 bytes. RFC 3261
+	// §18.1.1 asks that of requests only (Dial sends a large INVITE over
+	// TCP instead); a response goes back the way its request came (§18.2.2)
+	// and may be larger: a 200 carrying a WebRTC answer, with its
+	// candidates and fingerprint, is about 1.5 kB. IP fragments it.
+	sip.UDPMTUSize = 8192
+}
+
 // webSocket reports whether transport is ws or wss.
 func webSocket(transport string) bool {
 	t := strings.ToLower(transport)

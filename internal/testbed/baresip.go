@@ -81,7 +81,8 @@ type BaresipOptions struct {
 	// AccountParams are extra ";name=value" account parameters.
 	AccountParams []string
 	// MediaEnc turns on media encryption: "srtp" (SDES offered, plain RTP
-	// accepted) or "srtp-mand" (SDES required); "" = off.
+	// accepted), "srtp-mand" (SDES required) or "dtls_srtp" (DTLS-SRTP
+	// with ICE, medianat=ice: baresip as a WebRTC peer); "" = off.
 	MediaEnc string
 	// RTPTimeout, in seconds, makes baresip end a sendrecv call when no
 	// RTP arrived for that long (rtp_timeout); 0 = never.
@@ -476,9 +477,22 @@ func (b *Baresip) account() string {
 	if o.Password != "" {
 		a += ";auth_pass=" + o.Password
 	}
-	a += ";answermode=" + o.AnswerMode + ";audio_codecs=" + strings.Join(o.Codecs, ",")
+	// An account's codec list names Opus with its rate and channels
+	// ("opus" alone is read as opus/8000/1, which does not exist, and
+	// the whole list is then ignored).
+	codecs := make([]string, len(o.Codecs))
+	for i, c := range o.Codecs {
+		codecs[i] = c
+		if strings.EqualFold(c, "opus") {
+			codecs[i] = "opus/48000/2"
+		}
+	}
+	a += ";answermode=" + o.AnswerMode + ";audio_codecs=" + strings.Join(codecs, ",")
 	if o.MediaEnc != "" {
 		a += ";mediaenc=" + o.MediaEnc
+	}
+	if o.MediaEnc == "dtls_srtp" {
+		a += ";medianat=ice"
 	}
 	for _, p := range o.AccountParams {
 		a += ";" + strings.TrimPrefix(p, ";")
@@ -488,6 +502,10 @@ func (b *Baresip) account() string {
 
 func (b *Baresip) config() (string, error) {
 	o := b.opts
+	rtcpMux := "no"
+	if o.MediaEnc == "dtls_srtp" {
+		rtcpMux = "yes" // as WebRTC peers require (RFC 8834 §5.1.1)
+	}
 	lines := [][2]string{
 		{"poll_method", "epoll"},
 		// loopback for the Contact and the SDP c= line
@@ -507,7 +525,7 @@ func (b *Baresip) config() (string, error) {
 		{"auenc_format", "s16"},
 		{"audec_format", "s16"},
 		{"audio_buffer", "20-160"},
-		{"rtcp_mux", "no"},
+		{"rtcp_mux", rtcpMux},
 		{"jitter_buffer_delay", "5-10"},
 		{"rtp_stats", "no"},
 		{"ctrl_tcp_listen", "127.0.0.1:" + strconv.Itoa(b.ctrlPort)},
@@ -553,7 +571,11 @@ func (b *Baresip) config() (string, error) {
 	if o.Record {
 		mods = append(mods, "sndfile.so")
 	}
-	if o.MediaEnc != "" {
+	switch o.MediaEnc {
+	case "":
+	case "dtls_srtp":
+		mods = append(mods, "dtls_srtp.so", "ice.so")
+	default:
 		mods = append(mods, "srtp.so")
 	}
 	var s strings.Builder

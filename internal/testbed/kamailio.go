@@ -63,6 +63,13 @@ type KamailioOptions struct {
 	// connection as an alias (add_contact_alias), which in-dialog
 	// requests are routed back by (handle_ruri_alias).
 	WS bool
+	// RTPEngine is the ng address of an rtpengine (StartRtpengine) that
+	// becomes the WebRTC media gateway of WebRTCUser: every offer and
+	// answer to or from that user is turned by rtpengine into WebRTC
+	// media (ICE, DTLS-SRTP passive, UDP/TLS/RTP/SAVPF, rtcp-mux, a=mid)
+	// on that user's side and into plain RTP/AVP on the other.
+	RTPEngine  string
+	WebRTCUser string
 	// Debug is Kamailio's log level (default 2: notices, warnings, errors
 	// and one line per request routed).
 	Debug int
@@ -488,6 +495,7 @@ type kamailioCfg struct {
 	Port, TLSPort, Debug int
 	WSPort, WSSPort      int
 	TLS, Auth, WS        bool
+	RTPEngine, WebRTC    string
 	NAT, Outbound        bool
 	FlowTimer            int
 	Ctl, TLSCfg          string
@@ -500,7 +508,7 @@ func (k *Kamailio) config() string {
 	}
 	c := kamailioCfg{
 		Port: k.port, TLSPort: k.port + 1, Debug: k.opts.Debug, TLS: k.opts.TLS, Auth: k.opts.Auth,
-		WS: k.opts.WS, WSPort: k.WSPort(), WSSPort: k.WSSPort(),
+		WS: k.opts.WS, WSPort: k.WSPort(), WSSPort: k.WSSPort(), RTPEngine: k.opts.RTPEngine, WebRTC: k.opts.WebRTCUser,
 		NAT: k.opts.NAT, Outbound: k.opts.Outbound, FlowTimer: k.opts.FlowTimer,
 		Ctl: k.ctlSocket(), TLSCfg: filepath.Join(k.dir, "tls.cfg"),
 	}
@@ -578,6 +586,11 @@ modparam("usrloc", "nat_bflag", 6)
 loadmodule "xhttp.so"
 loadmodule "websocket.so"
 {{- end}}
+{{- if .RTPEngine}}
+loadmodule "rtpengine.so"
+modparam("rtpengine", "rtpengine_sock", "udp:{{.RTPEngine}}")
+modparam("rtpengine", "rtpengine_tout_ms", 2000)
+{{- end}}
 {{- if .Outbound}}
 loadmodule "outbound.so"
 modparam("registrar", "outbound_mode", 1)
@@ -615,6 +628,7 @@ request_route {
 
 	if (is_method("CANCEL")) {
 		if (t_check_trans()) {
+			route(MEDIA);
 			route(RELAY);
 		}
 		exit;
@@ -639,6 +653,7 @@ request_route {
 
 	route(ISLOCAL);
 	if ($var(local) == 0) {
+		route(MEDIA);
 		route(RELAY);
 	}
 	if ($rU == $null) {
@@ -732,11 +747,13 @@ route[WITHINDLG] {
 			}
 		}
 {{- end}}
+		route(MEDIA);
 		route(RELAY);
 		exit;
 	}
 	if (is_method("ACK")) {
 		if (t_check_trans()) {
+			route(MEDIA);
 			route(RELAY);
 		}
 		exit;
@@ -815,8 +832,61 @@ route[LOCATION] {
 				exit;
 		}
 	}
+	route(MEDIA);
 	route(RELAY);
 }
+
+# The WebRTC media gateway (with RTPEngine): From/To name the sender and
+# the receiver of a request, in and out of dialog.
+route[MEDIA] {
+{{- if .RTPEngine}}
+	if (is_method("BYE|CANCEL")) {
+		rtpengine_delete();
+		return;
+	}
+	if (!is_method("INVITE|UPDATE|ACK")) {
+		return;
+	}
+	if (is_method("INVITE")) {
+		t_on_reply("MEDIA_REPLY");
+		t_on_failure("MEDIA_FAILED");
+	}
+	if (!has_body("application/sdp")) {
+		return;
+	}
+	if ($fU == "{{.WebRTC}}") {
+		if (is_method("ACK")) {
+			rtpengine_answer("ICE=remove DTLS=off RTP/AVP rtcp-mux-demux");
+		} else {
+			rtpengine_offer("ICE=remove DTLS=off RTP/AVP rtcp-mux-demux");
+		}
+	} else if ($tU == "{{.WebRTC}}") {
+		if (is_method("ACK")) {
+			rtpengine_answer("ICE=force DTLS=passive UDP/TLS/RTP/SAVPF SDES-off rtcp-mux-offer generate-mid");
+		} else {
+			rtpengine_offer("ICE=force DTLS=passive UDP/TLS/RTP/SAVPF SDES-off rtcp-mux-offer generate-mid");
+		}
+	}
+{{- end}}
+	return;
+}
+{{- if .RTPEngine}}
+
+onreply_route[MEDIA_REPLY] {
+	if (!has_body("application/sdp")) {
+		return;
+	}
+	if ($fU == "{{.WebRTC}}") {
+		rtpengine_answer("ICE=force DTLS=passive UDP/TLS/RTP/SAVPF SDES-off rtcp-mux-offer generate-mid");
+	} else if ($tU == "{{.WebRTC}}") {
+		rtpengine_answer("ICE=remove DTLS=off RTP/AVP rtcp-mux-demux");
+	}
+}
+
+failure_route[MEDIA_FAILED] {
+	rtpengine_delete();
+}
+{{- end}}
 {{- if .NAT}}
 
 onreply_route[NATREPLY] {
@@ -830,6 +900,9 @@ onreply_route[NATREPLY] {
 onreply_route {
 	if (($Rp == {{.WSPort}} || $Rp == {{.WSSPort}}) && !(proto == WS || proto == WSS)) {
 		drop;
+	}
+	if ($rs >= 300 && $hdr(Warning) != $null) {
+		xlog("L_NOTICE", "reply $rs $rm from $si:$sp/$pr warning: $hdr(Warning)\n");
 	}
 	if (nat_uac_test("64")) {
 		add_contact_alias();
