@@ -399,7 +399,7 @@ func TestRunTBFatalIsRecovered(t *testing.T) {
 // TestHarnessTiny runs the whole harness once on tiny settings against the
 // real peers and checks that the table and the JSON hold every row.
 func TestHarnessTiny(t *testing.T) {
-	testbed.Require(t, "pulseaudio", "pactl", "pacat", "parec", "sipp", "baresip", "kamailio")
+	testbed.Require(t, "pulseaudio", "pactl", "pacat", "parec", "sipp", "baresip", "kamailio", "rtpengine")
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	opts := Tiny()
 	opts.Softphone = testbed.SoftphoneBinary(t)
@@ -410,7 +410,7 @@ func TestHarnessTiny(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"1a", "1b", "1c", "1d", "2a", "2b", "2c", "3a", "3a'", "3b", "3b'", "4a", "4b", "5a", "5b", "5c", "6a", "6b", "6c",
-		"7a", "7b", "7c", "7d", "7e", "7f", "7g"}
+		"7a", "7b", "7c", "7d", "7e", "7f", "7g", "8a", "8b", "8c", "8d", "8e", "8f"}
 	var table, js bytes.Buffer
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
@@ -471,6 +471,12 @@ func TestHarnessTiny(t *testing.T) {
 	}
 	if r := row("7a"); !strings.Contains(r.Baresip.NA, "no hot-plug") {
 		t.Errorf("7a does not say baresip has no hot-plug: %+v", r.Baresip)
+	}
+	// figure 8: WebRTC beside plain RTP, every row measured on ours
+	for _, id := range []string{"8a", "8b", "8c", "8d", "8e", "8f"} {
+		if r := row(id); r.Ours.Spread == nil || !strings.Contains(r.Baresip.NA, "ours only") {
+			t.Errorf("row %s: ours %q, baresip %+v", r.ID, r.Ours.NA, r.Baresip)
+		}
 	}
 	if back.Machine.Cores < 1 || back.Machine.CPU == "" {
 		t.Errorf("machine not described: %+v", back.Machine)

@@ -88,7 +88,10 @@ type Options struct {
 	// IdleWindow is how long the idle CPU and memory of figures 5 and 6
 	// are watched.
 	IdleWindow time.Duration `json:"idle_window"`
-	// Figures limits the run to these figure numbers ("1".."7"); empty
+	// WebRTCCalls is the number of calls of each kind (WebRTC, plain)
+	// per run of figure 8.
+	WebRTCCalls int `json:"webrtc_calls"`
+	// Figures limits the run to these figure numbers ("1".."8"); empty
 	// means all.
 	Figures []string `json:"figures,omitempty"`
 }
@@ -103,7 +106,7 @@ func Full() Options {
 		RejectSettle: 6 * time.Second, RejectRuns: 2,
 		CPUWindow: 20 * time.Second, CPURuns: 2,
 		LatencyBursts: 5, HotplugCycles: 10, IdleWindow: 8 * time.Second,
-		SwitchCycles: 5, SwitchCalibration: 3,
+		SwitchCycles: 5, SwitchCalibration: 3, WebRTCCalls: 20,
 	}
 }
 
@@ -115,7 +118,7 @@ func Tiny() Options {
 		RejectRates: []int{20, 50}, RejectStep: time.Second, RejectSettle: time.Second, RejectRuns: 1,
 		CPUWindow: 2 * time.Second, CPURuns: 1,
 		LatencyBursts: 1, HotplugCycles: 1, IdleWindow: time.Second,
-		SwitchCycles: 1, SwitchCalibration: 1,
+		SwitchCycles: 1, SwitchCalibration: 1, WebRTCCalls: 2,
 	}
 }
 
@@ -126,7 +129,7 @@ func (o Options) validate() error {
 	case o.Runs < 1 || o.RejectRuns < 1 || o.CPURuns < 1:
 		return fmt.Errorf("%w: runs must be at least 1", ErrBadOptions)
 	case o.SetupCalls < 1 || o.SetupCallsBaresip < 1 || o.SetupRate < 1 || o.LatencyBursts < 1 || o.HotplugCycles < 1 ||
-		o.SwitchCycles < 1 || o.SwitchCalibration < 1:
+		o.SwitchCycles < 1 || o.SwitchCalibration < 1 || o.WebRTCCalls < 1:
 		return fmt.Errorf("%w: counts must be at least 1", ErrBadOptions)
 	case len(o.RejectRates) == 0 || o.RejectStep <= 0 || o.CPUWindow <= 0 || o.IdleWindow <= 0:
 		return fmt.Errorf("%w: empty ramp or window", ErrBadOptions)
@@ -204,7 +207,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Report, error) {
 		run func(ctx context.Context) []*Row
 	}{
 		{"6", h.figIdle}, {"1", h.figSetup}, {"2", h.figReject}, {"3", h.figCPU}, {"4", h.figLatency}, {"5", h.figHotplug},
-		{"7", h.figSwitch},
+		{"7", h.figSwitch}, {"8", h.figWebRTC},
 	}
 	byID := map[string][]*Row{}
 	for _, f := range figs {
@@ -216,7 +219,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Report, error) {
 		byID[f.id] = f.run(ctx)
 		log.Info("figure "+f.id+": done", "took", time.Since(t0).Round(time.Millisecond))
 	}
-	for _, id := range []string{"1", "2", "3", "4", "5", "6", "7"} {
+	for _, id := range []string{"1", "2", "3", "4", "5", "6", "7", "8"} {
 		for _, r := range byID[id] {
 			r.finish()
 			rep.Rows = append(rep.Rows, *r)
@@ -271,6 +274,10 @@ type daemonOpts struct {
 	Session string
 	// Account, when set, is the [connectivity.0] body.
 	Account string
+	// NullAudio runs the daemon on miniaudio's null backend with no
+	// headset required (use_headset = 0): a figure about the network
+	// path, without a sound server's stream start-up in it.
+	NullAudio bool
 }
 
 // moreHeadsets renders further headset_name entries, one line each (the
@@ -288,6 +295,9 @@ type daemon struct {
 	proc    *testbed.Process
 	client  *control.Client
 	sipAddr string
+	// lastCPU is figure 8's CPU of the last call held on connection 0
+	// (WebRTC) and 1 (plain RTP).
+	lastCPU [2]float64
 }
 
 func (d *daemon) pid() int { return d.proc.Cmd.Process.Pid }
@@ -324,6 +334,9 @@ echo_cancellation = 0
 noise_suppression = 0
 %s
 `, sipPort, rtp+2, rtp+400, ctl, token, o.Headset, moreHeadsets(o.MoreHeadsets), o.Session)
+	if o.NullAudio {
+		cfg = strings.Replace(cfg, "use_headset = 1\n", "use_headset = 0\n", 1) + "\n[system.audio]\nbackend = null\n"
+	}
 	if o.Account != "" {
 		cfg += "\n[connectivity.0]\n" + o.Account + "\n"
 	}

@@ -161,6 +161,12 @@ func NewWebRTC(cfg WebRTCConfig) (*WebRTC, error) {
 	// Candidates on this machine's own addresses, without mDNS names: a
 	// SIP peer cannot resolve .local names.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// A peer whose SDP declares no a=ssrc (a media gateway bridging a
+	// plain SIP phone, a SIP phone itself) still sends us one audio
+	// stream in our one media section: take it as that section's track.
+	// pion does so for an offer it answers, but not for an answer to our
+	// offer unless told.
+	se.SetHandleUndeclaredSSRCWithoutAnswer(true)
 	if cfg.PortMin != 0 && cfg.PortMax >= cfg.PortMin {
 		if err := se.SetEphemeralUDPPortRange(cfg.PortMin, cfg.PortMax); err != nil {
 			return nil, fmt.Errorf("%w: port range: %w", ErrWebRTC, err)
