@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -161,19 +162,33 @@ func TestWebRTCGatewayCallAudio(t *testing.T) {
 	}
 }
 
+// TestWebRTCRelayCallAudio: as TestWebRTCGatewayCallAudio, with
+// ice_policy = relay and a TURN server (coturn): the call's media goes
+// through the relay, tones both ways.
+func TestWebRTCRelayCallAudio(t *testing.T) {
+	testCallAudioWith(t, testbed.PulseAudio, "PCMU", "relay")
+}
+
 // testCallAudioWith is one call of the audio tests: mode "" is plain RTP
 // straight to baresip, "srtp" SDES-SRTP (mandatory), "gateway" WebRTC
-// media through Kamailio over WebSocket and rtpengine.
+// media through Kamailio over WebSocket and rtpengine ("gateway-in":
+// baresip calls; "relay": our media through a TURN relay too).
 func testCallAudioWith(t *testing.T, srv testbed.SoundServer, codec, mode string) {
 	endpoint, extra := "", ""
 	srtp := mode != ""
 	bo := testbed.BaresipOptions{User: "peer", AnswerMode: "auto", Codecs: []string{codec}, Record: true}
 	var k *testbed.Kamailio
+	var turn *testbed.Coturn
 	switch mode {
 	case "srtp":
 		endpoint = "srtp = mandatory\nsrtp_over_insecure_signalling = 1\n"
 		bo.MediaEnc = "srtp-mand"
-	case "gateway", "gateway-in":
+	case "gateway", "gateway-in", "relay":
+		if mode == "relay" {
+			turn = testbed.StartCoturn(t)
+			u, pw := turn.Credentials()
+			endpoint = fmt.Sprintf("ice_policy = relay\nturn_server = %s\nturn_user = %s\nturn_password = %s\n", turn.Addr(), u, pw)
+		}
 		rtpe := testbed.StartRtpengine(t)
 		k = testbed.StartKamailio(t, testbed.KamailioOptions{Auth: true, WS: true, RTPEngine: rtpe.NGAddr(), WebRTCUser: "alice"})
 		t.Cleanup(func() {
@@ -234,6 +249,21 @@ func testCallAudioWith(t *testing.T, srv testbed.SoundServer, codec, mode string
 		ci = mb.waitCall(t, "the ICE pair", 10*time.Second, func(ci phone.CallInfo) bool { return ci.Media.ICEPair != "" })
 		if ci.Media.Transport != "webrtc" || ci.Media.DTLSRole == "" {
 			t.Errorf("media %+v, want webrtc with an ICE pair and a DTLS role", ci.Media)
+		}
+		if turn != nil {
+			// ice_policy = relay: our side of the pair is the TURN
+			// server's relay, which granted the allocation.
+			local, _, _ := strings.Cut(ci.Media.ICEPair, "<->")
+			first, last := turn.RelayPorts()
+			port := 0
+			if f := strings.Fields(local); len(f) >= 3 {
+				if ap, err := netip.ParseAddrPort(f[2]); err == nil {
+					port = int(ap.Port())
+				}
+			}
+			if !strings.Contains(local, "relay") || port < first || port > last {
+				t.Errorf("ICE pair %q, want our side on a relay port of coturn's (%d-%d)", ci.Media.ICEPair, first, last)
+			}
 		}
 	}
 	// What comes out of our headset: the 440 Hz tone.
