@@ -4,7 +4,7 @@
 set -euo pipefail
 
 run_pkgs=(libpulse0 libasound2 libopus-dev libopusfile-dev libspeexdsp1 libspeexdsp-dev pkg-config)
-test_pkgs=("${run_pkgs[@]}" pulseaudio pulseaudio-utils pipewire pipewire-pulse wireplumber dbus-daemon kamailio kamailio-tls-modules kamailio-outbound-modules kamailio-websocket-modules rtpengine-daemon coturn baresip-core sip-tester sox nftables iproute2 procps ffmpeg chromium curl passwd)
+test_pkgs=("${run_pkgs[@]}" pulseaudio pulseaudio-utils pipewire pipewire-pulse wireplumber dbus-daemon kamailio kamailio-tls-modules kamailio-outbound-modules kamailio-websocket-modules rtpengine-daemon coturn npm baresip-core sip-tester sox nftables iproute2 procps ffmpeg chromium curl passwd)
 bench_pkgs=("${test_pkgs[@]}")
 
 case "${1:-}" in

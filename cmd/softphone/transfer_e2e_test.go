@@ -321,6 +321,11 @@ func TestAttendedTransferByAgent(t *testing.T) {
 	start := func(t *testing.T, frag, after string) (td *transferDaemon, customer, sup *testbed.Sipp, c1, c2 phone.CallInfo) {
 		t.Helper()
 		td = startTransferDaemon(t)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("daemon log:\n%s", td.proc.Log())
+			}
+		})
 		customer = testbed.StartSipp(t, testbed.SippOptions{Scenario: "uac_refer_recipient.xml", Target: td.sipAddr, Service: "agent",
 			Vars: map[string]string{"frag": frag, "after": after}, Timeout: 60 * time.Second})
 		c1 = td.callEvent(t, "", "active")

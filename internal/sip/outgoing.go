@@ -123,10 +123,13 @@ func (u *UA) dial(ctx context.Context, account int, target string, m Media, more
 	u.mu.Unlock()
 
 	req := c.inviteRequest(offer)
-	if c.transport == "udp" && len(req.String())+authHeadroom > udpRequestLimit {
+	if c.transport == "udp" && c.acct != nil && len(req.String())+authHeadroom > udpRequestLimit {
 		// RFC 3261 §18.1.1: a request over 1300 bytes (a WebRTC offer
 		// with its candidates and fingerprint) goes over a
-		// congestion-controlled transport.
+		// congestion-controlled transport. Only towards an account's
+		// server, a proxy that must take TCP (§18); a phone called
+		// directly often listens on UDP alone, and gets the large
+		// datagram as most phones send it.
 		u.log.Debug("dial: the INVITE is too large for udp: sending it over tcp", "call", c.id, "bytes", len(req.String()))
 		c.transport = "tcp"
 		req = c.inviteRequest(offer)

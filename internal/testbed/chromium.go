@@ -70,6 +70,13 @@ const cdpTimeout = 30 * time.Second
 // connects to its DevTools endpoint; t.Cleanup closes the browser.
 func StartChromium(t TB) *Browser {
 	t.Helper()
+	return StartChromiumWith(t)
+}
+
+// StartChromiumWith is StartChromium with more command-line flags (a
+// fake microphone for WebRTC, for example).
+func StartChromiumWith(t TB, flags ...string) *Browser {
+	t.Helper()
 	dir := Dir(t, "chromium")
 	// The profile lives outside t.TempDir: Chromium's helper processes may
 	// still be writing to it for a moment after the browser exits.
@@ -82,11 +89,12 @@ func StartChromium(t TB) *Browser {
 			t.Logf("chromium profile %s not removed", profile)
 		}
 	})
-	p := Start(t, dir, nil, "chromium",
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-dev-shm-usage", "--user-data-dir="+profile,
-		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "about:blank")
+		"--disable-dev-shm-usage", "--user-data-dir=" + profile,
+		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0"}
+	args = append(append(args, flags...), "about:blank")
+	p := Start(t, dir, nil, "chromium", args...)
 	line, err := p.WaitLine("DevTools listening on ws://", 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -306,6 +314,37 @@ func (p *Page) Eval(t TB, expr string) bool {
 	var res struct{ Result *struct{ Value any } }
 	p.Call(t, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &res)
 	return res.Result != nil && res.Result.Value == true
+}
+
+// Value evaluates expr (awaiting a promise) and decodes its JSON value
+// into out.
+func (p *Page) Value(t TB, expr string, out any) {
+	t.Helper()
+	var res struct {
+		Result *struct {
+			Value json.RawMessage `json:"value"`
+		} `json:"result"`
+		ExceptionDetails *struct {
+			Text      string `json:"text"`
+			Exception *struct {
+				Description string `json:"description"`
+			} `json:"exception"`
+		} `json:"exceptionDetails"`
+	}
+	p.Call(t, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}, &res)
+	if e := res.ExceptionDetails; e != nil {
+		msg := e.Text
+		if e.Exception != nil {
+			msg = e.Exception.Description
+		}
+		t.Fatalf("chromium: %s: %s", expr, msg)
+	}
+	if res.Result == nil || out == nil {
+		return
+	}
+	if err := json.Unmarshal(res.Result.Value, out); err != nil {
+		t.Fatalf("chromium: %s: %v (%s)", expr, err, res.Result.Value)
+	}
 }
 
 // Click clicks the left mouse button at an element's centre.

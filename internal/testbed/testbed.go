@@ -97,6 +97,16 @@ func FreePort(t TB, step int) int {
 		for p := base; p < base+step; p++ {
 			portsGiven[p] = true
 		}
+		// Given back when the test ends (its peers are stopped by then:
+		// cleanups run last-registered first): a long test binary would
+		// otherwise run out of long free runs.
+		t.Cleanup(func() {
+			portMu.Lock()
+			defer portMu.Unlock()
+			for p := base; p < base+step; p++ {
+				delete(portsGiven, p)
+			}
+		})
 		return base
 	}
 	t.Fatalf("free port: no run of %d free ports found", step)
