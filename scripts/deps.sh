@@ -16,6 +16,11 @@ esac
 
 missing=()
 for p in "${want[@]}"; do
+	# npm also comes with other builds of Node.js (NodeSource's nodejs
+	# package, which conflicts with Debian's npm): a working npm will do.
+	if [[ $p == npm ]] && command -v npm >/dev/null; then
+		continue
+	fi
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
 		missing+=("$p")
 	fi

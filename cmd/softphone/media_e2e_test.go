@@ -154,7 +154,8 @@ func testCallAudio(t *testing.T, srv testbed.SoundServer, codec string, srtp boo
 // (auto-answered). rtpengine gives the agent ICE and DTLS-SRTP (passive)
 // with rtcp-mux and a=mid, and baresip plain RTP/AVP: the tones go both
 // ways (PCMU and Opus), the call shows webrtc with its ICE pair and DTLS
-// role, holds and resumes with re-INVITEs, and carries DTMF.
+// role, holds and resumes with re-INVITEs, carries DTMF, and (outgoing
+// PCMU and Opus) moves to the spare headset when ours is unplugged.
 func TestWebRTCGatewayCallAudio(t *testing.T) {
 	for _, codec := range []string{"PCMU", "opus"} {
 		t.Run(codec, func(t *testing.T) { testCallAudioWith(t, testbed.PulseAudio, codec, "gateway") })
@@ -302,6 +303,22 @@ func testCallAudioWith(t *testing.T, srv testbed.SoundServer, codec, mode string
 		mb.hearsTone(t, 440)
 		if c := mb.waitCall(t, "the call's figures", 10*time.Second, func(ci phone.CallInfo) bool { return ci.Media.RTCPReceived > 0 }); c.Media.MOS < 3.5 {
 			t.Errorf("media figures after the resume: %+v", *c.Media)
+		}
+		if mode == "gateway" {
+			// The headset is unplugged mid-call: the WebRTC call stays up
+			// and its audio moves to the spare headset, as a plain one's.
+			mb.out.Unplug(t)
+			waitEvent(t, mb.ev, "media", 10*time.Second, func(d json.RawMessage) bool {
+				return strings.Contains(string(d), "devices_switched") && strings.Contains(string(d), "Spare Headset")
+			})
+			if !testbed.WaitFor(10*time.Second, func() bool { return mb.hears(t, "spare", 440, 1500*time.Millisecond) > 0.1 }) {
+				t.Error("no tone on the spare headset after the unplug")
+			}
+			mb.out.Plug(t)
+			waitEvent(t, mb.ev, "media", 10*time.Second, func(d json.RawMessage) bool {
+				return strings.Contains(string(d), "devices_switched") && strings.Contains(string(d), jabra)
+			})
+			mb.waitCall(t, "the call after the headset came back", 5*time.Second, func(phone.CallInfo) bool { return true })
 		}
 	}
 	if err := mb.client.Hangup(context.Background(), ""); err != nil {
