@@ -522,8 +522,19 @@ func (p *Path) Muted() bool { return p.muted.Load() }
 
 // SetHold holds or resumes the path: while held nothing is sent and the
 // caller's audio is not played. The phone renegotiates the direction
-// (RFC 3264 §8.4) on its own.
-func (p *Path) SetHold(on bool) { p.held.Store(on) }
+// (RFC 3264 §8.4) on its own. On resume one packet of silence goes out at
+// once rather than at the next capture period: a peer that checks its RTP
+// timeout the moment its stream turns sendrecv again (baresip does) finds
+// a fresh packet instead of the last one from before the hold.
+func (p *Path) SetHold(on bool) {
+	if was := p.held.Swap(on); !was || on {
+		return
+	}
+	if mw, ok := p.opts.Media.(mutedWriter); ok {
+		f := formatOf(p.opts.Media.Negotiated())
+		_ = mw.WriteMuted(f.samples(f.rate)*f.channels, media.NoiseLevelSilence)
+	}
+}
 
 // Held reports whether the path is on hold.
 func (p *Path) Held() bool { return p.held.Load() }

@@ -256,6 +256,10 @@ func TestHoldStopsBothDirections(t *testing.T) {
 		t.Errorf("A sent %d packets while held, want 0", got-sent)
 	}
 	k.a.SetHold(false)
+	// The resume sends a packet at once, before the next capture period.
+	if got := k.sa.Stats().PacketsSent; got < sent+1 {
+		t.Errorf("A sent nothing at once on resume")
+	}
 	eventually(t, "sending after resume", func() bool { return k.sa.Stats().PacketsSent >= sent+10 })
 }
 
