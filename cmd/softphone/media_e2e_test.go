@@ -473,11 +473,12 @@ func testRingingAndNoDeviceLeft(t *testing.T, srv testbed.SoundServer) {
 	mb.spare.Unplug(t)
 	mb.pa.UnloadModule(t, mb.micMod)
 	mb.pa.UnloadModule(t, mb.feedMod)
-	// The modules go one after the other: a first no_device event may
-	// still name the feed sink as the fallback output; the last one names
-	// none on either side.
-	waitEvent(t, mb.ev, "media", 15*time.Second, func(d json.RawMessage) bool {
-		return strings.Contains(string(d), "no_device") && strings.Contains(string(d), `"output":"none"`) && strings.Contains(string(d), `"input":"none"`)
+	// The modules go one after the other: the no_device event (said once,
+	// when the call first lacks a device) may still name the feed sink as
+	// the fallback output; the move that follows leaves none on either side.
+	waitEvent(t, mb.ev, "media", 15*time.Second, func(d json.RawMessage) bool { return strings.Contains(string(d), "no_device") })
+	mb.waitCall(t, "no device on either side", 15*time.Second, func(ci phone.CallInfo) bool {
+		return ci.Media != nil && ci.Media.Input == "none" && ci.Media.Output == "none"
 	})
 	calls, err := mb.client.Calls(context.Background())
 	if err != nil || len(calls) != 1 || calls[0].Media == nil {
