@@ -3,7 +3,7 @@
 # usage: scripts/deps.sh run|test|bench
 set -euo pipefail
 
-run_pkgs=(libpulse0 libasound2 libopus-dev libopusfile-dev libspeexdsp1 libspeexdsp-dev pkg-config)
+run_pkgs=(libpulse0 libasound2 libopus-dev libopusfile-dev libspeexdsp1 libspeexdsp-dev libwebrtc-audio-processing-dev g++ pkg-config)
 test_pkgs=("${run_pkgs[@]}" pulseaudio pulseaudio-utils pipewire pipewire-pulse wireplumber dbus-daemon kamailio kamailio-tls-modules kamailio-outbound-modules kamailio-websocket-modules rtpengine-daemon coturn npm baresip-core sip-tester sox nftables iproute2 procps ffmpeg chromium curl passwd)
 bench_pkgs=("${test_pkgs[@]}")
 

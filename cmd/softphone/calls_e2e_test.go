@@ -355,6 +355,11 @@ reg_timeout = 60
 	if mi.Codec != "PCMU" || mi.PacketsSent == 0 || mi.MOS < 3.5 {
 		t.Errorf("media figures: %+v", mi)
 	}
+	// The default voice processing: WebRTC's echo canceller on the
+	// headset's microphone path.
+	if mi.EchoCanceller != "webrtc" {
+		t.Errorf("echo canceller %q on a default configuration, want webrtc", mi.EchoCanceller)
+	}
 	// Hold and resume with re-INVITEs (sendonly, then sendrecv), and DTMF.
 	for _, step := range []struct{ cmd, state string }{{"hold", "held"}, {"resume", "active"}} {
 		if _, errOut, code := runCLI(t, d.env, step.cmd, "-c", cfg); code != 0 {

@@ -66,6 +66,10 @@ type Session struct {
 	// EchoCancellation removes the caller's voice picked up by the
 	// agent's microphone from the speaker (echo_cancellation).
 	EchoCancellation bool
+	// EchoCanceller is the echo canceller: "webrtc" (WebRTC's audio
+	// processing module, the default) or "speex" (speexdsp's)
+	// (echo_canceller).
+	EchoCanceller string
 	// NoiseSuppression removes stationary background noise from the
 	// agent's microphone (noise_suppression).
 	NoiseSuppression bool
@@ -293,7 +297,8 @@ func Default() *Config {
 			RTPTimeout:           30 * time.Second,
 			ZipTone:              true,
 			DTMFMethod:           "rfc4733",
-			EchoCancellation:     false,
+			EchoCancellation:     true,
+			EchoCanceller:        "webrtc",
 			NoiseSuppression:     true,
 			SessionExpires:       DefaultSessionExpires,
 			VQAlarmThreshold:     DefaultVQAlarmThreshold,

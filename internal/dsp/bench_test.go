@@ -12,9 +12,16 @@ import (
 // residual echo and noise suppression), as a share of one core for a
 // call running in real time, and the echo and noise figures on the
 // simulated echo path of TestEchoCancelled (120 ms, 10 dB). The figures
-// on the PulseAudio test bed are TestEchoNoiseOnPulse's (voice).
+// on the PulseAudio test bed are BenchmarkEchoBed's (voice). Each echo
+// canceller in turn.
 func BenchmarkStage(b *testing.B) {
-	p, err := New(Options{Settings: Settings{EchoCancellation: true, NoiseSuppression: true}, Rate: rate})
+	for _, engine := range []string{EngineSpeex, EngineWebRTC} {
+		b.Run(engine, func(b *testing.B) { benchmarkStage(b, engine) })
+	}
+}
+
+func benchmarkStage(b *testing.B, engine string) {
+	p, err := New(Options{Settings: Settings{EchoCancellation: true, NoiseSuppression: true, Engine: engine}, Rate: rate})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -301,8 +301,11 @@ type MediaInfo struct {
 	// they were switched during the call, and the audio gap of the last
 	// and of the largest output switch (last frame to the old device →
 	// first frame to the new one).
-	Input           string  `json:"input,omitempty"`
-	Output          string  `json:"output,omitempty"`
+	Input  string `json:"input,omitempty"`
+	Output string `json:"output,omitempty"`
+	// EchoCanceller is the echo canceller on the microphone's path
+	// ("webrtc" or "speex"; empty when echo cancellation is off).
+	EchoCanceller   string  `json:"echo_canceller,omitempty"`
 	DeviceSwitches  uint64  `json:"device_switches"`
 	OutputGapMillis float64 `json:"output_gap_ms"`
 	OutputMaxGap    float64 `json:"output_max_gap_ms"`
@@ -366,6 +369,7 @@ func (m *callMedia) info() *MediaInfo {
 			mi.Output = out.Name
 		}
 		mi.DeviceSwitches = ps.Switches
+		mi.EchoCanceller = path.EchoCanceller()
 		mi.OutputGapMillis, mi.OutputMaxGap = ms(ps.OutputGap.Seconds()), ms(ps.OutputMaxGap.Seconds())
 		mi.InputGapMillis = ms(ps.InputGap.Seconds())
 		mi.OutputTrimmedMillis, mi.OutputUnderrunMillis = ms(ps.OutputTrimmed.Seconds()), ms(ps.OutputUnderrun.Seconds())

@@ -317,9 +317,10 @@ func (p *Phone) sendInbandDTMF(e *call, digits string) (bool, error) {
 }
 
 // voiceProcessing is the voice processing stage the session settings ask
-// for (echo_cancellation, noise_suppression, agc_mode).
+// for (echo_cancellation, echo_canceller, noise_suppression, agc_mode).
 func voiceProcessing(s config.Session) dsp.Settings {
-	return dsp.Settings{EchoCancellation: s.EchoCancellation, NoiseSuppression: s.NoiseSuppression, AGC: s.AGCMode == 1}
+	return dsp.Settings{EchoCancellation: s.EchoCancellation, NoiseSuppression: s.NoiseSuppression, AGC: s.AGCMode == 1,
+		Engine: s.EchoCanceller}
 }
 
 // followRingers moves the ringing of the calls that ring to the devices

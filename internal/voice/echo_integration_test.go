@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -75,10 +76,14 @@ func (m *farMedia) firstSent() time.Duration {
 	return m.sent[0].at
 }
 
-// convergence is the time the echo canceller is given before ERLE is
-// measured: speexdsp's canceller reaches 25 dB on this echo path after
-// 2.5-3 s of speech (BENCHMARKS: dsp).
-const convergence = 3 * time.Second
+// erleWindow is the span of each point of the ERLE curve, and
+// erleSettled the time from the first frame after which the curve's
+// median is the steady ERLE: past the convergence of either canceller
+// (WebRTC's takes under 1 s on this bed, speexdsp's 2.5-3 s in most runs).
+const (
+	erleWindow  = 500 * time.Millisecond
+	erleSettled = 3 * time.Second
+)
 
 // sentBetween is what the path sent between a and b (since the start).
 func (m *farMedia) sentBetween(a, b time.Duration) []int16 {
@@ -166,16 +171,18 @@ func samplesOf(d time.Duration) int { return ms(int(d.Milliseconds())) }
 
 // echoFigures are the quality figures of the stage on the echo bed.
 type echoFigures struct {
-	ERLE       float64 // dB, far end alone, from convergence after the capture starts
-	DoubleTalk float64 // dB, near end sent during double talk against the near end alone at the microphone
-	NoiseLess  float64 // dB less stationary noise
-	SpeechKept float64 // dB, speech in noise sent against the microphone
-	Bypass     float64 // dB, sent against the microphone with the stage off
+	ERLE        float64       // dB, far end alone: the median of the half-second ERLE curve from erleSettled after the first frame
+	ERLEEnergy  float64       // dB, the same span as one energy ratio (a glitch of the echo path weighs in fully)
+	Convergence time.Duration // from the first frame sent to the first half second with 25 dB less echo
+	DoubleTalk  float64       // dB, near end sent during double talk against the near end alone at the microphone
+	NoiseLess   float64       // dB less stationary noise
+	SpeechKept  float64       // dB, speech in noise sent against the microphone
+	Bypass      float64       // dB, sent against the microphone with the stage off
 }
 
 func (f echoFigures) String() string {
-	return fmt.Sprintf("ERLE %.1f dB, double talk %+.1f dB, noise %.1f dB less, speech %+.1f dB, bypass %+.1f dB",
-		f.ERLE, f.DoubleTalk, f.NoiseLess, f.SpeechKept, f.Bypass)
+	return fmt.Sprintf("ERLE %.1f dB (median; %.1f dB as one energy ratio), 25 dB reached %s after the first frame, double talk %+.1f dB, noise %.1f dB less, speech %+.1f dB, bypass %+.1f dB",
+		f.ERLE, f.ERLEEnergy, f.Convergence, f.DoubleTalk, f.NoiseLess, f.SpeechKept, f.Bypass)
 }
 
 // measureEcho runs the three calls of the echo test and returns the figures.
@@ -188,9 +195,9 @@ func (f echoFigures) String() string {
 //     4 s; the far end is silent.
 //  3. Bypass: everything off, the far end talks: its echo goes out as it
 //     came in.
-func measureEcho(tb testing.TB) echoFigures {
+func measureEcho(tb testing.TB, engine string) echoFigures {
 	sys, pa, ep := echoBed(tb)
-	on := dsp.Settings{EchoCancellation: true, NoiseSuppression: true}
+	on := dsp.Settings{EchoCancellation: true, NoiseSuppression: true, Engine: engine}
 	var f echoFigures
 
 	far := append(testbed.SpeechLike(rate, samplesOf(sec(10)), 120, 0.2, 1), make([]int16, samplesOf(sec(3)))...)
@@ -204,9 +211,25 @@ func measureEcho(tb testing.TB) echoFigures {
 	}
 	// The virtual devices start with a stall (up to ~1.5 s): the stage
 	// sees echo and reference from the first captured frame on.
-	a, b := max(onset, first)+convergence, sec(7.5)
-	f.ERLE = testbed.LevelDB(r.rawBetween(a, b)) - testbed.LevelDB(r.m.sentBetween(a, b))
-	tb.Logf("echo at the microphone from %s, first frame sent at %s; ERLE over %s-%s; reference resyncs %d", onset, first, a, b, r.resyncs)
+	start := max(onset, first)
+	var curve []float64
+	f.Convergence = -1
+	for w := start; w+erleWindow <= sec(7.5); w += erleWindow {
+		e := testbed.LevelDB(r.rawBetween(w, w+erleWindow)) - testbed.LevelDB(r.m.sentBetween(w, w+erleWindow))
+		curve = append(curve, e)
+		if e >= 25 && f.Convergence < 0 {
+			f.Convergence = w + erleWindow - start
+		}
+	}
+	settled := int(erleSettled / erleWindow)
+	if len(curve) <= settled {
+		tb.Fatalf("too short an ERLE curve: %v", curve)
+	}
+	f.ERLE = median(curve[settled:])
+	a, b := start+erleSettled, start+erleSettled+time.Duration(len(curve)-settled)*erleWindow
+	f.ERLEEnergy = testbed.LevelDB(r.rawBetween(a, b)) - testbed.LevelDB(r.m.sentBetween(a, b))
+	tb.Logf("%s: echo at the microphone from %s, first frame sent at %s; ERLE by half second from it %.0f; reference resyncs %d",
+		engine, onset, first, curve, r.resyncs)
 	f.DoubleTalk = testbed.LevelDB(r.m.sentBetween(sec(8), sec(10))) - testbed.LevelDB(r.rawBetween(sec(10.5), sec(12.5)))
 
 	noise := testbed.Noise(samplesOf(sec(8)), 0.01, 3)
@@ -221,27 +244,55 @@ func measureEcho(tb testing.TB) echoFigures {
 	return f
 }
 
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
 // TestEchoNoiseOnPulse measures the voice processing stage on the
 // PulseAudio test bed with a real echo path: the speaker's monitor comes
 // back into the microphone through module-loopback, 100 ms later and
 // 10 dB down, mixed with the agent's own voice and room noise (see
-// measureEcho). The stage must keep
-// the agent's voice within 6 dB during double talk, take 10 dB off
-// stationary noise while keeping speech within 6 dB, and pass the audio
-// untouched when off.
+// measureEcho), with each echo canceller. With either the stage must take
+// 10 dB off stationary noise while keeping speech within 6 dB, and pass
+// the audio untouched when off. WebRTC's canceller (the default) must
+// take at least 25 dB of echo off once converged and reach 25 dB within
+// 2 s of the call's first frame; its suppressor ducks the agent's voice
+// during double talk (6-8 dB on this bed), which must stay within 9 dB.
+// speexdsp's must keep the agent's voice within 6 dB during double talk;
+// its ERLE reaches 35-48 dB in most runs but converged late in some (19
+// dB at 5 s), so only 10 dB is asserted of it.
 //
-// ERLE is measured and logged here but not yet asserted: on this bed the
-// canceller converges to 60-85 dB less echo within about 2 s of the
-// first captured frame, but on a loaded machine the echo path's timing
-// jumps now and then (device stalls, the loopback's own underruns) and
-// each jump costs it a second or more of reconvergence, so the figure
-// over the window ranged from 6 to 46 dB over runs. The 25 dB threshold
-// is asserted on a simulated echo path in dsp.TestEchoCancelled.
+// The steady ERLE is the median of half-second figures: on a loaded
+// machine the loopback's timing jumps now and then (its own underruns)
+// and each jump costs a canceller some reconvergence, which one energy
+// ratio over the span would weigh as a whole; that ratio is logged and
+// reported by BenchmarkEchoBed.
 func TestEchoNoiseOnPulse(t *testing.T) {
-	f := measureEcho(t)
+	for _, engine := range []string{dsp.EngineSpeex, dsp.EngineWebRTC} {
+		t.Run(engine, func(t *testing.T) { testEchoNoiseOnPulse(t, engine) })
+	}
+}
+
+func testEchoNoiseOnPulse(t *testing.T, engine string) {
+	f := measureEcho(t, engine)
 	t.Log(f)
-	if f.DoubleTalk < -6 || f.DoubleTalk > 6 {
-		t.Errorf("near end during double talk %+.1f dB, want within 6 dB", f.DoubleTalk)
+	erle, dt := 10.0, 6.0
+	if engine == dsp.EngineWebRTC {
+		erle, dt = 25, 9
+		if f.Convergence < 0 || f.Convergence > 2*time.Second {
+			t.Errorf("25 dB less echo reached %s after the first frame, want within 2 s (-1: never)", f.Convergence)
+		}
+	}
+	if f.ERLE < erle {
+		t.Errorf("ERLE %.1f dB once converged, want >= %.0f", f.ERLE, erle)
+	}
+	if f.DoubleTalk < -dt || f.DoubleTalk > dt {
+		t.Errorf("near end during double talk %+.1f dB, want within %.0f dB", f.DoubleTalk, dt)
 	}
 	if f.NoiseLess < 10 {
 		t.Errorf("stationary noise %.1f dB less, want >= 10", f.NoiseLess)
@@ -255,12 +306,21 @@ func TestEchoNoiseOnPulse(t *testing.T) {
 }
 
 // BenchmarkEchoBed reports the stage's figures on the PulseAudio echo bed
-// (measureEcho): ERLE, the near end's level during double talk, noise
+// (measureEcho) with each echo canceller: ERLE (median and energy),
+// the time to 25 dB, the near end's level during double talk, noise
 // reduction, speech kept in noise.
 func BenchmarkEchoBed(b *testing.B) {
+	for _, engine := range []string{dsp.EngineSpeex, dsp.EngineWebRTC} {
+		b.Run(engine, func(b *testing.B) { benchmarkEchoBed(b, engine) })
+	}
+}
+
+func benchmarkEchoBed(b *testing.B, engine string) {
 	for range b.N {
-		f := measureEcho(b)
+		f := measureEcho(b, engine)
 		b.ReportMetric(f.ERLE, "ERLE-dB")
+		b.ReportMetric(f.ERLEEnergy, "ERLE-energy-dB")
+		b.ReportMetric(float64(f.Convergence.Milliseconds()), "ms-to-25dB")
 		b.ReportMetric(f.DoubleTalk, "doubletalk-dB")
 		b.ReportMetric(f.NoiseLess, "noise-less-dB")
 		b.ReportMetric(f.SpeechKept, "speech-dB")

@@ -504,6 +504,15 @@ func (p *Path) Stats() Stats {
 	return st
 }
 
+// EchoCanceller is the echo canceller that runs on the capture path
+// (dsp.EngineWebRTC or dsp.EngineSpeex), or "" with echo cancellation off.
+func (p *Path) EchoCanceller() string {
+	if p.dsp == nil || !p.opts.Processing.EchoCancellation {
+		return ""
+	}
+	return p.dsp.Engine()
+}
+
 // Devices returns the devices in use now and whether each side has one.
 func (p *Path) Devices() (in audio.Device, inOK bool, out audio.Device, outOK bool) {
 	p.mu.Lock()
