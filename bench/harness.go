@@ -436,25 +436,21 @@ func headsetAvailable(want bool) func(json.RawMessage) bool {
 }
 
 // baresipSUT starts baresip as the phone under test: it answers through
-// the same PulseAudio virtual headset as our daemon (ALSA's pulse plugin
-// for both capture and playback).
-// With capture false it keeps the helper's generated sine as its source
-// (PulseAudio for playback only).
+// the same PulseAudio virtual headset as our daemon, configured as its
+// users do (baresip 1.0 has no PulseAudio module of its own): ALSA's
+// pulse plugin for playback and capture, the devices opened at the
+// codec's rate and channels (no ausrc_srate/ausrc_channels), so the
+// sound server converts. With capture false it sends a generated sine
+// instead (PulseAudio for playback only).
 func (h *harness) baresipSUT(tb *runTB, o testbed.BaresipOptions, capture bool) *testbed.Baresip {
 	if o.User == "" {
 		o.User = "agent"
 	}
 	o.PulseEnv = append(h.pa.Env(), "HOME="+h.pa.Dir, "PULSE_SINK="+headsetSink, "PULSE_SOURCE="+headsetSink+"_mic")
-	b := testbed.StartBaresip(tb, o)
-	if !capture {
-		return b
+	if capture {
+		o.AudioSource = "alsa,pulse"
 	}
-	// capture from the headset microphone too (the helper's source is a
-	// generator): baresip's "ausrc" command switches the configured source.
-	if _, err := b.Command("ausrc", "alsa,pulse"); err != nil {
-		tb.Fatalf("bench: baresip ausrc: %v", err)
-	}
-	return b
+	return testbed.StartBaresip(tb, o)
 }
 
 // baresipPid finds the pid of the baresip whose configuration folder is

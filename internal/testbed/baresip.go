@@ -59,17 +59,19 @@ type BaresipOptions struct {
 	// "auto".
 	AnswerMode string
 	// AudioSource is what the UA sends: "" or "ausine" (a 440 Hz sine),
-	// "ausine,HZ", or the path of an S16LE WAV file (see WriteToneWAV); a
-	// file's rate and channels are read from its header. A file stops at
-	// its end, so make it longer than the call.
+	// "ausine,HZ", "alsa,pulse" (the microphone of PulseEnv, through
+	// ALSA's pulse plugin, at the codec's own rate and channels, as
+	// baresip's users configure it), or the path of an S16LE WAV file
+	// (see WriteToneWAV); a file's rate and channels are read from its
+	// header. A file stops at its end, so make it longer than the call.
 	AudioSource string
 	// Codecs are the audio codecs offered, in order (default PCMU).
 	// Known modules: PCMU/PCMA (g711), G722, opus.
 	Codecs []string
 	// PulseEnv, when set, plays received audio into PulseAudio through
 	// ALSA's pulse plugin, with this extra environment (for example
-	// PULSE_SERVER=..., PULSE_SINK=...). Otherwise audio goes to a null
-	// player.
+	// PULSE_SERVER=..., PULSE_SINK=...). Otherwise audio goes to a
+	// player that keeps real time and plays nowhere (aubridge).
 	PulseEnv []string
 	// Record writes the audio of each call as WAV files into RecordDir
 	// (sndfile: "-enc.wav" is what was sent, "-dec.wav" what was received).
@@ -540,7 +542,11 @@ func (b *Baresip) config() (string, error) {
 	if len(o.PulseEnv) > 0 {
 		lines = append(lines, [2]string{"audio_player", "alsa,pulse"})
 	} else {
-		lines = append(lines, [2]string{"audio_player", "alsa,null"})
+		// A player nobody hears that still keeps real time: aubridge's,
+		// with no source on its bridge. ALSA's null device takes every
+		// write at once, so baresip's playback thread spun a whole core
+		// for as long as a call lasted.
+		lines = append(lines, [2]string{"audio_player", "aubridge,void"})
 	}
 	src := o.AudioSource
 	switch {
@@ -551,6 +557,10 @@ func (b *Baresip) config() (string, error) {
 		// ausine only produces 48 kHz stereo; baresip resamples it
 		lines = append(lines, [2]string{"audio_source", src},
 			[2]string{"ausrc_srate", "48000"}, [2]string{"ausrc_channels", "2"})
+	case strings.HasPrefix(src, "alsa,"):
+		// No ausrc_srate/ausrc_channels: the device opens at the codec's
+		// rate and channels, and the sound server converts.
+		lines = append(lines, [2]string{"audio_source", src})
 	default:
 		rate, ch, err := wavFormat(src)
 		if err != nil {
@@ -559,7 +569,7 @@ func (b *Baresip) config() (string, error) {
 		lines = append(lines, [2]string{"audio_source", "aufile," + src},
 			[2]string{"ausrc_srate", strconv.Itoa(rate)}, [2]string{"ausrc_channels", strconv.Itoa(ch)})
 	}
-	mods := []string{"g711.so", "aufile.so", "ausine.so", "alsa.so", "ctrl_tcp.so"}
+	mods := []string{"g711.so", "aufile.so", "ausine.so", "alsa.so", "aubridge.so", "ctrl_tcp.so"}
 	for _, c := range o.Codecs {
 		switch strings.ToLower(strings.SplitN(c, "/", 2)[0]) {
 		case "opus":
