@@ -83,12 +83,19 @@
 // StreamConfig.SampleRate (48000 by default), 1 channel by default, with
 // 20 ms periods. The media path reads or writes whole periods; a ring
 // buffer of BufferPeriods (10) sits between it and miniaudio's audio
-// thread, whose data callback only copies into or out of the ring, bumps
-// atomic counters and pokes a one-slot channel: it never blocks or locks
-// (malgo itself takes a short mutex to find the callback). Capture drops
-// what a slow reader leaves no room for (Stats.Overruns); playback plays
-// silence when the writer is late (Stats.Underruns); Write is paced by
-// the device. Device ids go to miniaudio as C memory (DeviceID.Pointer,
+// thread, whose data callback only copies into or out of the ring and
+// bumps atomic counters: it never blocks or locks. The callback is C
+// (cdevice.go), put in place of malgo's callback into Go before the
+// device starts: a call from a C thread into Go leaves a scheduler P in
+// a syscall state that the Go runtime's monitor thread must take back,
+// and with two devices per call calling back every 10 ms that thread woke
+// 3600-3900 times a second, most of a call's CPU. Read and Write look at
+// the ring again after the time the samples they wait for take to arrive
+// (at least 1 ms, at most a period). Should the device not be laid out as
+// expected, the stream keeps malgo's callback (and says so in the log).
+// Capture drops what a slow reader leaves no room for (Stats.Overruns);
+// playback plays silence when the writer is late (Stats.Underruns); Write
+// is paced by the device. Device ids go to miniaudio as C memory (DeviceID.Pointer,
 // freed after init; miniaudio copies them).
 //
 // Each stream has a worker goroutine that owns a miniaudio context and

@@ -34,6 +34,9 @@ func (s *System) OpenPlayback(dev Device, cfg StreamConfig) (PlaybackStream, err
 //	          (waited for at most StopTimeout; a hung uninit is abandoned)
 type malgoStream struct {
 	*streamCore
+	// cdev is set when the device's data callback is C's (cdevice.go);
+	// the worker goroutine owns it.
+	cdev *cDevice
 	stop chan struct{} // closed by Close: the worker tears down
 	done chan struct{} // closed when the worker has returned
 }
@@ -103,6 +106,9 @@ func (st *malgoStream) work(b backend, id []byte, ready chan<- error) {
 		st.log.Debug("audio: stream: stop device", "err", err)
 	}
 	dev.Uninit()
+	if st.cdev != nil {
+		st.cdev.uninstall()
+	}
 	if err := mctx.Uninit(); err != nil {
 		st.log.Warn("audio: stream: close context", "err", err)
 	}
@@ -155,8 +161,15 @@ func (st *malgoStream) init(b backend, id []byte) (*malgo.AllocatedContext, *mal
 		freeCtx()
 		return nil, nil, fmt.Errorf("audio: %s: open %s device: %w", b, st.kind, err)
 	}
+	st.cdev = installCallback(dev, st.sh, st.buf)
+	if st.cdev == nil {
+		st.log.Warn("audio: the device's data callback stays in Go (it costs more CPU)")
+	}
 	if err := dev.Start(); err != nil {
 		dev.Uninit()
+		if st.cdev != nil {
+			st.cdev.uninstall()
+		}
 		freeCtx()
 		return nil, nil, fmt.Errorf("audio: %s: start %s device: %w", b, st.kind, err)
 	}

@@ -59,6 +59,7 @@ func TestPlaybackToneReachesSinkMonitor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		wantCCallback(t, ps)
 		playTone(t, ps, 440, 3*time.Second)
 		st := ps.Stats()
 		if err := ps.Close(); err != nil {
@@ -90,6 +91,7 @@ func TestCaptureToneFromRemappedMonitor(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer cs.Close()
+		wantCCallback(t, cs)
 		p.Play(t, plant.SinkName, testbed.Tone(1000, 48000, 48000*4, 0.5), 48000)
 		buf := make([]int16, cs.Config().PeriodSamples())
 		var got []int16
@@ -192,6 +194,15 @@ func testUnplugDuringStream(t *testing.T, srv testbed.SoundServer, kind Kind) {
 
 // The null backend works without any sound system: playback consumes and
 // capture delivers (silence), paced by miniaudio's own clock.
+// wantCCallback fails the test unless s's device calls back in C
+// (cdevice.go) rather than into Go.
+func wantCCallback(t *testing.T, s Stream) {
+	t.Helper()
+	if ms, ok := s.(*malgoStream); !ok || ms.cdev == nil {
+		t.Errorf("the %T's data callback is not C's", s)
+	}
+}
+
 func TestNullBackendStreams(t *testing.T) {
 	s, err := Open(Options{Backend: "null"})
 	if err != nil {
@@ -203,6 +214,7 @@ func TestNullBackendStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	wantCCallback(t, ps)
 	per := ps.Config().PeriodSamples()
 	// Ten periods through a four-period ring: Write can only return once
 	// the device has taken at least six.
@@ -219,6 +231,7 @@ func TestNullBackendStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	wantCCallback(t, cs)
 	buf := make([]int16, 3*per)
 	for i := range buf {
 		buf[i] = 1

@@ -16,23 +16,31 @@ import (
 //	capture:  device ──► onCapture ──► ring ──► Read
 //	playback: Write ──► ring ──► onPlayback ──► device
 //
-// The device side never blocks: it copies into or out of the ring,
-// bumps atomic counters and pokes a one-slot channel without waiting.
+// The device side never blocks: it copies into or out of the ring and
+// bumps atomic counters. In Go (the fake) it also pokes a one-slot
+// channel without waiting; a real device's callback is C (cdevice.go),
+// and the Read or Write side then looks again after the time the
+// samples it waits for take to arrive.
 type streamCore struct {
 	kind Kind
 	cfg  StreamConfig
 	log  *slog.Logger
 	ring *ring
+	// sh holds the ring's storage and positions and the counters, shared
+	// with a C device callback; buf is the ring's storage.
+	sh  *streamShared
+	buf []int16
 
-	frames, callbacks, overruns, underruns atomic.Uint64
-	trimmed                                atomic.Uint64
-	maxQueued                              int // samples; 0 = no bound
-	start                                  time.Time
-	firstFrame, steady                     atomic.Int64 // ns after start; 0 = not yet
+	maxQueued          int // samples; 0 = no bound
+	start              time.Time
+	startMono          int64        // monoNow at start
+	firstFrame, steady atomic.Int64 // ns after start; 0 = not yet
 
-	// moved gets a token (never blocking) after every data callback:
-	// the Read or Write side waits on it.
+	// moved gets a token (never blocking) after every data callback in
+	// Go: the Read or Write side waits on it.
 	moved chan struct{}
+	// timer paces the Read or Write side's looks (one side per stream).
+	timer *time.Timer
 
 	lost     chan struct{} // closed by declareLost
 	lostOnce sync.Once
@@ -50,14 +58,22 @@ type streamCore struct {
 }
 
 func newStreamCore(kind Kind, cfg StreamConfig, log *slog.Logger) *streamCore {
+	maxQueued := int(int64(cfg.SampleRate)*int64(cfg.MaxQueued)/int64(time.Second)) * cfg.Channels
+	sh, buf := newShared(cfg.PeriodSamples()*cfg.BufferPeriods, cfg.Channels, kind == KindCapture, maxQueued)
+	t := time.NewTimer(time.Hour)
+	t.Stop()
 	return &streamCore{
 		kind:      kind,
 		cfg:       cfg,
 		log:       log,
-		ring:      newRing(cfg.PeriodSamples() * cfg.BufferPeriods),
-		maxQueued: int(int64(cfg.SampleRate)*int64(cfg.MaxQueued)/int64(time.Second)) * cfg.Channels,
+		sh:        sh,
+		buf:       buf,
+		ring:      newRingOn(buf, u64(&sh.r), u64(&sh.w)),
+		maxQueued: maxQueued,
 		start:     time.Now(),
+		startMono: monoNow(),
 		moved:     make(chan struct{}, 1),
+		timer:     t,
 		lost:      make(chan struct{}),
 		closed:    make(chan struct{}),
 	}
@@ -74,24 +90,28 @@ func (c *streamCore) Err() error {
 }
 
 func (c *streamCore) Stats() StreamStats {
+	first := time.Duration(c.firstFrame.Load())
+	if first == 0 {
+		first = firstFrameSince(c.sh, c.startMono)
+	}
 	return StreamStats{
-		Frames:     c.frames.Load(),
-		Callbacks:  c.callbacks.Load(),
-		Overruns:   c.overruns.Load(),
-		Underruns:  c.underruns.Load(),
-		Trimmed:    c.trimmed.Load(),
-		FirstFrame: time.Duration(c.firstFrame.Load()),
+		Frames:     atomic.LoadUint64(u64(&c.sh.frames)),
+		Callbacks:  atomic.LoadUint64(u64(&c.sh.callbacks)),
+		Overruns:   atomic.LoadUint64(u64(&c.sh.overruns)),
+		Underruns:  atomic.LoadUint64(u64(&c.sh.underruns)),
+		Trimmed:    atomic.LoadUint64(u64(&c.sh.trimmed)),
+		FirstFrame: first,
 		Steady:     time.Duration(c.steady.Load()),
 	}
 }
 
-// counted bumps the counters after a data callback of n samples and wakes
-// the Read or Write side.
+// counted bumps the counters after a data callback in Go of n samples and
+// wakes the Read or Write side.
 func (c *streamCore) counted(samples int) {
-	if c.callbacks.Add(1) == 1 {
+	if atomic.AddUint64(u64(&c.sh.callbacks), 1) == 1 {
 		c.firstFrame.Store(max(int64(time.Since(c.start)), 1))
 	}
-	c.frames.Add(uint64(samples / c.cfg.Channels))
+	atomic.AddUint64(u64(&c.sh.frames), uint64(samples/c.cfg.Channels))
 	select {
 	case c.moved <- struct{}{}:
 	default:
@@ -101,7 +121,7 @@ func (c *streamCore) counted(samples int) {
 // onCapture takes one callback's worth of captured samples (device side).
 func (c *streamCore) onCapture(in []int16) {
 	if n := c.ring.write(in); n < len(in) {
-		c.overruns.Add(uint64(len(in) - n))
+		atomic.AddUint64(u64(&c.sh.overruns), uint64(len(in)-n))
 	}
 	c.counted(len(in))
 }
@@ -111,13 +131,13 @@ func (c *streamCore) onCapture(in []int16) {
 func (c *streamCore) onPlayback(out []int16) {
 	if c.maxQueued > 0 {
 		if excess := c.ring.readable() - len(out) - c.maxQueued; excess > 0 {
-			c.trimmed.Add(uint64(c.ring.skip(excess)))
+			atomic.AddUint64(u64(&c.sh.trimmed), uint64(c.ring.skip(excess)))
 		}
 	}
 	n := c.ring.read(out)
 	if n < len(out) {
 		clear(out[n:])
-		c.underruns.Add(uint64(len(out) - n))
+		atomic.AddUint64(u64(&c.sh.underruns), uint64(len(out)-n))
 	}
 	c.counted(len(out))
 }
@@ -133,7 +153,7 @@ func (c *streamCore) Read(p []int16) (int, error) {
 		if n == len(p) {
 			return n, nil
 		}
-		if err := c.wait(); err != nil {
+		if err := c.wait(len(p) - n); err != nil {
 			return n, err
 		}
 	}
@@ -151,15 +171,23 @@ func (c *streamCore) Write(p []int16) (int, error) {
 		if n == len(p) {
 			return n, nil
 		}
-		if err := c.wait(); err != nil {
+		if err := c.wait(len(p) - n); err != nil {
 			return n, err
 		}
 	}
 }
 
-// wait blocks until the device side moved samples, or the stream ended.
-func (c *streamCore) wait() error {
+// wait blocks until the device side moved samples (a callback in Go),
+// the time that need samples take at the stream's rate has passed (at
+// least a millisecond, at most a period: a callback in C pokes nothing),
+// or the stream ended.
+func (c *streamCore) wait(need int) error {
+	d := time.Duration(int64(need/c.cfg.Channels) * int64(time.Second) / int64(c.cfg.SampleRate))
+	c.timer.Reset(min(max(d, time.Millisecond), c.cfg.Period))
+	defer c.timer.Stop()
 	select {
+	case <-c.timer.C:
+		return nil
 	case <-c.moved:
 		return nil
 	case <-c.lost:
@@ -261,7 +289,7 @@ func (c *streamCore) startWatchdog() {
 			case <-c.wdStop:
 				return
 			case now := <-t.C:
-				armedNow, lost := w.check(now, c.frames.Load())
+				armedNow, lost := w.check(now, atomic.LoadUint64(u64(&c.sh.frames)))
 				if armedNow {
 					c.steady.Store(max(int64(now.Sub(c.start)), 1))
 				}
