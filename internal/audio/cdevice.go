@@ -14,6 +14,7 @@ typedef struct {
 	uint64_t r, w;       // ring positions (samples); only grow
 	uint64_t frames, callbacks, overruns, underruns, trimmed;
 	int64_t first_ns;    // CLOCK_MONOTONIC of the first callback; 0 before
+	int64_t last_ns;     // CLOCK_MONOTONIC of the last callback; 0 before
 	uint64_t max_queued; // playback: samples kept at most; 0 = no bound
 	uint32_t channels;
 	uint32_t capture;
@@ -84,9 +85,11 @@ static void sp_data(void *dev, void *out, const void *in, uint32_t frames) {
 		}
 		__atomic_store_n(&s->r, r + k, __ATOMIC_RELEASE);
 	}
+	int64_t now = sp_now();
 	if (__atomic_add_fetch(&s->callbacks, 1, __ATOMIC_RELAXED) == 1) {
-		__atomic_store_n(&s->first_ns, sp_now(), __ATOMIC_RELAXED);
+		__atomic_store_n(&s->first_ns, now, __ATOMIC_RELAXED);
 	}
+	__atomic_store_n(&s->last_ns, now, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&s->frames, frames, __ATOMIC_RELEASE);
 }
 
@@ -220,6 +223,16 @@ func firstFrameSince(s *streamShared, start int64) time.Duration {
 		return 0
 	}
 	return time.Duration(max(ns-start, 1))
+}
+
+// nextCallback is how long until the device's next callback is due (the
+// last one's time plus a period), or false before the first one.
+func nextCallback(s *streamShared, period time.Duration) (time.Duration, bool) {
+	last := atomic.LoadInt64((*int64)(unsafe.Pointer(&s.last_ns)))
+	if last == 0 {
+		return 0, false
+	}
+	return time.Duration(last + int64(period) - monoNow()), true
 }
 
 // monoNow is CLOCK_MONOTONIC in ns, the clock of firstFrameSince.

@@ -57,6 +57,10 @@ type streamCore struct {
 	inOnLost atomic.Bool
 }
 
+// callbackSlack is how long after a device callback is due wait looks:
+// the callback's own run and the timer's lateness.
+const callbackSlack = 500 * time.Microsecond
+
 func newStreamCore(kind Kind, cfg StreamConfig, log *slog.Logger) *streamCore {
 	maxQueued := int(int64(cfg.SampleRate)*int64(cfg.MaxQueued)/int64(time.Second)) * cfg.Channels
 	sh, buf := newShared(cfg.PeriodSamples()*cfg.BufferPeriods, cfg.Channels, kind == KindCapture, maxQueued)
@@ -178,12 +182,18 @@ func (c *streamCore) Write(p []int16) (int, error) {
 }
 
 // wait blocks until the device side moved samples (a callback in Go),
-// the time that need samples take at the stream's rate has passed (at
-// least a millisecond, at most a period: a callback in C pokes nothing),
-// or the stream ended.
+// a callback in C (which pokes nothing) has had time to, or the stream
+// ended. The next C callback is expected a period after the last one;
+// before the first, or when it is late, wait looks again after the time
+// the need samples take at the stream's rate (at least a millisecond, at
+// most a period).
 func (c *streamCore) wait(need int) error {
 	d := time.Duration(int64(need/c.cfg.Channels) * int64(time.Second) / int64(c.cfg.SampleRate))
-	c.timer.Reset(min(max(d, time.Millisecond), c.cfg.Period))
+	d = min(max(d, time.Millisecond), c.cfg.Period)
+	if next, ok := nextCallback(c.sh, c.cfg.Period); ok && next > 0 {
+		d = min(next+callbackSlack, c.cfg.Period)
+	}
+	c.timer.Reset(d)
 	defer c.timer.Stop()
 	select {
 	case <-c.timer.C:
