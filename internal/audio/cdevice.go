@@ -5,12 +5,11 @@ package audio
 #include <string.h>
 #include <time.h>
 
-// What a stream shares with its device callback: the ring's storage and
-// positions, and the counters. Allocated by Go (streamShared) and pinned
-// while a device may call back.
+// What a stream shares with its device side: the ring's positions and
+// the counters. It holds no pointer: the ring's storage is passed next to
+// it (sp_capture, sp_playback) or kept in the device table (sp_data).
 typedef struct {
-	int16_t *buf;
-	uint64_t size;       // samples in buf
+	uint64_t size;       // samples in the ring's storage
 	uint64_t r, w;       // ring positions (samples); only grow
 	uint64_t frames, callbacks, overruns, underruns, trimmed;
 	int64_t first_ns;    // CLOCK_MONOTONIC of the first callback; 0 before
@@ -20,77 +19,96 @@ typedef struct {
 	uint32_t capture;
 } sp_stream;
 
-// The devices whose data callback is sp_data, with their streams.
-#define SP_SLOTS 128
-static void *sp_dev[SP_SLOTS];
-static sp_stream *sp_st[SP_SLOTS];
-
 static int64_t sp_now(void) {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static sp_stream *sp_lookup(void *dev) {
-	for (int i = 0; i < SP_SLOTS; i++) {
-		if (__atomic_load_n(&sp_dev[i], __ATOMIC_ACQUIRE) == dev) {
-			return sp_st[i];
-		}
-	}
-	return NULL;
-}
-
-// sp_data is the device's data callback, on miniaudio's audio thread: the
-// same copy into or out of the ring as streamCore.onCapture and
-// onPlayback, without entering Go.
-static void sp_data(void *dev, void *out, const void *in, uint32_t frames) {
-	sp_stream *s = sp_lookup(dev);
-	if (s == NULL) {
-		return;
-	}
-	uint64_t n = (uint64_t)frames * s->channels;
-	if (s->capture) {
-		const int16_t *p = in;
-		uint64_t w = s->w, r = __atomic_load_n(&s->r, __ATOMIC_ACQUIRE);
-		uint64_t room = s->size - (w - r);
-		uint64_t k = n < room ? n : room;
-		for (uint64_t i = 0; i < k;) {
-			uint64_t at = (w + i) % s->size, run = s->size - at;
-			if (run > k - i) run = k - i;
-			memcpy(s->buf + at, p + i, run * 2);
-			i += run;
-		}
-		__atomic_store_n(&s->w, w + k, __ATOMIC_RELEASE);
-		if (k < n) __atomic_add_fetch(&s->overruns, n - k, __ATOMIC_RELAXED);
-	} else {
-		int16_t *p = out;
-		uint64_t r = s->r, w = __atomic_load_n(&s->w, __ATOMIC_ACQUIRE);
-		uint64_t avail = w - r;
-		if (s->max_queued > 0 && avail > n + s->max_queued) {
-			uint64_t excess = avail - n - s->max_queued;
-			r += excess;
-			avail -= excess;
-			__atomic_add_fetch(&s->trimmed, excess, __ATOMIC_RELAXED);
-		}
-		uint64_t k = n < avail ? n : avail;
-		for (uint64_t i = 0; i < k;) {
-			uint64_t at = (r + i) % s->size, run = s->size - at;
-			if (run > k - i) run = k - i;
-			memcpy(p + i, s->buf + at, run * 2);
-			i += run;
-		}
-		if (k < n) {
-			memset(p + k, 0, (n - k) * 2);
-			__atomic_add_fetch(&s->underruns, n - k, __ATOMIC_RELAXED);
-		}
-		__atomic_store_n(&s->r, r + k, __ATOMIC_RELEASE);
-	}
+// sp_counted bumps the counters after one callback of frames.
+static void sp_counted(sp_stream *s, uint32_t frames) {
 	int64_t now = sp_now();
 	if (__atomic_add_fetch(&s->callbacks, 1, __ATOMIC_RELAXED) == 1) {
 		__atomic_store_n(&s->first_ns, now, __ATOMIC_RELAXED);
 	}
 	__atomic_store_n(&s->last_ns, now, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&s->frames, frames, __ATOMIC_RELEASE);
+}
+
+// sp_ring_copy copies k samples between the ring's storage buf (size
+// samples, from position pos on, wrapping) and p: into the ring when
+// into is set, out of it otherwise.
+static void sp_ring_copy(int16_t *buf, uint64_t size, uint64_t pos, int16_t *p, uint64_t k, int into) {
+	for (uint64_t i = 0; i < k;) {
+		uint64_t at = (pos + i) % size, run = size - at;
+		if (run > k - i) run = k - i;
+		if (into) {
+			memcpy(buf + at, p + i, run * 2);
+		} else {
+			memcpy(p + i, buf + at, run * 2);
+		}
+		i += run;
+	}
+}
+
+// sp_capture is the device side of a capture stream for one callback:
+// n samples (frames * channels) from in go into the ring over buf; what
+// does not fit is dropped and counted.
+static void sp_capture(sp_stream *s, int16_t *buf, const int16_t *in, uint32_t frames) {
+	uint64_t n = (uint64_t)frames * s->channels;
+	uint64_t w = s->w, r = __atomic_load_n(&s->r, __ATOMIC_ACQUIRE);
+	uint64_t room = s->size - (w - r);
+	uint64_t k = n < room ? n : room;
+	sp_ring_copy(buf, s->size, w, (int16_t *)in, k, 1);
+	__atomic_store_n(&s->w, w + k, __ATOMIC_RELEASE);
+	if (k < n) __atomic_add_fetch(&s->overruns, n - k, __ATOMIC_RELAXED);
+	sp_counted(s, frames);
+}
+
+// sp_playback is the device side of a playback stream for one callback:
+// out is filled from the ring over buf, after dropping what exceeds
+// max_queued behind it; what the ring cannot give is silence, counted.
+static void sp_playback(sp_stream *s, int16_t *buf, int16_t *out, uint32_t frames) {
+	uint64_t n = (uint64_t)frames * s->channels;
+	uint64_t r = s->r, w = __atomic_load_n(&s->w, __ATOMIC_ACQUIRE);
+	uint64_t avail = w - r;
+	if (s->max_queued > 0 && avail > n + s->max_queued) {
+		uint64_t excess = avail - n - s->max_queued;
+		r += excess;
+		avail -= excess;
+		__atomic_add_fetch(&s->trimmed, excess, __ATOMIC_RELAXED);
+	}
+	uint64_t k = n < avail ? n : avail;
+	sp_ring_copy(buf, s->size, r, out, k, 0);
+	if (k < n) {
+		memset(out + k, 0, (n - k) * 2);
+		__atomic_add_fetch(&s->underruns, n - k, __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&s->r, r + k, __ATOMIC_RELEASE);
+	sp_counted(s, frames);
+}
+
+// The devices whose data callback is sp_data, with their streams and the
+// streams' ring storage.
+#define SP_SLOTS 128
+static void *sp_dev[SP_SLOTS];
+static sp_stream *sp_st[SP_SLOTS];
+static int16_t *sp_buf[SP_SLOTS];
+
+// sp_data is the device's data callback, on miniaudio's audio thread: it
+// never enters Go.
+static void sp_data(void *dev, void *out, const void *in, uint32_t frames) {
+	for (int i = 0; i < SP_SLOTS; i++) {
+		if (__atomic_load_n(&sp_dev[i], __ATOMIC_ACQUIRE) == dev) {
+			sp_stream *s = sp_st[i];
+			if (s->capture) {
+				sp_capture(s, sp_buf[i], in, frames);
+			} else {
+				sp_playback(s, sp_buf[i], out, frames);
+			}
+			return;
+		}
+	}
 }
 
 // malgo's stop callback (a Go function it exports to C).
@@ -105,7 +123,7 @@ extern void goStopCallback(void *dev);
 // notification callback (malgo sets none) before it and the data
 // callback before that. Returns 0 when the device is not laid out so
 // (dev then keeps malgo's callback) or no slot is free.
-static int sp_install(void *dev, sp_stream *s) {
+static int sp_install(void *dev, sp_stream *s, int16_t *buf) {
 	void **f = dev;
 	int at = -1;
 	for (int i = 2; i < 16; i++) {
@@ -122,6 +140,7 @@ static int sp_install(void *dev, sp_stream *s) {
 	for (int i = 0; i < SP_SLOTS; i++) {
 		if (__atomic_load_n(&sp_dev[i], __ATOMIC_ACQUIRE) == NULL) {
 			sp_st[i] = s;
+			sp_buf[i] = buf;
 			__atomic_store_n(&sp_dev[i], dev, __ATOMIC_RELEASE);
 			f[at] = (void *)sp_data;
 			return 1;
@@ -162,14 +181,28 @@ import (
 // streamShared is what a stream shares with its device callback.
 type streamShared = C.sp_stream
 
-// newShared makes the shared block of a stream with a ring of n samples.
-func newShared(n int, channels int, capture bool, maxQueued int) (*streamShared, []int16) {
+// newShared makes the shared block of a stream and its ring of n samples
+// over it.
+func newShared(n int, channels int, capture bool, maxQueued int) (*streamShared, *ring) {
 	buf := make([]int16, max(n, 1))
 	s := &streamShared{size: C.uint64_t(len(buf)), channels: C.uint32_t(channels), max_queued: C.uint64_t(max(maxQueued, 0))}
 	if capture {
 		s.capture = 1
 	}
-	return s, buf
+	return s, newRingOn(buf, u64(&s.r), u64(&s.w))
+}
+
+// cbuf is the ring's storage as C sees it.
+func cbuf(r *ring) *C.int16_t { return (*C.int16_t)(unsafe.Pointer(&r.buf[0])) }
+
+// deviceCapture and devicePlayback are the device side of a stream for
+// one callback in Go (the fake device): the same code as a C callback's.
+func deviceCapture(s *streamShared, r *ring, in []int16, channels int) {
+	C.sp_capture(s, cbuf(r), (*C.int16_t)(unsafe.Pointer(&in[0])), C.uint32_t(len(in)/channels))
+}
+
+func devicePlayback(s *streamShared, r *ring, out []int16, channels int) {
+	C.sp_playback(s, cbuf(r), (*C.int16_t)(unsafe.Pointer(&out[0])), C.uint32_t(len(out)/channels))
 }
 
 func u64(p *C.uint64_t) *uint64 { return (*uint64)(unsafe.Pointer(p)) }
@@ -183,10 +216,10 @@ type cDevice struct {
 }
 
 // installCallback makes C's sp_data the data callback of dev (initialised
-// by malgo, not started) for the stream's shared block s over buf. It
+// by malgo, not started) for the stream's shared block s and ring r. It
 // returns nil when that cannot be done; the device then keeps malgo's
 // callback into Go.
-func installCallback(dev *malgo.Device, s *streamShared, buf []int16) *cDevice {
+func installCallback(dev *malgo.Device, s *streamShared, r *ring) *cDevice {
 	// malgo.Device holds a pointer to its ma_device pointer (malgo
 	// v0.11.24, the version go.mod pins; the integration tests check that
 	// the callback is installed).
@@ -196,13 +229,11 @@ func installCallback(dev *malgo.Device, s *streamShared, buf []int16) *cDevice {
 	}
 	d := &cDevice{raw: *pp}
 	d.pinner.Pin(s)
-	d.pinner.Pin(&buf[0])
-	s.buf = (*C.int16_t)(unsafe.Pointer(&buf[0]))
+	d.pinner.Pin(&r.buf[0])
 	installMu.Lock()
-	ok := C.sp_install(d.raw, s)
+	ok := C.sp_install(d.raw, s, cbuf(r))
 	installMu.Unlock()
 	if ok == 0 {
-		s.buf = nil
 		d.pinner.Unpin()
 		return nil
 	}

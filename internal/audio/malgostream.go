@@ -161,7 +161,7 @@ func (st *malgoStream) init(b backend, id []byte) (*malgo.AllocatedContext, *mal
 		freeCtx()
 		return nil, nil, fmt.Errorf("audio: %s: open %s device: %w", b, st.kind, err)
 	}
-	st.cdev = installCallback(dev, st.sh, st.buf)
+	st.cdev = installCallback(dev, st.sh, st.ring)
 	if st.cdev == nil {
 		st.log.Warn("audio: the device's data callback stays in Go (it costs more CPU)")
 	}

@@ -17,24 +17,23 @@ import (
 //	playback: Write ──► ring ──► onPlayback ──► device
 //
 // The device side never blocks: it copies into or out of the ring and
-// bumps atomic counters. In Go (the fake) it also pokes a one-slot
-// channel without waiting; a real device's callback is C (cdevice.go),
-// and the Read or Write side then looks again after the time the
-// samples it waits for take to arrive.
+// bumps atomic counters, in C (cdevice.go) whether a real device's
+// callback calls it there or the fake's goroutine through onCapture and
+// onPlayback, which also poke a one-slot channel. A real device's
+// callback pokes nothing: the Read or Write side looks again when the
+// next callback is due.
 type streamCore struct {
 	kind Kind
 	cfg  StreamConfig
 	log  *slog.Logger
 	ring *ring
-	// sh holds the ring's storage and positions and the counters, shared
-	// with a C device callback; buf is the ring's storage.
-	sh  *streamShared
-	buf []int16
+	// sh holds the ring's positions and the counters, shared with the
+	// device side.
+	sh *streamShared
 
-	maxQueued          int // samples; 0 = no bound
-	start              time.Time
-	startMono          int64        // monoNow at start
-	firstFrame, steady atomic.Int64 // ns after start; 0 = not yet
+	start     time.Time
+	startMono int64        // monoNow at start
+	steady    atomic.Int64 // ns after start; 0 = not yet
 
 	// moved gets a token (never blocking) after every data callback in
 	// Go: the Read or Write side waits on it.
@@ -63,7 +62,7 @@ const callbackSlack = 500 * time.Microsecond
 
 func newStreamCore(kind Kind, cfg StreamConfig, log *slog.Logger) *streamCore {
 	maxQueued := int(int64(cfg.SampleRate)*int64(cfg.MaxQueued)/int64(time.Second)) * cfg.Channels
-	sh, buf := newShared(cfg.PeriodSamples()*cfg.BufferPeriods, cfg.Channels, kind == KindCapture, maxQueued)
+	sh, r := newShared(cfg.PeriodSamples()*cfg.BufferPeriods, cfg.Channels, kind == KindCapture, maxQueued)
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	return &streamCore{
@@ -71,9 +70,7 @@ func newStreamCore(kind Kind, cfg StreamConfig, log *slog.Logger) *streamCore {
 		cfg:       cfg,
 		log:       log,
 		sh:        sh,
-		buf:       buf,
-		ring:      newRingOn(buf, u64(&sh.r), u64(&sh.w)),
-		maxQueued: maxQueued,
+		ring:      r,
 		start:     time.Now(),
 		startMono: monoNow(),
 		moved:     make(chan struct{}, 1),
@@ -94,56 +91,36 @@ func (c *streamCore) Err() error {
 }
 
 func (c *streamCore) Stats() StreamStats {
-	first := time.Duration(c.firstFrame.Load())
-	if first == 0 {
-		first = firstFrameSince(c.sh, c.startMono)
-	}
 	return StreamStats{
 		Frames:     atomic.LoadUint64(u64(&c.sh.frames)),
 		Callbacks:  atomic.LoadUint64(u64(&c.sh.callbacks)),
 		Overruns:   atomic.LoadUint64(u64(&c.sh.overruns)),
 		Underruns:  atomic.LoadUint64(u64(&c.sh.underruns)),
 		Trimmed:    atomic.LoadUint64(u64(&c.sh.trimmed)),
-		FirstFrame: first,
+		FirstFrame: firstFrameSince(c.sh, c.startMono),
 		Steady:     time.Duration(c.steady.Load()),
 	}
 }
 
-// counted bumps the counters after a data callback in Go of n samples and
-// wakes the Read or Write side.
-func (c *streamCore) counted(samples int) {
-	if atomic.AddUint64(u64(&c.sh.callbacks), 1) == 1 {
-		c.firstFrame.Store(max(int64(time.Since(c.start)), 1))
-	}
-	atomic.AddUint64(u64(&c.sh.frames), uint64(samples/c.cfg.Channels))
+// onCapture takes one callback's worth of captured samples (the device
+// side, in Go) and wakes the Read side.
+func (c *streamCore) onCapture(in []int16) {
+	deviceCapture(c.sh, c.ring, in, c.cfg.Channels)
+	c.poke()
+}
+
+// onPlayback fills one callback's worth of samples to play (the device
+// side, in Go) and wakes the Write side.
+func (c *streamCore) onPlayback(out []int16) {
+	devicePlayback(c.sh, c.ring, out, c.cfg.Channels)
+	c.poke()
+}
+
+func (c *streamCore) poke() {
 	select {
 	case c.moved <- struct{}{}:
 	default:
 	}
-}
-
-// onCapture takes one callback's worth of captured samples (device side).
-func (c *streamCore) onCapture(in []int16) {
-	if n := c.ring.write(in); n < len(in) {
-		atomic.AddUint64(u64(&c.sh.overruns), uint64(len(in)-n))
-	}
-	c.counted(len(in))
-}
-
-// onPlayback fills one callback's worth of samples to play (device
-// side); what the ring cannot give is silence.
-func (c *streamCore) onPlayback(out []int16) {
-	if c.maxQueued > 0 {
-		if excess := c.ring.readable() - len(out) - c.maxQueued; excess > 0 {
-			atomic.AddUint64(u64(&c.sh.trimmed), uint64(c.ring.skip(excess)))
-		}
-	}
-	n := c.ring.read(out)
-	if n < len(out) {
-		clear(out[n:])
-		atomic.AddUint64(u64(&c.sh.underruns), uint64(len(out)-n))
-	}
-	c.counted(len(out))
 }
 
 // Read implements CaptureStream.Read. One goroutine at a time may read.

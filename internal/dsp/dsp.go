@@ -36,10 +36,9 @@ type Settings struct {
 	AGC bool
 	// Engine is the echo canceller: EngineSpeex (also for "") or
 	// EngineWebRTC ([policy.session] echo_canceller, whose default is
-	// webrtc). Noise
-	// suppression and gain control are speexdsp's preprocessor either
-	// way (it takes 8-10 dB more noise off than WebRTC's suppressor on
-	// the echo bed, speech kept alike).
+	// webrtc). Noise suppression and gain control are speexdsp's
+	// preprocessor either way (it takes 8-10 dB more noise off than
+	// WebRTC's suppressor on the echo bed, speech kept alike).
 	Engine string
 }
 
@@ -192,6 +191,9 @@ func (p *Processor) init() error {
 		}
 		C.se_set_rate(p.echo, C.int(o.Rate))
 	}
+	if !o.NoiseSuppression && !o.AGC && p.echo == nil {
+		return nil // nothing for the preprocessor to do
+	}
 	p.pre = C.speex_preprocess_state_init(C.int(p.frame), C.int(o.Rate))
 	if p.pre == nil {
 		return fmt.Errorf("%w: preprocessor", ErrInit)
@@ -293,17 +295,17 @@ func (p *Processor) Capture(samples []int16) {
 		switch {
 		case p.apm != nil:
 			p.cancelAPM(fr)
-			copy(in, fr)
 		case p.echo != nil:
 			p.readReference(ref)
 			copy(in, fr)
 			C.speex_echo_cancellation(p.echo, p.cin, p.cref, p.cout)
-			copy(in, out)
-		default:
-			copy(in, fr)
+			copy(fr, out)
 		}
-		C.speex_preprocess_run(p.pre, p.cin)
-		copy(fr, in)
+		if p.pre != nil {
+			copy(in, fr)
+			C.speex_preprocess_run(p.pre, p.cin)
+			copy(fr, in)
+		}
 	}
 }
 
