@@ -91,7 +91,11 @@ type Options struct {
 	// WebRTCCalls is the number of calls of each kind (WebRTC, plain)
 	// per run of figure 8.
 	WebRTCCalls int `json:"webrtc_calls"`
-	// Figures limits the run to these figure numbers ("1".."8"); empty
+	// AgentLevels are the numbers of agents figure 9 runs at once, in
+	// rising order; AgentWindow is how much of each call it listens to.
+	AgentLevels []int         `json:"agent_levels"`
+	AgentWindow time.Duration `json:"agent_window"`
+	// Figures limits the run to these figure numbers ("1".."9"); empty
 	// means all.
 	Figures []string `json:"figures,omitempty"`
 }
@@ -107,6 +111,7 @@ func Full() Options {
 		CPUWindow: 20 * time.Second, CPURuns: 2,
 		LatencyBursts: 5, HotplugCycles: 10, IdleWindow: 8 * time.Second,
 		SwitchCycles: 5, SwitchCalibration: 3, WebRTCCalls: 20,
+		AgentLevels: []int{1, 4, 8, 12, 16, 20, 24, 32, 48, 64}, AgentWindow: 10 * time.Second,
 	}
 }
 
@@ -119,6 +124,7 @@ func Tiny() Options {
 		CPUWindow: 2 * time.Second, CPURuns: 1,
 		LatencyBursts: 1, HotplugCycles: 1, IdleWindow: time.Second,
 		SwitchCycles: 1, SwitchCalibration: 1, WebRTCCalls: 2,
+		AgentLevels: []int{1, 2}, AgentWindow: 2 * time.Second,
 	}
 }
 
@@ -131,7 +137,8 @@ func (o Options) validate() error {
 	case o.SetupCalls < 1 || o.SetupCallsBaresip < 1 || o.SetupRate < 1 || o.LatencyBursts < 1 || o.HotplugCycles < 1 ||
 		o.SwitchCycles < 1 || o.SwitchCalibration < 1 || o.WebRTCCalls < 1:
 		return fmt.Errorf("%w: counts must be at least 1", ErrBadOptions)
-	case len(o.RejectRates) == 0 || o.RejectStep <= 0 || o.CPUWindow <= 0 || o.IdleWindow <= 0:
+	case len(o.RejectRates) == 0 || o.RejectStep <= 0 || o.CPUWindow <= 0 || o.IdleWindow <= 0 ||
+		len(o.AgentLevels) == 0 || o.AgentWindow <= 0:
 		return fmt.Errorf("%w: empty ramp or window", ErrBadOptions)
 	}
 	if _, err := os.Stat(o.Softphone); err != nil {
@@ -207,7 +214,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Report, error) {
 		run func(ctx context.Context) []*Row
 	}{
 		{"6", h.figIdle}, {"1", h.figSetup}, {"2", h.figReject}, {"3", h.figCPU}, {"4", h.figLatency}, {"5", h.figHotplug},
-		{"7", h.figSwitch}, {"8", h.figWebRTC},
+		{"7", h.figSwitch}, {"8", h.figWebRTC}, {"9", h.figAgents},
 	}
 	byID := map[string][]*Row{}
 	for _, f := range figs {
@@ -219,7 +226,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Report, error) {
 		byID[f.id] = f.run(ctx)
 		log.Info("figure "+f.id+": done", "took", time.Since(t0).Round(time.Millisecond))
 	}
-	for _, id := range []string{"1", "2", "3", "4", "5", "6", "7", "8"} {
+	for _, id := range []string{"1", "2", "3", "4", "5", "6", "7", "8", "9"} {
 		for _, r := range byID[id] {
 			r.finish()
 			rep.Rows = append(rep.Rows, *r)
@@ -274,6 +281,9 @@ type daemonOpts struct {
 	Session string
 	// Account, when set, is the [connectivity.0] body.
 	Account string
+	// Pulse is the sound server the daemon uses; nil means the
+	// harness's.
+	Pulse *testbed.Pulse
 	// NullAudio runs the daemon on miniaudio's null backend with no
 	// headset required (use_headset = 0): a figure about the network
 	// path, without a sound server's stream start-up in it.
@@ -344,7 +354,11 @@ noise_suppression = 0
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		tb.Fatalf("bench: daemon config: %v", err)
 	}
-	env := append(h.pa.Env(), "HOME="+dir)
+	pa := h.pa
+	if o.Pulse != nil {
+		pa = o.Pulse
+	}
+	env := append(pa.Env(), "HOME="+dir)
 	p := testbed.Start(tb, dir, env, h.opts.Softphone, "run", "-c", path)
 	c, _, err := config.Load(path)
 	if err != nil {

@@ -101,6 +101,12 @@ func ratioAtMost(limit float64) func(*Row) (bool, bool) {
 	}
 }
 
+func ratioAtLeast(limit float64) func(*Row) (bool, bool) {
+	return func(r *Row) (bool, bool) {
+		return r.Ratio != nil && *r.Ratio >= limit, r.Ratio != nil
+	}
+}
+
 // Machine describes where the run happened.
 type Machine struct {
 	Cores    int    `json:"cores"`

@@ -355,10 +355,10 @@ reg_timeout = 60
 	if mi.Codec != "PCMU" || mi.PacketsSent == 0 || mi.MOS < 3.5 {
 		t.Errorf("media figures: %+v", mi)
 	}
-	// The default voice processing: WebRTC's echo canceller on the
-	// headset's microphone path.
-	if mi.EchoCanceller != "webrtc" {
-		t.Errorf("echo canceller %q on a default configuration, want webrtc", mi.EchoCanceller)
+	// The default voice processing: speexdsp's and WebRTC's echo
+	// cancellers in turn on the headset's microphone path.
+	if mi.EchoCanceller != "speex+webrtc" {
+		t.Errorf("echo canceller %q on a default configuration, want speex+webrtc", mi.EchoCanceller)
 	}
 	// Hold and resume with re-INVITEs (sendonly, then sendrecv), and DTMF.
 	for _, step := range []struct{ cmd, state string }{{"hold", "held"}, {"resume", "active"}} {

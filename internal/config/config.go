@@ -66,9 +66,9 @@ type Session struct {
 	// EchoCancellation removes the caller's voice picked up by the
 	// agent's microphone from the speaker (echo_cancellation).
 	EchoCancellation bool
-	// EchoCanceller is the echo canceller: "webrtc" (WebRTC's audio
-	// processing module, the default) or "speex" (speexdsp's)
-	// (echo_canceller).
+	// EchoCanceller is the echo canceller: "speex+webrtc" (speexdsp's
+	// filter, then WebRTC's audio processing module on what it leaves:
+	// the default), "webrtc" or "speex" alone (echo_canceller).
 	EchoCanceller string
 	// NoiseSuppression removes stationary background noise from the
 	// agent's microphone (noise_suppression).
@@ -298,7 +298,7 @@ func Default() *Config {
 			ZipTone:              true,
 			DTMFMethod:           "rfc4733",
 			EchoCancellation:     true,
-			EchoCanceller:        "webrtc",
+			EchoCanceller:        "speex+webrtc",
 			NoiseSuppression:     true,
 			SessionExpires:       DefaultSessionExpires,
 			VQAlarmThreshold:     DefaultVQAlarmThreshold,

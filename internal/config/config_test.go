@@ -124,8 +124,8 @@ reg_timeout = 0
 			wantErr: []string{`test.ini:2: [policy.session] session_expires: "30" is not 0 (ask for no session timer) or at least 90 seconds`}},
 		{name: "voice processing defaults", in: "",
 			check: func(t *testing.T, c *Config) {
-				if s := c.Session; !s.EchoCancellation || s.EchoCanceller != "webrtc" || !s.NoiseSuppression || s.AGCMode != 0 {
-					t.Errorf("echo %v %q noise %v agc %d, want on, webrtc, on, 0", s.EchoCancellation, s.EchoCanceller, s.NoiseSuppression, s.AGCMode)
+				if s := c.Session; !s.EchoCancellation || s.EchoCanceller != "speex+webrtc" || !s.NoiseSuppression || s.AGCMode != 0 {
+					t.Errorf("echo %v %q noise %v agc %d, want on, speex+webrtc, on, 0", s.EchoCancellation, s.EchoCanceller, s.NoiseSuppression, s.AGCMode)
 				}
 			}},
 		{name: "echo_canceller speex", in: "[policy.session]\necho_canceller = Speex\n",
@@ -134,8 +134,14 @@ reg_timeout = 0
 					t.Errorf("echo_canceller %q, want speex", c.Session.EchoCanceller)
 				}
 			}},
+		{name: "echo_canceller webrtc", in: "[policy.session]\necho_canceller = WebRTC\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Session.EchoCanceller != "webrtc" {
+					t.Errorf("echo_canceller %q, want webrtc", c.Session.EchoCanceller)
+				}
+			}},
 		{name: "bad echo_canceller", in: "[policy.session]\necho_canceller = aecm\n",
-			wantErr: []string{`test.ini:2: [policy.session] echo_canceller: "aecm" is not one of speex, webrtc`}},
+			wantErr: []string{`test.ini:2: [policy.session] echo_canceller: "aecm" is not one of speex+webrtc, webrtc, speex`}},
 		{name: "voice processing set", in: "[policy.session]\necho_cancellation = 0\nnoise_suppression = 0\nagc_mode = 1\n",
 			check: func(t *testing.T, c *Config) {
 				if s := c.Session; s.EchoCancellation || s.NoiseSuppression || s.AGCMode != 1 {

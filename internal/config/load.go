@@ -139,7 +139,7 @@ func (c *Config) readSection(r *sectionReader) bool {
 		r.dtmfMethod("dtmf_method", &s.DTMFMethod)
 		r.mos("vq_alarm_threshold", &s.VQAlarmThreshold)
 		r.boolean("echo_cancellation", &s.EchoCancellation)
-		r.oneOf("echo_canceller", &s.EchoCanceller, "speex", "webrtc")
+		r.oneOf("echo_canceller", &s.EchoCanceller, "speex+webrtc", "webrtc", "speex")
 		r.boolean("noise_suppression", &s.NoiseSuppression)
 		r.integer("agc_mode", &s.AGCMode, 0, 1)
 		if v := r.seconds("session_expires", &s.SessionExpires); s.SessionExpires > 0 && s.SessionExpires < MinSessionExpires {

@@ -15,7 +15,7 @@ import (
 // on the PulseAudio test bed are BenchmarkEchoBed's (voice). Each echo
 // canceller in turn.
 func BenchmarkStage(b *testing.B) {
-	for _, engine := range []string{EngineSpeex, EngineWebRTC} {
+	for _, engine := range []string{EngineSpeex, EngineWebRTC, EngineCombined} {
 		b.Run(engine, func(b *testing.B) { benchmarkStage(b, engine) })
 	}
 }

@@ -34,12 +34,12 @@ func simulate(t testing.TB, p *Processor, far, near []int16, delay int, gain flo
 
 func sec(s float64) int { return int(s * rate) }
 
-// TestEchoCancelled: both echo cancellers on a simulated echo path
+// TestEchoCancelled: each echo canceller on a simulated echo path
 // (120 ms, 10 dB down), the far end talking all along and the near end
 // from 5 s: at least 25 dB less echo from 2 s, and the near end kept
 // within 6 dB during double talk.
 func TestEchoCancelled(t *testing.T) {
-	for _, engine := range []string{EngineSpeex, EngineWebRTC} {
+	for _, engine := range []string{EngineSpeex, EngineWebRTC, EngineCombined} {
 		t.Run(engine, func(t *testing.T) { testEchoCancelled(t, engine) })
 	}
 }
@@ -92,10 +92,17 @@ func TestNoiseSuppressed(t *testing.T) {
 	}
 }
 
-// TestWebRTCFallsBackAt44100: the webrtc engine does not take 44.1 kHz;
-// the stage runs speexdsp's canceller there rather than none.
+// TestWebRTCFallsBackAt44100: WebRTC's module does not take 44.1 kHz;
+// the engines that use it run speexdsp's canceller there rather than
+// none.
 func TestWebRTCFallsBackAt44100(t *testing.T) {
-	p, err := New(Options{Settings: Settings{EchoCancellation: true, Engine: EngineWebRTC}, Rate: 44100})
+	for _, engine := range []string{EngineWebRTC, EngineCombined} {
+		t.Run(engine, func(t *testing.T) { testFallsBackAt44100(t, engine) })
+	}
+}
+
+func testFallsBackAt44100(t *testing.T, engine string) {
+	p, err := New(Options{Settings: Settings{EchoCancellation: true, Engine: engine}, Rate: 44100})
 	if err != nil {
 		t.Fatal(err)
 	}

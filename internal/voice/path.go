@@ -49,23 +49,25 @@ type mutedWriter interface {
 // Defaults for Options.
 const (
 	DefaultDeviceRate = 48000
-	// DefaultDevicePeriod is half a packet time: the device side's own
-	// buffering (PulseAudio's, a few periods) is what the agent hears on
-	// top of the jitter buffer, and 10 ms periods brought the receive
-	// path from ~68 ms to ~22 ms (BENCHMARKS.md, 4a) for about one
-	// percent of a core more per call (3a).
-	DefaultDevicePeriod = 10 * time.Millisecond
+	// DefaultDevicePeriod is one packet time. Half of it (10 ms) takes
+	// about 8 ms off each direction's latency, but PulseAudio then wakes
+	// the phone and itself four times as often: with twelve agents on a
+	// 2-core host, each in a call through a sound server of its own, the
+	// host was 44-49 % busy and calls had dropouts, against 28-29 % and
+	// none with 20 ms (BENCHMARKS.md, figure 9). Both directions stay
+	// within their goals with 20 ms (4a, 4b).
+	DefaultDevicePeriod = 20 * time.Millisecond
 	DefaultCloseTimeout = 3 * time.Second
 	// DefaultPlaybackLatency keeps one packet time (at the usual 20 ms
 	// ptime) queued behind the period playing: frames arrive a packet at
-	// a time, so a bound of one 10 ms period would drop audio whenever a
-	// packet lands just before a device callback.
+	// a time, so a smaller bound would drop audio whenever a packet
+	// lands just before a device callback.
 	DefaultPlaybackLatency = 20 * time.Millisecond
 	// captureBufferPeriods bounds what the capture ring holds (200 ms at
-	// 10 ms periods) and playbackBufferPeriods the playback queue (80 ms;
+	// 20 ms periods) and playbackBufferPeriods the playback queue (80 ms;
 	// beyond PlaybackLatency it is dropped at the device).
-	captureBufferPeriods  = 20
-	playbackBufferPeriods = 8
+	captureBufferPeriods  = 10
+	playbackBufferPeriods = 4
 	// defaultPTime is the packet time when the negotiation gave none.
 	defaultPTime = 20
 )
@@ -505,7 +507,8 @@ func (p *Path) Stats() Stats {
 }
 
 // EchoCanceller is the echo canceller that runs on the capture path
-// (dsp.EngineWebRTC or dsp.EngineSpeex), or "" with echo cancellation off.
+// (dsp.EngineCombined, dsp.EngineWebRTC or dsp.EngineSpeex), or "" with
+// echo cancellation off.
 func (p *Path) EchoCanceller() string {
 	if p.dsp == nil || !p.opts.Processing.EchoCancellation {
 		return ""

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -33,6 +34,7 @@ func run() error {
 		figures = flag.String("figures", "", "comma-separated figure numbers to run (default all)")
 		runs    = flag.Int("runs", 0, "runs per phone and figure (0: the preset's)")
 		verbose = flag.Bool("v", false, "log every step")
+		agents  = flag.String("agents", "", "comma-separated agent counts of figure 9 (default: the preset's)")
 	)
 	flag.Parse()
 	// The harness starts its peers through the test bed, which skips
@@ -51,6 +53,16 @@ func run() error {
 	}
 	if *figures != "" {
 		opts.Figures = strings.Split(*figures, ",")
+	}
+	if *agents != "" {
+		opts.AgentLevels = nil
+		for _, f := range strings.Split(*agents, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				return fmt.Errorf("-agents: %q is not a count of agents", f)
+			}
+			opts.AgentLevels = append(opts.AgentLevels, n)
+		}
 	}
 	level := slog.LevelInfo
 	if !*verbose {

@@ -1,0 +1,343 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/softphone/softphone/internal/phone"
+	"github.com/softphone/softphone/internal/testbed"
+)
+
+// Figure 9: agents per host. Contact centres run agents on shared virtual
+// desktops, each with a softphone of their own; the figure is how many
+// phones this machine carries, each in one call through its own virtual
+// headset, with the audio intact.
+//
+// Each agent has a desktop session's sound server of its own (a
+// PulseAudio daemon, as each user of a shared desktop host has) with a
+// virtual headset on it: a null sink, and a microphone remapped from its
+// monitor, so what the phone plays comes back into its microphone and is
+// sent back. (One server shared by all agents would stop at its 64
+// connections, a limit no desktop session meets.) The caller, a baresip
+// that sends a steady 400 Hz sine in PCMU and records what it receives,
+// hears the agent's whole path, network to earpiece and microphone to
+// network. The last AgentWindow of every recording, taken while all the
+// level's calls run, is cut into 10 ms blocks; a block whose 400 Hz level
+// is under half the recording's median is a dropout (an underrun, a
+// packet lost or late, a device stall). A level is intact when no call
+// has a dropout. The ramp stops at a phone's first level that is not.
+//
+// The callers and the sound servers run on the same machine and their
+// CPU counts against both phones alike; in a contact centre the callers
+// are across the network.
+const (
+	agentTone     = 400.0 // Hz: whole cycles in a 10 ms block at 8 kHz
+	agentBlock    = 10 * time.Millisecond
+	agentDropout  = 0.5 // of the median level
+	agentSettle   = 4 * time.Second
+	agentHangTail = 300 * time.Millisecond // cut off the recording's end
+)
+
+// agentLevel is one phone's run at one level.
+type agentLevel struct {
+	n        int
+	dropouts int     // over all calls
+	worst    int     // the most in one call
+	hostCPU  float64 // % of the whole machine (all cores) over the window
+	late     uint64  // ours: packets late, over all calls, in the window
+	underMS  float64 // ours: output underrun, ms, over all calls, in the window
+	err      error
+}
+
+func (l agentLevel) intact() bool { return l.err == nil && l.dropouts == 0 }
+
+func (l agentLevel) String() string {
+	if l.err != nil {
+		return fmt.Sprintf("%d: failed (%s)", l.n, oneLine(l.err.Error()))
+	}
+	s := fmt.Sprintf("%d: %d dropouts (worst call %d), host CPU %.0f%%", l.n, l.dropouts, l.worst, l.hostCPU)
+	if l.late > 0 || l.underMS > 0 {
+		s += fmt.Sprintf(", %d packets late, %.0f ms underrun", l.late, l.underMS)
+	}
+	return s
+}
+
+// figAgents is figure 9.
+func (h *harness) figAgents(ctx context.Context) []*Row {
+	row := &Row{ID: "9", Figure: "agents per host: phones each in one call through its own virtual headset, audio intact (no dropout)",
+		Unit: "agents", Goal: "ratio ≥ 1.0", goal: ratioAtLeast(1.0)}
+	notes := map[Impl][]string{}
+	best := map[Impl]int{}
+	done := map[Impl]bool{}
+	pool := &agentPool{h: h, tb: newRunTB(h.log.With("scope", "agents"))}
+	defer pool.tb.Close()
+	for i, n := range h.opts.AgentLevels {
+		if ctx.Err() != nil {
+			break
+		}
+		for _, im := range order(i) {
+			if done[im] {
+				continue
+			}
+			var l agentLevel
+			_ = h.scope(fmt.Sprintf("agents-%s-%d", im, n), func(tb *runTB) error {
+				l = h.agentsAt(ctx, tb, pool, im, n)
+				return nil
+			})
+			notes[im] = append(notes[im], l.String())
+			if l.intact() {
+				best[im] = n
+			} else {
+				done[im] = true
+			}
+		}
+	}
+	for _, im := range []Impl{ImplOurs, ImplBaresip} {
+		side := sideOf(row, im)
+		if best[im] == 0 {
+			side.fail(fmt.Errorf("%w: no level intact", ErrFigureFailed))
+			continue
+		}
+		side.add(float64(best[im]))
+	}
+	row.Note = fmt.Sprintf("levels %v, %s windows, PCMU, echo cancellation off on both; ours: %s; baresip: %s",
+		h.opts.AgentLevels, h.opts.AgentWindow, strings.Join(notes[ImplOurs], "; "), strings.Join(notes[ImplBaresip], "; "))
+	return []*Row{row}
+}
+
+// agentPool keeps the agents' sound servers, each with its headset, from
+// one level to the next.
+type agentPool struct {
+	h      *harness
+	tb     *runTB
+	agents []*agentDesk
+}
+
+// agentDesk is one agent's desktop session: its sound server and headset.
+type agentDesk struct {
+	pa         *testbed.Pulse
+	sink, name string
+}
+
+// take returns n agents' desks, starting the sound servers not started
+// yet.
+func (p *agentPool) take(n int) ([]*agentDesk, error) {
+	for len(p.agents) < n {
+		k := len(p.agents) + 1
+		err := guard(func() error {
+			d := &agentDesk{pa: testbed.StartPulse(p.tb), sink: fmt.Sprintf("agent%02d", k), name: fmt.Sprintf("Agent %02d Headset", k)}
+			d.pa.AddHeadset(p.tb, d.sink, d.name)
+			d.pa.SetDefaultSink(p.tb, d.sink)
+			d.pa.SetDefaultSource(p.tb, d.sink+"_mic")
+			p.agents = append(p.agents, d)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return p.agents[:n], nil
+}
+
+// agentsAt runs n agents of one phone at once and measures them.
+func (h *harness) agentsAt(ctx context.Context, tb *runTB, pool *agentPool, im Impl, n int) (l agentLevel) {
+	l.n = n
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(fatal)
+			if !ok {
+				panic(r)
+			}
+			l.err = fmt.Errorf("%w: %s", ErrFigureFailed, f.msg)
+		}
+	}()
+	desks, err := pool.take(n)
+	if err != nil {
+		l.err = err
+		return l
+	}
+	uris := make([]string, n)
+	daemons := make([]*daemon, n)
+	for k, desk := range desks {
+		switch im {
+		case ImplOurs:
+			d := h.startDaemon(tb, daemonOpts{Headset: desk.name, Session: "auto_answer = 1", Pulse: desk.pa})
+			daemons[k] = d
+			uris[k] = "sip:agent@" + d.sipAddr
+		case ImplBaresip:
+			b := testbed.StartBaresip(tb, testbed.BaresipOptions{User: "agent", AnswerMode: "auto", AudioSource: "alsa,pulse",
+				PulseEnv: append(desk.pa.Env(), "HOME="+desk.pa.Dir, "PULSE_SINK="+desk.sink, "PULSE_SOURCE="+desk.sink+"_mic")})
+			uris[k] = "sip:agent@127.0.0.1:" + strconv.Itoa(b.SIPPort())
+		}
+	}
+	for _, d := range daemons {
+		if d != nil {
+			d.waitReady(tb)
+		}
+	}
+	callers := make([]*testbed.Baresip, n)
+	for k := range n {
+		callers[k] = testbed.StartBaresip(tb, testbed.BaresipOptions{User: "caller", AudioSource: "ausine," + strconv.Itoa(int(agentTone)), Record: true})
+		if err := callers[k].Dial(uris[k]); err != nil {
+			tb.Fatalf("agent %d: dial: %v", k+1, err)
+		}
+	}
+	for k, c := range callers {
+		if _, err := c.WaitEvent(testbed.EventCallEstablished, 20*time.Second); err != nil {
+			tb.Fatalf("agent %d: %v", k+1, err)
+		}
+	}
+	idle(ctx, agentSettle)
+	before := agentStats(tb, daemons)
+	host, err := startHostCPU()
+	if err != nil {
+		tb.Fatalf("host cpu: %v", err)
+	}
+	idle(ctx, h.opts.AgentWindow)
+	l.hostCPU = host.percent()
+	after := agentStats(tb, daemons)
+	for k := range daemons {
+		if daemons[k] == nil {
+			continue
+		}
+		l.late += after[k].PacketsLate - before[k].PacketsLate
+		l.underMS += after[k].OutputUnderrunMillis - before[k].OutputUnderrunMillis
+	}
+	for k, c := range callers {
+		_ = c.Hangup()
+		if _, err := c.WaitEvent("CALL_CLOSED", 10*time.Second); err != nil {
+			tb.Fatalf("agent %d: hang up: %v", k+1, err)
+		}
+	}
+	for k, c := range callers {
+		var dec []string
+		testbed.WaitFor(5*time.Second, func() bool { dec, _ = c.Recordings(); return len(dec) > 0 })
+		if len(dec) == 0 {
+			tb.Fatalf("agent %d: the caller recorded nothing", k+1)
+		}
+		rate, ch, samples, err := testbed.ReadWAV(dec[len(dec)-1])
+		if err != nil {
+			tb.Fatalf("agent %d: %v", k+1, err)
+		}
+		if ch == 2 {
+			for i := 0; 2*i < len(samples); i++ {
+				samples[i] = samples[2*i]
+			}
+			samples = samples[:len(samples)/2]
+		}
+		tail := int(int64(rate) * int64(agentHangTail) / int64(time.Second))
+		win := int(int64(rate) * int64(h.opts.AgentWindow) / int64(time.Second))
+		if len(samples) < tail+win {
+			tb.Fatalf("agent %d: %d samples recorded at %d Hz, want at least %d", k+1, len(samples), rate, tail+win)
+		}
+		bad, level := Dropouts(samples[len(samples)-tail-win:len(samples)-tail], rate, agentTone, agentBlock, agentDropout)
+		if level < 0.05 {
+			media := ""
+			if daemons[k] != nil {
+				m := after[k]
+				media = fmt.Sprintf(" (its call: input %q, output %q, %d packets received, %d frames decoded, %.0f ms underrun)", m.Input, m.Output, m.PacketsReceived, m.FramesDecoded, m.OutputUnderrunMillis)
+			}
+			tb.Fatalf("agent %d: the %g Hz tone came back at %.3f%s", k+1, agentTone, level, media)
+		}
+		l.dropouts += bad
+		l.worst = max(l.worst, bad)
+	}
+	return l
+}
+
+// agentStats reads the media figures of each daemon's call (zero for a
+// missing daemon or call).
+func agentStats(tb *runTB, daemons []*daemon) []phone.MediaInfo {
+	out := make([]phone.MediaInfo, len(daemons))
+	for k, d := range daemons {
+		if d == nil {
+			continue
+		}
+		calls, err := d.client.Calls(context.Background())
+		if err != nil {
+			tb.Fatalf("agent %d: calls: %v", k+1, err)
+		}
+		if len(calls) == 1 && calls[0].Media != nil {
+			out[k] = *calls[0].Media
+		}
+	}
+	return out
+}
+
+// Dropouts cuts samples into blocks of length block and counts those
+// whose level of a tone at hz is under frac of the median block's; it
+// returns that count and the median level.
+func Dropouts(samples []int16, rate int, hz float64, block time.Duration, frac float64) (int, float64) {
+	size := int(int64(rate) * int64(block) / int64(time.Second))
+	if size <= 0 || len(samples) < size {
+		return 0, 0
+	}
+	levels := make([]float64, 0, len(samples)/size)
+	for off := 0; off+size <= len(samples); off += size {
+		levels = append(levels, testbed.ToneLevel(samples[off:off+size], hz, rate))
+	}
+	sorted := slices.Clone(levels)
+	slices.Sort(sorted)
+	med := sorted[len(sorted)/2]
+	bad := 0
+	for _, v := range levels {
+		if v < frac*med {
+			bad++
+		}
+	}
+	return bad, med
+}
+
+// hostCPU measures the whole machine's busy time from /proc/stat.
+type hostCPU struct{ busy, total uint64 }
+
+func readHostCPU() (hostCPU, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return hostCPU{}, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return hostCPU{}, fmt.Errorf("%w: /proc/stat: %q", ErrFigureFailed, line)
+	}
+	// user nice system idle iowait irq softirq steal (guest time is
+	// counted in user already); busy leaves out idle, iowait and steal.
+	var c hostCPU
+	for i, s := range f[1:min(len(f), 9)] {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return hostCPU{}, fmt.Errorf("%w: /proc/stat: %v", ErrFigureFailed, err)
+		}
+		c.total += v
+		if i != 3 && i != 4 && i != 7 {
+			c.busy += v
+		}
+	}
+	return c, nil
+}
+
+type hostMeter struct{ start hostCPU }
+
+func startHostCPU() (*hostMeter, error) {
+	c, err := readHostCPU()
+	if err != nil {
+		return nil, err
+	}
+	return &hostMeter{start: c}, nil
+}
+
+// percent is the machine's busy share since the start, 0-100 (all cores).
+func (m *hostMeter) percent() float64 {
+	c, err := readHostCPU()
+	if err != nil || c.total <= m.start.total {
+		return math.NaN()
+	}
+	return 100 * float64(c.busy-m.start.busy) / float64(c.total-m.start.total)
+}
