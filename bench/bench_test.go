@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -410,7 +411,7 @@ func TestHarnessTiny(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"1a", "1b", "1c", "1d", "2a", "2b", "2c", "3a", "3a+", "3a'", "3b", "3b+", "3b'", "4a", "4b", "5a", "5b", "5c", "6a", "6b", "6c",
-		"7a", "7b", "7c", "7d", "7e", "7f", "7g", "8a", "8b", "8c", "8d", "8e", "8f"}
+		"7a", "7b", "7c", "7d", "7e", "7f", "7g", "8a", "8b", "8c", "8d", "8e", "8f", "9"}
 	var table, js bytes.Buffer
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
@@ -449,7 +450,7 @@ func TestHarnessTiny(t *testing.T) {
 		t.Fatalf("no row %s", id)
 		return Row{}
 	}
-	for _, id := range []string{"1a", "2a", "6a", "6b"} {
+	for _, id := range []string{"1a", "2a", "6a", "6b", "9"} {
 		r := row(id)
 		if r.Ours.Spread == nil || r.Baresip.Spread == nil {
 			t.Errorf("row %s lacks a number: ours %q, baresip %q", r.ID, r.Ours.NA, r.Baresip.NA)
@@ -482,6 +483,27 @@ func TestHarnessTiny(t *testing.T) {
 		t.Errorf("machine not described: %+v", back.Machine)
 	}
 	t.Log("\n" + table.String())
+}
+
+// TestDropouts: figure 9's judge of intact audio finds a 10 ms hole and a
+// 20 ms half-level dip in a tone, and nothing in a clean one.
+func TestDropouts(t *testing.T) {
+	const rate = 8000
+	clean := testbed.Tone(400, rate, 2*rate, 0.5)
+	if bad, level := Dropouts(clean, rate, 400, 10*time.Millisecond, 0.5); bad != 0 || level < 0.45 || level > 0.55 {
+		t.Errorf("clean tone: %d dropouts, level %.3f; want 0 and 0.5", bad, level)
+	}
+	hurt := slices.Clone(clean)
+	clear(hurt[4000:4080]) // 10 ms of silence, on a block
+	for i := 8000; i < 8160; i++ {
+		hurt[i] /= 4 // 20 ms 12 dB down: two blocks
+	}
+	if bad, _ := Dropouts(hurt, rate, 400, 10*time.Millisecond, 0.5); bad != 3 {
+		t.Errorf("tone with a hole and a dip: %d dropouts, want 3", bad)
+	}
+	if bad, level := Dropouts(clean[:40], rate, 400, 10*time.Millisecond, 0.5); bad != 0 || level != 0 {
+		t.Errorf("shorter than a block: %d, %.3f; want 0, 0", bad, level)
+	}
 }
 
 func TestLogTime(t *testing.T) {
