@@ -42,7 +42,7 @@ test: deps-test
 unit:
 	$(GO) test -count=1 ./...
 
-## bench: the daemon and baresip side by side (bench/, about 12 min): one
+## bench: the daemon and baresip side by side (bench/, about 22 min): one
 ## table on stdout, the raw figures in $(BENCHJSON); then the Go benchmarks.
 ## BENCHFLAGS passes options, e.g. BENCHFLAGS="-figures 1,2 -runs 5".
 BENCHJSON  ?= bin/bench-results.json

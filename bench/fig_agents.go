@@ -52,6 +52,7 @@ type agentLevel struct {
 	hostCPU  float64 // % of the whole machine (all cores) over the window
 	late     uint64  // ours: packets late, over all calls, in the window
 	underMS  float64 // ours: output underrun, ms, over all calls, in the window
+	rss      float64 // the phones' median resident memory in the call, MB
 	err      error
 }
 
@@ -61,7 +62,7 @@ func (l agentLevel) String() string {
 	if l.err != nil {
 		return fmt.Sprintf("%d: failed (%s)", l.n, oneLine(l.err.Error()))
 	}
-	s := fmt.Sprintf("%d: %d dropouts (worst call %d), host CPU %.0f%%", l.n, l.dropouts, l.worst, l.hostCPU)
+	s := fmt.Sprintf("%d: %d dropouts (worst call %d), host CPU %.0f%%, %.1f MB resident per phone", l.n, l.dropouts, l.worst, l.hostCPU, l.rss)
 	if l.late > 0 || l.underMS > 0 {
 		s += fmt.Sprintf(", %d packets late, %.0f ms underrun", l.late, l.underMS)
 	}
@@ -73,41 +74,45 @@ func (h *harness) figAgents(ctx context.Context) []*Row {
 	row := &Row{ID: "9", Figure: "agents per host: phones each in one call through its own virtual headset, audio intact (no dropout)",
 		Unit: "agents", Goal: "ratio ≥ 1.0", goal: ratioAtLeast(1.0)}
 	notes := map[Impl][]string{}
-	best := map[Impl]int{}
-	done := map[Impl]bool{}
 	pool := &agentPool{h: h, tb: newRunTB(h.log.With("scope", "agents"))}
 	defer pool.tb.Close()
-	for i, n := range h.opts.AgentLevels {
-		if ctx.Err() != nil {
-			break
+	for run := 0; run < h.opts.AgentRuns && ctx.Err() == nil; run++ {
+		best := map[Impl]int{}
+		done := map[Impl]bool{}
+		steps := map[Impl][]string{}
+		for i, n := range h.opts.AgentLevels {
+			if ctx.Err() != nil {
+				break
+			}
+			for _, im := range order(run + i) {
+				if done[im] {
+					continue
+				}
+				var l agentLevel
+				_ = h.scope(fmt.Sprintf("agents-%s-%d-%d", im, run, n), func(tb *runTB) error {
+					l = h.agentsAt(ctx, tb, pool, im, n)
+					return nil
+				})
+				steps[im] = append(steps[im], l.String())
+				if l.intact() {
+					best[im] = n
+				} else {
+					done[im] = true
+				}
+			}
 		}
-		for _, im := range order(i) {
-			if done[im] {
+		for _, im := range []Impl{ImplOurs, ImplBaresip} {
+			notes[im] = append(notes[im], fmt.Sprintf("run %d: %s", run+1, strings.Join(steps[im], "; ")))
+			side := sideOf(row, im)
+			if best[im] == 0 {
+				side.fail(fmt.Errorf("%w: no level intact", ErrFigureFailed))
 				continue
 			}
-			var l agentLevel
-			_ = h.scope(fmt.Sprintf("agents-%s-%d", im, n), func(tb *runTB) error {
-				l = h.agentsAt(ctx, tb, pool, im, n)
-				return nil
-			})
-			notes[im] = append(notes[im], l.String())
-			if l.intact() {
-				best[im] = n
-			} else {
-				done[im] = true
-			}
+			side.add(float64(best[im]))
 		}
-	}
-	for _, im := range []Impl{ImplOurs, ImplBaresip} {
-		side := sideOf(row, im)
-		if best[im] == 0 {
-			side.fail(fmt.Errorf("%w: no level intact", ErrFigureFailed))
-			continue
-		}
-		side.add(float64(best[im]))
 	}
 	row.Note = fmt.Sprintf("levels %v, %s windows, PCMU, echo cancellation off on both; ours: %s; baresip: %s",
-		h.opts.AgentLevels, h.opts.AgentWindow, strings.Join(notes[ImplOurs], "; "), strings.Join(notes[ImplBaresip], "; "))
+		h.opts.AgentLevels, h.opts.AgentWindow, strings.Join(notes[ImplOurs], " | "), strings.Join(notes[ImplBaresip], " | "))
 	return []*Row{row}
 }
 
@@ -163,17 +168,23 @@ func (h *harness) agentsAt(ctx context.Context, tb *runTB, pool *agentPool, im I
 		return l
 	}
 	uris := make([]string, n)
+	pids := make([]int, n)
 	daemons := make([]*daemon, n)
 	for k, desk := range desks {
 		switch im {
 		case ImplOurs:
 			d := h.startDaemon(tb, daemonOpts{Headset: desk.name, Session: "auto_answer = 1", Pulse: desk.pa})
 			daemons[k] = d
-			uris[k] = "sip:agent@" + d.sipAddr
+			uris[k], pids[k] = "sip:agent@"+d.sipAddr, d.pid()
 		case ImplBaresip:
 			b := testbed.StartBaresip(tb, testbed.BaresipOptions{User: "agent", AnswerMode: "auto", AudioSource: "alsa,pulse",
 				PulseEnv: append(desk.pa.Env(), "HOME="+desk.pa.Dir, "PULSE_SINK="+desk.sink, "PULSE_SOURCE="+desk.sink+"_mic")})
 			uris[k] = "sip:agent@127.0.0.1:" + strconv.Itoa(b.SIPPort())
+			pid, err := baresipPid(b.Dir())
+			if err != nil {
+				tb.Fatalf("agent %d: %v", k+1, err)
+			}
+			pids[k] = pid
 		}
 	}
 	for _, d := range daemons {
@@ -201,6 +212,15 @@ func (h *harness) agentsAt(ctx context.Context, tb *runTB, pool *agentPool, im I
 	}
 	idle(ctx, h.opts.AgentWindow)
 	l.hostCPU = host.percent()
+	rss := make([]float64, 0, n)
+	for k, pid := range pids {
+		mb, err := rssMB(pid)
+		if err != nil {
+			tb.Fatalf("agent %d: %v", k+1, err)
+		}
+		rss = append(rss, mb)
+	}
+	l.rss, _ = Percentile(rss, 50)
 	after := agentStats(tb, daemons)
 	for k := range daemons {
 		if daemons[k] == nil {

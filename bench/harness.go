@@ -92,15 +92,18 @@ type Options struct {
 	// per run of figure 8.
 	WebRTCCalls int `json:"webrtc_calls"`
 	// AgentLevels are the numbers of agents figure 9 runs at once, in
-	// rising order; AgentWindow is how much of each call it listens to.
+	// rising order; AgentWindow is how much of each call it listens to;
+	// AgentRuns how many times it climbs the levels.
 	AgentLevels []int         `json:"agent_levels"`
 	AgentWindow time.Duration `json:"agent_window"`
+	AgentRuns   int           `json:"agent_runs"`
 	// Figures limits the run to these figure numbers ("1".."9"); empty
 	// means all.
 	Figures []string `json:"figures,omitempty"`
 }
 
-// Full is the setting of `make bench` (about 10½ minutes on 2 cores).
+// Full is the setting of `make bench` (about 20 minutes on 2 cores, half
+// of it figure 9).
 // Figure 3 measures each phone 2 × 20 s per codec (the baresip variant
 // with a generated source once).
 func Full() Options {
@@ -111,7 +114,7 @@ func Full() Options {
 		CPUWindow: 20 * time.Second, CPURuns: 2,
 		LatencyBursts: 5, HotplugCycles: 10, IdleWindow: 8 * time.Second,
 		SwitchCycles: 5, SwitchCalibration: 3, WebRTCCalls: 20,
-		AgentLevels: []int{1, 4, 8, 12, 16, 20, 24, 32, 48, 64}, AgentWindow: 10 * time.Second,
+		AgentLevels: []int{1, 4, 8, 12, 16, 20, 24, 32, 48, 64}, AgentWindow: 10 * time.Second, AgentRuns: 2,
 	}
 }
 
@@ -124,7 +127,7 @@ func Tiny() Options {
 		CPUWindow: 2 * time.Second, CPURuns: 1,
 		LatencyBursts: 1, HotplugCycles: 1, IdleWindow: time.Second,
 		SwitchCycles: 1, SwitchCalibration: 1, WebRTCCalls: 2,
-		AgentLevels: []int{1, 2}, AgentWindow: 2 * time.Second,
+		AgentLevels: []int{1, 2}, AgentWindow: 2 * time.Second, AgentRuns: 1,
 	}
 }
 
@@ -132,7 +135,7 @@ func (o Options) validate() error {
 	switch {
 	case o.Softphone == "":
 		return fmt.Errorf("%w: no softphone binary", ErrBadOptions)
-	case o.Runs < 1 || o.RejectRuns < 1 || o.CPURuns < 1:
+	case o.Runs < 1 || o.RejectRuns < 1 || o.CPURuns < 1 || o.AgentRuns < 1:
 		return fmt.Errorf("%w: runs must be at least 1", ErrBadOptions)
 	case o.SetupCalls < 1 || o.SetupCallsBaresip < 1 || o.SetupRate < 1 || o.LatencyBursts < 1 || o.HotplugCycles < 1 ||
 		o.SwitchCycles < 1 || o.SwitchCalibration < 1 || o.WebRTCCalls < 1:

@@ -42,7 +42,7 @@
 //
 //   - speexdsp's filter, then WebRTC's canceller on what it leaves, both
 //     fed the same reference (EngineCombined, the default): 25 dB within
-//     1-1.5 s, 54-58 dB once converged, the agent's voice within 4 dB
+//     1-1.5 s, 42-58 dB once converged, the agent's voice within 4 dB
 //     while both talk. WebRTC's module takes the echo off while the MDF
 //     filter learns the path; once the filter has, the module's
 //     suppressor sees the agent's voice for what it is and leaves it
