@@ -34,7 +34,8 @@
 //   - WebRTC (0.3, the version Debian ships): 50-60 dB less echo, 25 dB
 //     within 1 s of the first frame in every run; its suppressor lowers
 //     the agent's voice by 6-8 dB while both talk, even at its lowest
-//     suppression level.
+//     suppression level. On a loaded machine, with the echo 180 ms late,
+//     it once lost the path after converging and held 22 dB.
 //
 //   - speexdsp: 35-48 dB less echo once converged, 25 dB reached 2.5-3 s
 //     into the call in most runs, but in some it converged late (19 dB
