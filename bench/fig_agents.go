@@ -74,7 +74,7 @@ func (h *harness) figAgents(ctx context.Context) []*Row {
 	row := &Row{ID: "9", Figure: "agents per host: phones each in one call through its own virtual headset, audio intact (no dropout)",
 		Unit: "agents", Goal: "ratio ≥ 1.0", goal: ratioAtLeast(1.0)}
 	notes := map[Impl][]string{}
-	pool := &agentPool{h: h, tb: newRunTB(h.log.With("scope", "agents"))}
+	pool := &agentPool{tb: newRunTB(h.log.With("scope", "agents"))}
 	defer pool.tb.Close()
 	for run := 0; run < h.opts.AgentRuns && ctx.Err() == nil; run++ {
 		best := map[Impl]int{}
@@ -119,7 +119,6 @@ func (h *harness) figAgents(ctx context.Context) []*Row {
 // agentPool keeps the agents' sound servers, each with its headset, from
 // one level to the next.
 type agentPool struct {
-	h      *harness
 	tb     *runTB
 	agents []*agentDesk
 }

@@ -34,8 +34,9 @@
 //   - WebRTC (0.3, the version Debian ships): 50-60 dB less echo, 25 dB
 //     within 1 s of the first frame in every run; its suppressor lowers
 //     the agent's voice by 6-8 dB while both talk, even at its lowest
-//     suppression level. On a loaded machine, with the echo 180 ms late,
-//     it once lost the path after converging and held 22 dB.
+//     suppression level. On a loaded machine, with the echo 160-180 ms
+//     late, it lost the path in two runs of make test (22 dB after
+//     converging; 13 dB, never 25), where the chain below held.
 //
 //   - speexdsp: 35-48 dB less echo once converged, 25 dB reached 2.5-3 s
 //     into the call in most runs, but in some it converged late (19 dB

@@ -36,9 +36,9 @@ type Settings struct {
 	AGC bool
 	// Engine is the echo canceller: EngineSpeex (also for ""),
 	// EngineWebRTC or EngineCombined ([policy.session] echo_canceller,
-	// whose default is speex+webrtc). Noise suppression and gain control are speexdsp's
-	// preprocessor either way (it takes 8-10 dB more noise off than
-	// WebRTC's suppressor on the echo bed, speech kept alike).
+	// whose default is speex+webrtc). Noise suppression and gain control
+	// are speexdsp's preprocessor with any (it takes 8-10 dB more noise
+	// off than WebRTC's suppressor on the echo bed, speech kept alike).
 	Engine string
 }
 
