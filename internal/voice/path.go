@@ -49,13 +49,14 @@ type mutedWriter interface {
 // Defaults for Options.
 const (
 	DefaultDeviceRate = 48000
-	// DefaultDevicePeriod is one packet time. Half of it (10 ms) takes
-	// about 8 ms off each direction's latency, but PulseAudio then wakes
-	// the phone and itself four times as often: with twelve agents on a
-	// 2-core host, each in a call through a sound server of its own, the
-	// host was 44-49 % busy and calls had dropouts, against 28-29 % and
-	// none with 20 ms (BENCHMARKS.md, figure 9). Both directions stay
-	// within their goals with 20 ms (4a, 4b).
+	// DefaultDevicePeriod is one packet time. Half of it (10 ms) took
+	// 14 ms off the receive path (4a: 37 against 51 ms; the send path is
+	// 6 ms either way), but PulseAudio then wakes the phone and itself
+	// four times as often: with twelve agents on a 2-core host, each in
+	// a call through a sound server of its own, the host was 44-49 %
+	// busy and calls had dropouts, against 28-29 % and none with 20 ms
+	// (BENCHMARKS.md, figure 9). Both directions stay within their goals
+	// with 20 ms (4a, 4b).
 	DefaultDevicePeriod = 20 * time.Millisecond
 	DefaultCloseTimeout = 3 * time.Second
 	// DefaultPlaybackLatency keeps one packet time (at the usual 20 ms
