@@ -485,6 +485,18 @@ func TestHarnessTiny(t *testing.T) {
 	t.Log("\n" + table.String())
 }
 
+func TestParseHostStat(t *testing.T) {
+	busy, total, err := ParseHostStat("cpu  100 2 30 800 40 5 6 7 9 0\ncpu0 50 1 15 400 20 2 3 3 4 0\n")
+	if err != nil || busy != 100+2+30+5+6 || total != 100+2+30+800+40+5+6+7 {
+		t.Errorf("busy %d total %d err %v; want 143, 990, nil", busy, total, err)
+	}
+	for _, bad := range []string{"", "intr 1 2 3\n", "cpu 1 2 x 4 5\n"} {
+		if _, _, err := ParseHostStat(bad); !errors.Is(err, ErrBadProcStat) {
+			t.Errorf("%q: err %v, want ErrBadProcStat", bad, err)
+		}
+	}
+}
+
 // TestDropouts: figure 9's judge of intact audio finds a 10 ms hole and a
 // 20 ms half-level dip in a tone, and nothing in a clean one.
 func TestDropouts(t *testing.T) {

@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,10 +86,9 @@ func (h *harness) figAgents(ctx context.Context) []*Row {
 				if done[im] {
 					continue
 				}
-				var l agentLevel
-				_ = h.scope(fmt.Sprintf("agents-%s-%d-%d", im, run, n), func(tb *runTB) error {
-					l = h.agentsAt(ctx, tb, pool, im, n)
-					return nil
+				l := agentLevel{n: n}
+				l.err = h.scope(fmt.Sprintf("agents-%s-%d-%d", im, run, n), func(tb *runTB) error {
+					return h.agentsAt(ctx, tb, pool, im, &l)
 				})
 				steps[im] = append(steps[im], l.String())
 				if l.intact() {
@@ -149,22 +146,13 @@ func (p *agentPool) take(n int) ([]*agentDesk, error) {
 	return p.agents[:n], nil
 }
 
-// agentsAt runs n agents of one phone at once and measures them.
-func (h *harness) agentsAt(ctx context.Context, tb *runTB, pool *agentPool, im Impl, n int) (l agentLevel) {
-	l.n = n
-	defer func() {
-		if r := recover(); r != nil {
-			f, ok := r.(fatal)
-			if !ok {
-				panic(r)
-			}
-			l.err = fmt.Errorf("%w: %s", ErrFigureFailed, f.msg)
-		}
-	}()
+// agentsAt runs l.n agents of one phone at once and fills in l. A
+// failure (tb.Fatal inside, or the error returned) fails the level.
+func (h *harness) agentsAt(ctx context.Context, tb *runTB, pool *agentPool, im Impl, l *agentLevel) error {
+	n := l.n
 	desks, err := pool.take(n)
 	if err != nil {
-		l.err = err
-		return l
+		return err
 	}
 	uris := make([]string, n)
 	pids := make([]int, n)
@@ -207,10 +195,12 @@ func (h *harness) agentsAt(ctx context.Context, tb *runTB, pool *agentPool, im I
 	before := agentStats(tb, daemons)
 	host, err := startHostCPU()
 	if err != nil {
-		tb.Fatalf("host cpu: %v", err)
+		return err
 	}
 	idle(ctx, h.opts.AgentWindow)
-	l.hostCPU = host.percent()
+	if l.hostCPU, err = host.Percent(); err != nil {
+		return err
+	}
 	rss := make([]float64, 0, n)
 	for k, pid := range pids {
 		mb, err := rssMB(pid)
@@ -241,14 +231,8 @@ func (h *harness) agentsAt(ctx context.Context, tb *runTB, pool *agentPool, im I
 			tb.Fatalf("agent %d: the caller recorded nothing", k+1)
 		}
 		rate, ch, samples, err := testbed.ReadWAV(dec[len(dec)-1])
-		if err != nil {
-			tb.Fatalf("agent %d: %v", k+1, err)
-		}
-		if ch == 2 {
-			for i := 0; 2*i < len(samples); i++ {
-				samples[i] = samples[2*i]
-			}
-			samples = samples[:len(samples)/2]
+		if err != nil || ch != 1 {
+			tb.Fatalf("agent %d: recording of %d channels (PCMU is mono): %v", k+1, ch, err)
 		}
 		tail := int(int64(rate) * int64(agentHangTail) / int64(time.Second))
 		win := int(int64(rate) * int64(h.opts.AgentWindow) / int64(time.Second))
@@ -267,7 +251,7 @@ func (h *harness) agentsAt(ctx context.Context, tb *runTB, pool *agentPool, im I
 		l.dropouts += bad
 		l.worst = max(l.worst, bad)
 	}
-	return l
+	return nil
 }
 
 // agentStats reads the media figures of each daemon's call (zero for a
@@ -311,52 +295,4 @@ func Dropouts(samples []int16, rate int, hz float64, block time.Duration, frac f
 		}
 	}
 	return bad, med
-}
-
-// hostCPU measures the whole machine's busy time from /proc/stat.
-type hostCPU struct{ busy, total uint64 }
-
-func readHostCPU() (hostCPU, error) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return hostCPU{}, err
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 5 || f[0] != "cpu" {
-		return hostCPU{}, fmt.Errorf("%w: /proc/stat: %q", ErrFigureFailed, line)
-	}
-	// user nice system idle iowait irq softirq steal (guest time is
-	// counted in user already); busy leaves out idle, iowait and steal.
-	var c hostCPU
-	for i, s := range f[1:min(len(f), 9)] {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			return hostCPU{}, fmt.Errorf("%w: /proc/stat: %v", ErrFigureFailed, err)
-		}
-		c.total += v
-		if i != 3 && i != 4 && i != 7 {
-			c.busy += v
-		}
-	}
-	return c, nil
-}
-
-type hostMeter struct{ start hostCPU }
-
-func startHostCPU() (*hostMeter, error) {
-	c, err := readHostCPU()
-	if err != nil {
-		return nil, err
-	}
-	return &hostMeter{start: c}, nil
-}
-
-// percent is the machine's busy share since the start, 0-100 (all cores).
-func (m *hostMeter) percent() float64 {
-	c, err := readHostCPU()
-	if err != nil || c.total <= m.start.total {
-		return math.NaN()
-	}
-	return 100 * float64(c.busy-m.start.busy) / float64(c.total-m.start.total)
 }

@@ -111,3 +111,58 @@ func CPUPercent(ticks uint64, wall time.Duration) float64 {
 	}
 	return 100 * float64(ticks) / clockTicks / wall.Seconds()
 }
+
+// ParseHostStat reads the machine's busy and total time (ticks, all
+// cores) from the first line of /proc/stat: user nice system idle iowait
+// irq softirq steal (guest time is counted in user already); busy leaves
+// out idle, iowait and steal.
+func ParseHostStat(stat string) (busy, total uint64, err error) {
+	line, _, _ := strings.Cut(stat, "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("%w: /proc/stat: %q", ErrBadProcStat, line)
+	}
+	for i, s := range f[1:min(len(f), 9)] {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%w: /proc/stat: %v", ErrBadProcStat, err)
+		}
+		total += v
+		if i != 3 && i != 4 && i != 7 {
+			busy += v
+		}
+	}
+	return busy, total, nil
+}
+
+func hostTicks() (busy, total uint64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: host cpu: %w", err)
+	}
+	return ParseHostStat(string(b))
+}
+
+// hostMeter measures the whole machine's busy share between start and
+// Percent, as cpuMeter does a process's.
+type hostMeter struct{ busy, total uint64 }
+
+func startHostCPU() (*hostMeter, error) {
+	b, t, err := hostTicks()
+	if err != nil {
+		return nil, err
+	}
+	return &hostMeter{busy: b, total: t}, nil
+}
+
+// Percent returns the machine's busy share since start, 0-100 (all cores).
+func (m *hostMeter) Percent() (float64, error) {
+	b, t, err := hostTicks()
+	if err != nil {
+		return 0, err
+	}
+	if t <= m.total {
+		return 0, fmt.Errorf("%w: /proc/stat did not move", ErrBadProcStat)
+	}
+	return 100 * float64(b-m.busy) / float64(t-m.total), nil
+}

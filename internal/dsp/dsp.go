@@ -312,28 +312,18 @@ func (p *Processor) Capture(samples []int16) {
 	out := unsafe.Slice((*int16)(unsafe.Pointer(p.cout)), n)
 	for off := 0; off+n <= len(samples); off += n {
 		fr := samples[off : off+n]
-		switch {
-		case p.apm != nil && p.echo != nil:
-			// EngineCombined: the MDF filter, then WebRTC's canceller
-			// on its output with the same reference, 10 ms at a time.
+		// The cancellers in turn (EngineCombined runs both), on one
+		// frame of reference.
+		if p.echo != nil || p.apm != nil {
 			p.readReference(ref)
+		}
+		if p.echo != nil {
 			copy(in, fr)
 			C.speex_echo_cancellation(p.echo, p.cin, p.cref, p.cout)
 			copy(fr, out)
-			for o := 0; o+p.base <= n; o += p.base {
-				copy(in[:p.base], fr[o:o+p.base])
-				copy(out[:p.base], ref[o:o+p.base])
-				if C.apm_process(p.apm, (*C.int16_t)(unsafe.Pointer(p.cin)), (*C.int16_t)(unsafe.Pointer(p.cout))) == 0 {
-					copy(fr[o:o+p.base], in[:p.base])
-				}
-			}
-		case p.apm != nil:
-			p.cancelAPM(fr)
-		case p.echo != nil:
-			p.readReference(ref)
-			copy(in, fr)
-			C.speex_echo_cancellation(p.echo, p.cin, p.cref, p.cout)
-			copy(fr, out)
+		}
+		if p.apm != nil {
+			p.cancelAPM(fr, ref)
 		}
 		if p.pre != nil {
 			copy(in, fr)
@@ -343,18 +333,16 @@ func (p *Processor) Capture(samples []int16) {
 	}
 }
 
-// cancelAPM cancels the echo in one frame with the webrtc engine, which
-// takes 10 ms at a time.
-func (p *Processor) cancelAPM(frame []int16) {
+// cancelAPM cancels the echo in one frame with WebRTC's module, which
+// takes 10 ms at a time; ref is the frame's reference, in C memory.
+func (p *Processor) cancelAPM(frame, ref []int16) {
 	n := p.base
 	in := unsafe.Slice((*int16)(unsafe.Pointer(p.cin)), n)
-	ref := unsafe.Slice((*int16)(unsafe.Pointer(p.cref)), n)
 	for off := 0; off+n <= len(frame); off += n {
 		fr := frame[off : off+n]
-		p.readReference(ref)
 		copy(in, fr)
 		// A frame the module refuses passes as it came.
-		if C.apm_process(p.apm, (*C.int16_t)(unsafe.Pointer(p.cin)), (*C.int16_t)(unsafe.Pointer(p.cref))) == 0 {
+		if C.apm_process(p.apm, (*C.int16_t)(unsafe.Pointer(p.cin)), (*C.int16_t)(unsafe.Pointer(&ref[off]))) == 0 {
 			copy(fr, in)
 		}
 	}
