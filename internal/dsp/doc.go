@@ -55,7 +55,9 @@
 //     capture ─► MDF filter ─► WebRTC AEC (10 ms at a time) ─► preprocessor
 //     (the reference, once per frame, to both)      denoise, AGC
 //
-// The chain meets every figure of the bed, so it is the default: echo
+// The chain meets every figure of the bed on a quiet machine (on a loaded
+// one it once took 2.5 s to reach 25 dB, WebRTC's stage having lost the
+// path and speexdsp's filter taking over), so it is the default: echo
 // that comes back to a caller for seconds is the harm callers notice, and
 // an agent's voice ducked whenever both talk is the next. It costs both
 // cancellers' CPU (BenchmarkStage: about 1.5 % of a core per call at 48
