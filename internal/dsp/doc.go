@@ -15,9 +15,16 @@
 // numbers of them, so the stage adds no buffering and no latency of its
 // own. The reference is what the playback path hands to the playback
 // device; it waits in a short FIFO (ReferenceLimit) until the capture path
-// takes one frame of it for each captured frame. The echo canceller's
-// filter (Tail) spans the rest of the echo's delay: the devices' own
-// buffering plus the room (or a relay's delay) up to a few hundred ms.
+// takes one frame of it for each captured frame, read at the speaker's
+// place (the devices' frame counters, Playing). What is left of the
+// echo's delay (the sound servers' buffering, the room, a relay: 20 ms
+// on a headset, 130-250 ms through a loopback) the stage measures, by
+// the correlation of the two signals' energy envelopes, and holds the
+// reference back by it less 24 ms (delay.go; EchoDelay reports it), so
+// the cancellers see a short, early echo. Until it has found the delay
+// (0.6 s of the far end talking) the reference is not held back; when it
+// moves, speexdsp's filter starts afresh. The filter (Tail) spans the
+// rest of the echo: the margin and the room's decay.
 //
 // Reference and Capture run on different goroutines (the receive and send
 // sides of a voice path); Reset may be called from any goroutine and takes
@@ -28,23 +35,22 @@
 //
 // Both are field-grade libraries packaged everywhere, used for the same
 // job by baresip (speex_pp, webrtc_aec) and PulseAudio's
-// module-echo-cancel. Measured on the same PulseAudio echo path (100 ms,
-// 10 dB down; voice.TestEchoNoiseOnPulse, BenchmarkEchoBed):
+// module-echo-cancel. Measured on the same PulseAudio echo path (100 or
+// 150 ms past the speaker, 10 dB down; voice.TestEchoNoiseOnPulse,
+// BenchmarkEchoBed), the reference held back by the measured delay:
 //
 //   - WebRTC (0.3, the version Debian ships): 50-60 dB less echo, 25 dB
-//     within 1 s of the first frame in every run; its suppressor lowers
-//     the agent's voice by 6-8 dB while both talk, even at its lowest
-//     suppression level. On a loaded machine, with the echo 160-180 ms
-//     late, it lost the path in two runs of make test (22 dB after
-//     converging; 13 dB, never 25), where the chain below held.
+//     within 1.5-2 s of the first frame; its suppressor lowers the
+//     agent's voice by 5-7 dB while both talk, even at its lowest
+//     suppression level. Without the delay held back it lost the path
+//     from about 180 ms past the speaker's place (6-14 dB at 150 ms).
 //
-//   - speexdsp: 35-48 dB less echo once converged, 25 dB reached 2.5-3 s
-//     into the call in most runs, but in some it converged late (19 dB
-//     at 5 s); the agent's voice within 2-3 dB while both talk.
+//   - speexdsp: 30-48 dB less echo once converged, 25 dB reached about
+//     3 s into the call; the agent's voice within 1-3 dB while both talk.
 //
 //   - speexdsp's filter, then WebRTC's canceller on what it leaves, both
 //     fed the same reference (EngineCombined, the default): 25 dB within
-//     1-1.5 s, 42-58 dB once converged, the agent's voice within 4 dB
+//     1-1.5 s, 40-58 dB once converged, the agent's voice within 4 dB
 //     while both talk. WebRTC's module takes the echo off while the MDF
 //     filter learns the path; once the filter has, the module's
 //     suppressor sees the agent's voice for what it is and leaves it
@@ -55,9 +61,8 @@
 //     capture ─► MDF filter ─► WebRTC AEC (10 ms at a time) ─► preprocessor
 //     (the reference, once per frame, to both)      denoise, AGC
 //
-// The chain meets every figure of the bed on a quiet machine (on a loaded
-// one it once took 2.5 s to reach 25 dB, WebRTC's stage having lost the
-// path and speexdsp's filter taking over), so it is the default: echo
+// The chain meets every figure of the bed, at both delays and on a
+// loaded machine, so it is the default: echo
 // that comes back to a caller for seconds is the harm callers notice, and
 // an agent's voice ducked whenever both talk is the next. It costs both
 // cancellers' CPU (BenchmarkStage: about 1.5 % of a core per call at 48

@@ -84,8 +84,10 @@ const (
 	// the capture device's buffering) and its decay. Longer converges
 	// more slowly.
 	DefaultTail = 200 * time.Millisecond
-	// referenceRing is how much reference is kept.
-	referenceRing = 500 * time.Millisecond
+	// referenceRing is how much reference is kept: what the playback
+	// device holds ahead of the speaker and the longest delay held back
+	// (delayMaxLag).
+	referenceRing = time.Second
 	// The capture side reads the reference where the speaker was when
 	// the frame was captured (Playing); it keeps its own pace, one frame
 	// of reference per frame captured, while it is within alignTolerance
@@ -136,12 +138,18 @@ type Processor struct {
 	resets atomic.Uint64
 
 	// Owned by the goroutine calling Capture.
-	apm  *C.apm
-	echo *C.SpeexEchoState
-	pre  *C.SpeexPreprocessState
-	cin  *C.spx_int16_t // one frame each, in C memory
-	cref *C.spx_int16_t
-	cout *C.spx_int16_t
+	delay    *delayEstimator // nil without echo cancellation
+	raw      []int16         // the frame's reference at the speaker's place
+	delayNow atomic.Int64    // the echo's delay past the speaker's place, ns (-1: not found yet)
+	apm      *C.apm
+	echo     *C.SpeexEchoState
+	pre      *C.SpeexPreprocessState
+	cin      *C.spx_int16_t // one frame each, in C memory
+	cref     *C.spx_int16_t
+	cout     *C.spx_int16_t
+	// shift is how far the cancellers' reference is held back, in
+	// samples (delay.go).
+	shift uint64
 }
 
 // New builds the stage.
@@ -169,6 +177,7 @@ func New(o Options) (*Processor, error) {
 		return nil, fmt.Errorf("%w: engine %q", ErrBadOptions, o.Engine)
 	}
 	p := &Processor{opts: o, base: o.Rate / 100, frame: o.Rate / 100 * int(o.Frame/FrameTime)}
+	p.delayNow.Store(-1)
 	p.tolerance = samplesIn(o.Rate, alignTolerance)
 	p.far = make([]int16, samplesIn(o.Rate, referenceRing))
 	size := C.size_t(p.frame) * C.size_t(unsafe.Sizeof(C.spx_int16_t(0)))
@@ -186,6 +195,12 @@ func New(o Options) (*Processor, error) {
 func (p *Processor) init() error {
 	p.free()
 	o := p.opts
+	if o.EchoCancellation {
+		// A new echo path (or a new frame): its delay is measured afresh.
+		p.delay = newDelayEstimator(o.Rate)
+		p.delayNow.Store(-1)
+		p.shift = 0
+	}
 	switch {
 	case o.EchoCancellation && o.Engine == EngineWebRTC:
 		p.apm = C.apm_new(C.int(o.Rate), 1, 0, 0)
@@ -315,7 +330,22 @@ func (p *Processor) Capture(samples []int16) {
 		// The cancellers in turn (EngineCombined runs both), on one
 		// frame of reference.
 		if p.echo != nil || p.apm != nil {
-			p.readReference(ref)
+			if cap(p.raw) < n {
+				p.raw = make([]int16, n)
+			}
+			raw := p.raw[:n]
+			p.readReference(ref, raw)
+			if p.delay.feed(fr, raw) {
+				p.delayNow.Store(int64(p.delay.delay * delayBlock * int(time.Millisecond)))
+				// The reference moves to the new delay: both
+				// cancellers start afresh (they learnt the path where
+				// it was; WebRTC's module took 1-1.5 s more to follow
+				// the move on its own than to start anew).
+				if s := uint64(p.delay.shift()); s != p.shift {
+					p.shift = s
+					p.restartCancellers()
+				}
+			}
 		}
 		if p.echo != nil {
 			copy(in, fr)
@@ -330,6 +360,18 @@ func (p *Processor) Capture(samples []int16) {
 			C.speex_preprocess_run(p.pre, p.cin)
 			copy(fr, in)
 		}
+	}
+}
+
+// restartCancellers starts the echo cancellers afresh; a WebRTC module
+// that cannot be made again leaves speexdsp's filter (if any) alone.
+func (p *Processor) restartCancellers() {
+	if p.echo != nil {
+		C.speex_echo_state_reset(p.echo)
+	}
+	if p.apm != nil {
+		C.apm_free(p.apm)
+		p.apm = C.apm_new(C.int(p.opts.Rate), 1, 0, 0)
 	}
 }
 
@@ -363,15 +405,17 @@ func (p *Processor) Playing(pos uint64) {
 	p.mu.Unlock()
 }
 
-// readReference fills ref with the reference at the play position, so
-// that the reference leads its echo by the echo's delay past the speaker.
-// Before the device plays, and beyond what was written, it reads
-// silence: the speaker is silent then.
-func (p *Processor) readReference(ref []int16) {
+// readReference fills raw with the reference at the play position and
+// ref with the same held back by p.shift (the echo's delay past the
+// speaker, less a margin: see delay.go), so that the reference leads its
+// echo a little. Before the device plays, and beyond what was
+// written, it reads silence: the speaker is silent then.
+func (p *Processor) readReference(ref, raw []int16) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.posSet {
 		clear(ref)
+		clear(raw)
 		return
 	}
 	if !p.synced || p.r+p.tolerance < p.pos || p.r > p.pos+p.tolerance {
@@ -380,16 +424,42 @@ func (p *Processor) readReference(ref []int16) {
 		}
 		p.r, p.synced = p.pos, true
 	}
+	p.fill(raw, p.r)
+	if p.r >= p.shift {
+		p.fill(ref, p.r-p.shift)
+	} else {
+		// Held back to before the device played: silence, then the start.
+		k := min(int(p.shift-p.r), len(ref))
+		clear(ref[:k])
+		p.fill(ref[k:], 0)
+	}
+	p.r += uint64(len(raw))
+}
+
+// fill reads the reference ring from sample at on; what is not (or no
+// longer) in it reads as silence. Called with mu held.
+func (p *Processor) fill(dst []int16, at uint64) {
 	ring := uint64(len(p.far))
-	for k := range ref {
-		at := p.r + uint64(k)
-		if at >= p.w || p.w-at > ring {
-			ref[k] = 0
+	for k := range dst {
+		a := at + uint64(k)
+		if a >= p.w || p.w-a > ring {
+			dst[k] = 0
 			continue
 		}
-		ref[k] = p.far[at%ring]
+		dst[k] = p.far[a%ring]
 	}
-	p.r += uint64(len(ref))
+}
+
+// EchoDelay is the echo's delay past the speaker's place as the stage
+// measured it (the sound servers' buffering, the room, a relay), and
+// whether it has found one yet. The reference is held back by it, less
+// a margin.
+func (p *Processor) EchoDelay() (time.Duration, bool) {
+	if p == nil {
+		return 0, false
+	}
+	d := p.delayNow.Load()
+	return time.Duration(d), d >= 0
 }
 
 // Resyncs counts the times the capture side lost its place in the

@@ -304,8 +304,11 @@ type MediaInfo struct {
 	Input  string `json:"input,omitempty"`
 	Output string `json:"output,omitempty"`
 	// EchoCanceller is the echo canceller on the microphone's path
-	// ("webrtc" or "speex"; empty when echo cancellation is off).
+	// ("speex+webrtc", "webrtc" or "speex"; empty when echo cancellation
+	// is off), and EchoDelayMillis the echo's delay past the speaker it
+	// measured (0 until it finds one; never on a headset).
 	EchoCanceller   string  `json:"echo_canceller,omitempty"`
+	EchoDelayMillis float64 `json:"echo_delay_ms,omitempty"`
 	DeviceSwitches  uint64  `json:"device_switches"`
 	OutputGapMillis float64 `json:"output_gap_ms"`
 	OutputMaxGap    float64 `json:"output_max_gap_ms"`
@@ -370,6 +373,9 @@ func (m *callMedia) info() *MediaInfo {
 		}
 		mi.DeviceSwitches = ps.Switches
 		mi.EchoCanceller = path.EchoCanceller()
+		if d, ok := path.EchoDelay(); ok {
+			mi.EchoDelayMillis = ms(d.Seconds())
+		}
 		mi.OutputGapMillis, mi.OutputMaxGap = ms(ps.OutputGap.Seconds()), ms(ps.OutputMaxGap.Seconds())
 		mi.InputGapMillis = ms(ps.InputGap.Seconds())
 		mi.OutputTrimmedMillis, mi.OutputUnderrunMillis = ms(ps.OutputTrimmed.Seconds()), ms(ps.OutputUnderrun.Seconds())

@@ -517,6 +517,17 @@ func (p *Path) EchoCanceller() string {
 	return p.dsp.Engine()
 }
 
+// EchoDelay is the echo's delay past the speaker as the capture path's
+// stage measured it (the sound servers' buffering, the room, a relay),
+// and whether it has found one: the echo canceller's reference is held
+// back by it. None is found without an echo (a headset).
+func (p *Path) EchoDelay() (time.Duration, bool) {
+	if p.dsp == nil {
+		return 0, false
+	}
+	return p.dsp.EchoDelay()
+}
+
 // Devices returns the devices in use now and whether each side has one.
 func (p *Path) Devices() (in audio.Device, inOK bool, out audio.Device, outOK bool) {
 	p.mu.Lock()
