@@ -268,5 +268,18 @@ func nextCallback(s *streamShared, period time.Duration) (time.Duration, bool) {
 	return time.Duration(last + int64(period) - monoNow()), true
 }
 
-// monoNow is CLOCK_MONOTONIC in ns, the clock of firstFrameSince.
-func monoNow() int64 { return int64(C.sp_now()) }
+// monoNow is CLOCK_MONOTONIC in ns, the clock of firstFrameSince and of
+// the C callbacks' times. It is read from Go's own monotonic clock (the
+// same CLOCK_MONOTONIC, through the vDSO) set against one C reading at
+// start: a cgo call on every wait of every stream, 100 a second in a
+// call, wakes the runtime's monitor thread each time the process comes
+// out of idle (see media's quietConn for the cost).
+func monoNow() int64 { return monoBase.c + int64(time.Since(monoBase.t)) }
+
+var monoBase = struct {
+	c int64
+	t time.Time
+}{int64(C.sp_now()), time.Now()}
+
+// cMonoNow is CLOCK_MONOTONIC read in C, for the test of monoNow.
+func cMonoNow() int64 { return int64(C.sp_now()) }

@@ -278,6 +278,13 @@ func NewSession(o SessionOptions) (*Session, error) {
 	if isNilConn(o.RTCP) {
 		o.RTCP = nil
 	}
+	// Plain sockets send and receive quietly (quietconn_linux.go).
+	if c, ok := o.RTP.(*net.UDPConn); ok && c != nil {
+		o.RTP = quiet(c)
+	}
+	if c, ok := o.RTCP.(*net.UDPConn); ok {
+		o.RTCP = quiet(c)
+	}
 	s := &Session{
 		log:      o.Logger,
 		now:      o.Now,
