@@ -50,7 +50,7 @@
 //
 //   - speexdsp's filter, then WebRTC's canceller on what it leaves, both
 //     fed the same reference (EngineCombined, the default): 25 dB within
-//     1-1.5 s, 40-58 dB once converged, the agent's voice within 4 dB
+//     1-1.5 s, 35-65 dB once converged, the agent's voice within 4 dB
 //     while both talk. WebRTC's module takes the echo off while the MDF
 //     filter learns the path; once the filter has, the module's
 //     suppressor sees the agent's voice for what it is and leaves it
@@ -65,8 +65,9 @@
 // loaded machine, so it is the default: echo
 // that comes back to a caller for seconds is the harm callers notice, and
 // an agent's voice ducked whenever both talk is the next. It costs both
-// cancellers' CPU (BenchmarkStage: about 1.5 % of a core per call at 48
-// kHz, against 0.8 and 1.0 % for each alone); an administrator short of
+// cancellers' CPU (BenchmarkStage: 1.5-2.1 % of a core per call at 48
+// kHz, against 0.8-1.1 and 1.0-1.5 % for each alone, as fast as the
+// machine ran that day); an administrator short of
 // CPU picks one ([policy.session] echo_canceller = webrtc or speex).
 // Noise suppression is speexdsp's with any: it took 26 dB of stationary
 // noise off against WebRTC's 18 dB at its high level, speech kept alike.
