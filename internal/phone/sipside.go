@@ -197,6 +197,16 @@ func (h *handler) CallState(c *sip.Call, st sip.CallState, reason string) {
 		return
 	}
 	s.mu.Lock()
+	if st != sip.CallStateEnded && c.State() == sip.CallStateEnded {
+		// A change the SIP layer made just before the call ended (a BYE
+		// that came with the ACK of our 200, say), told after its end:
+		// the call is over and gone from the table, and must not come
+		// back as a call left active. The SIP layer marks a call ended
+		// before it tells us, so under s.mu either this runs first and
+		// the end follows, or the end ran and this is dropped.
+		s.mu.Unlock()
+		return
+	}
 	e := s.calls[c.ID()]
 	if e == nil {
 		e = newCall(c, nil, p.now(), &s.mu)
