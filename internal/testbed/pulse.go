@@ -209,13 +209,36 @@ func (p *Pulse) AddSource(t TB, name, description string) int {
 // SetDefaultSink makes the named sink the server's default.
 func (p *Pulse) SetDefaultSink(t TB, name string) {
 	t.Helper()
-	p.Pactl(t, "set-default-sink", name)
+	p.setDefault(t, "sink", name)
 }
 
 // SetDefaultSource makes the named source the server's default.
 func (p *Pulse) SetDefaultSource(t TB, name string) {
 	t.Helper()
-	p.Pactl(t, "set-default-source", name)
+	p.setDefault(t, "source", name)
+}
+
+// setDefault sets the default sink or source (what) and returns once the
+// server reports it. PipeWire's session manager has not taken a default
+// set right after the device appeared in some loaded make test runs (the
+// server kept the old one): it is asked every 100 ms, and the default set
+// again each second, for up to 10 s.
+func (p *Pulse) setDefault(t TB, what, name string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.Pactl(t, "set-default-"+what, name)
+		for range 10 {
+			if strings.TrimSpace(p.Pactl(t, "get-default-"+what)) == name {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server's default %s is still %q, not %q", what, strings.TrimSpace(p.Pactl(t, "get-default-"+what)), name)
+		}
+		t.Logf("the server has not taken %q as its default %s: set again", name, what)
+	}
 }
 
 // Headset is a virtual headset: a null sink (the earpiece) and a
