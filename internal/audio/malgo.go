@@ -47,7 +47,7 @@ func openMalgo(b backend) (lister, error) {
 	}
 	// The lister opens no devices; its context is guarded all the same, as
 	// every PulseAudio context the package makes.
-	ctx, _, err := initContext(mb)
+	ctx, _, _, err := initContext(mb)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrNoBackend, b, err)
 	}
@@ -60,13 +60,18 @@ func openMalgo(b backend) (lister, error) {
 // context the guard does not fit (its layout is not the one the guard was
 // written for), which is usable all the same. The zero ContextConfig
 // leaves PulseAudio's autospawn off: the daemon never starts a sound
-// server of its own.
-func initContext(mb malgo.Backend) (ctx *malgo.AllocatedContext, unguarded bool, err error) {
+// server of its own. Its PulseAudio playback streams ask for the buffering
+// of pulseattr.go; untuned is true when that could not be put in place
+// (the streams then get miniaudio's).
+func initContext(mb malgo.Backend) (ctx *malgo.AllocatedContext, unguarded, untuned bool, err error) {
 	ctx, err = malgo.InitContext([]malgo.Backend{mb}, malgo.ContextConfig{}, nil)
 	if err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
-	return ctx, mb == malgo.BackendPulseaudio && !guardPulseDeviceInfo(ctx), nil
+	if mb != malgo.BackendPulseaudio {
+		return ctx, false, false, nil
+	}
+	return ctx, !guardPulseDeviceInfo(ctx), !tunePulsePlayback(ctx), nil
 }
 
 func (m *malgoLister) list() (Snapshot, error) {

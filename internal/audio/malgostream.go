@@ -122,7 +122,7 @@ func (st *malgoStream) init(b backend, id []byte) (*malgo.AllocatedContext, *mal
 	if err != nil {
 		return nil, nil, err
 	}
-	mctx, unguarded, err := initContext(mb)
+	mctx, unguarded, untuned, err := initContext(mb)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %s stream: %v", ErrNoBackend, b, err)
 	}
@@ -132,6 +132,9 @@ func (st *malgoStream) init(b backend, id []byte) (*malgo.AllocatedContext, *mal
 	}
 	if unguarded {
 		st.log.Warn("audio: cannot guard this PulseAudio context against a device vanishing while a stream opens")
+	}
+	if untuned && st.kind == KindPlayback {
+		st.log.Warn("audio: cannot set this PulseAudio playback stream's buffering (the sound server will wake it every 5 ms)")
 	}
 	cfg := st.cfg
 	dc := malgo.DefaultDeviceConfig(malgo.Capture)

@@ -159,7 +159,7 @@ func TestContextsOnlyFromInitContext(t *testing.T) {
 func TestPulseContextsAreGuarded(t *testing.T) {
 	_, jabra, _ := startHeadsets(t)
 
-	ctx, unguarded, err := initContext(malgo.BackendPulseaudio)
+	ctx, unguarded, _, err := initContext(malgo.BackendPulseaudio)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestPulseContextsAreGuarded(t *testing.T) {
 	_ = ctx.Uninit()
 	ctx.Free()
 
-	null, unguarded, err := initContext(malgoNull)
+	null, unguarded, _, err := initContext(malgoNull)
 	if err != nil {
 		t.Fatal(err)
 	}
