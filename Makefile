@@ -10,7 +10,7 @@ BIN       := bin/softphone
 CONFIG    ?= configs/softphone.ini
 TESTFLAGS ?=
 
-.PHONY: all build run test unit bench bench-smoke lint clean deps-run deps-test
+.PHONY: all build build-pprof run test unit bench bench-smoke lint clean deps-run deps-test
 
 all: build
 
@@ -22,6 +22,11 @@ deps-test:
 
 build: deps-run
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/softphone
+
+## build-pprof: the daemon with its profile server (SOFTPHONE_PPROF, see
+## `softphone help`), which the default build leaves out.
+build-pprof: deps-run
+	$(GO) build -tags pprof -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/softphone
 
 ## run: the daemon on the example config (real devices where there are any,
 ## else miniaudio's null device).
@@ -36,7 +41,9 @@ run: build
 RACE_DAEMON ?=
 test: deps-test
 	$(GO) vet ./...
+	$(GO) vet -tags pprof ./cmd/softphone
 	SOFTPHONE_INTEGRATION=1 SOFTPHONE_RACE_DAEMON=$(RACE_DAEMON) $(GO) test -race -count=1 -timeout 18m $(TESTFLAGS) ./...
+	$(GO) test -race -count=1 -tags pprof -run 'StartDebug' ./cmd/softphone
 
 ## unit: the tests that need no peers.
 unit:
@@ -62,7 +69,9 @@ bench-smoke: build
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
+	$(GO) vet -tags pprof ./cmd/softphone
 	$(GO) tool staticcheck ./...
+	$(GO) tool staticcheck -tags pprof ./cmd/softphone
 
 clean:
 	rm -rf bin

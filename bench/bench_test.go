@@ -410,7 +410,7 @@ func TestHarnessTiny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"1a", "1b", "1c", "1d", "2a", "2b", "2c", "3a", "3a+", "3a'", "3b", "3b+", "3b'", "4a", "4b", "5a", "5b", "5c", "6a", "6b", "6c",
+	want := []string{"1a", "1b", "1c", "1d", "2a", "2b", "2c", "3a", "3a+", "3a'", "3c", "3b", "3b+", "3b'", "3d", "4a", "4b", "5a", "5b", "5c", "6a", "6b", "6c",
 		"7a", "7b", "7c", "7d", "7e", "7f", "7g", "8a", "8b", "8c", "8d", "8e", "8f", "9"}
 	var table, js bytes.Buffer
 	if err := rep.WriteTable(&table); err != nil {
@@ -450,7 +450,7 @@ func TestHarnessTiny(t *testing.T) {
 		t.Fatalf("no row %s", id)
 		return Row{}
 	}
-	for _, id := range []string{"1a", "2a", "6a", "6b", "9"} {
+	for _, id := range []string{"1a", "2a", "3c", "3d", "6a", "6b", "9"} {
 		r := row(id)
 		if r.Ours.Spread == nil || r.Baresip.Spread == nil {
 			t.Errorf("row %s lacks a number: ours %q, baresip %q", r.ID, r.Ours.NA, r.Baresip.NA)

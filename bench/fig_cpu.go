@@ -20,16 +20,18 @@ const cpuSettle = 3 * time.Second
 func (h *harness) figCPU(ctx context.Context) []*Row {
 	var rows []*Row
 	for _, c := range []struct {
-		id, codec, goal string
-		max             float64
+		id, memID, codec, goal string
+		max                    float64
 	}{
-		{"3a", "PCMU", "ratio ≤ 1.0", 1.0}, {"3b", "opus", "ratio ≤ 1.2", 1.2},
+		{"3a", "3c", "PCMU", "ratio ≤ 1.0", 1.0}, {"3b", "3d", "opus", "ratio ≤ 1.2", 1.2},
 	} {
 		row := &Row{ID: c.id, Figure: "CPU of one active call, " + strings.ToUpper(c.codec) + ", both ends sending", Unit: "% core",
 			Goal: c.goal, goal: ratioAtMost(c.max)}
 		alt := &Row{ID: c.id + "'", Figure: "same, baresip sending a generated sine (PulseAudio for playback only)", Unit: "% core"}
 		host := &Row{ID: c.id + "+", Figure: "same call, the phone and the sound server (PulseAudio) together", Unit: "% core",
 			Goal: c.goal, goal: ratioAtMost(c.max)}
+		mem := &Row{ID: c.memID, Figure: "resident memory in that call (" + strings.ToUpper(c.codec) + ")", Unit: "MB",
+			Goal: "ours ≤ 16 MB", goal: oursAtMost(16)}
 		sending := []string{}
 		for run := 0; run < h.opts.CPURuns && ctx.Err() == nil; run++ {
 			for _, im := range order(run) {
@@ -90,6 +92,11 @@ func (h *harness) figCPU(ctx context.Context) []*Row {
 						}
 						if !generated {
 							sideOf(host, im).add(pc + spc)
+							rss, err := rssMB(pid)
+							if err != nil {
+								return 0, err
+							}
+							sideOf(mem, im).add(rss)
 						}
 						if d != nil {
 							calls, err := d.client.Calls(context.Background())
@@ -120,7 +127,8 @@ func (h *harness) figCPU(ctx context.Context) []*Row {
 		}
 		alt.Note = "the same baresip with its capture replaced by a generator: what ALSA's pulse plugin capture costs it"
 		host.Note = "the phone's and the PulseAudio server's utime+stime over the same window: baresip opens the devices at the codec's rate and the server converts, ours opens them at 48 kHz and converts itself"
-		rows = append(rows, row, host, alt)
+		mem.Note = "VmRSS of the answering phone at the end of the CPU window"
+		rows = append(rows, row, host, alt, mem)
 	}
 	return rows
 }

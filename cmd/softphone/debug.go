@@ -1,3 +1,5 @@
+//go:build pprof
+
 package main
 
 import (
@@ -10,13 +12,6 @@ import (
 	"net/http/pprof"
 	"time"
 )
-
-// envPprof names the debug switch: SOFTPHONE_PPROF=127.0.0.1:PORT makes the
-// daemon serve Go's profiles (net/http/pprof: /debug/pprof/heap,
-// /debug/pprof/goroutine, …) on that loopback address. It is meant for
-// measuring memory and CPU on a test machine; only loopback addresses are
-// accepted, and the listener has no authentication.
-const envPprof = "SOFTPHONE_PPROF"
 
 // debugServer serves the profiles until closed.
 type debugServer struct {

@@ -47,7 +47,8 @@ $XDG_CONFIG_HOME/softphone/softphone.ini, else /etc/softphone/softphone.ini,
 else built-in defaults (standalone).
 
 Debug: SOFTPHONE_PPROF=127.0.0.1:PORT makes "run" serve Go's profiles
-(net/http/pprof, /debug/pprof/) on that loopback address.
+(net/http/pprof, /debug/pprof/) on that loopback address, in a daemon built
+with "make build-pprof" (-tags pprof); other builds refuse the switch.
 `
 
 func main() {

@@ -1,11 +1,15 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/softphone/softphone/internal/phone"
 )
@@ -64,5 +68,60 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(string(body), want+"\n") {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}
+	}
+}
+
+// TestMetricsParse: Prometheus' own parser reads the exposition, each
+// family once with its type, and label values that need escaping come
+// back as they were.
+func TestMetricsParse(t *testing.T) {
+	f := newFakePhone()
+	odd := "c\"8\\x\ny"
+	f.calls = []phone.CallInfo{
+		{ID: "c7", Direction: "incoming", State: "active", Media: &phone.MediaInfo{MOS: 4.2}},
+		{ID: odd, Direction: "outgoing", State: "held", Media: &phone.MediaInfo{MOS: 2.5, PacketsReceived: 10}},
+	}
+	f.outcomes = []phone.CallOutcome{{Direction: "incoming", Outcome: "missed", Count: 1e6}}
+	var b bytes.Buffer
+	collect(f).write(&b)
+
+	var p expfmt.TextParser
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(b.Bytes()))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	types := map[string]dto.MetricType{
+		"softphone_calls_total":   dto.MetricType_COUNTER,
+		"softphone_call_mos":      dto.MetricType_GAUGE,
+		"softphone_calls":         dto.MetricType_GAUGE,
+		"softphone_info":          dto.MetricType_GAUGE,
+		"softphone_registrations": dto.MetricType_GAUGE,
+	}
+	for name, typ := range types {
+		fam, ok := fams[name]
+		if !ok {
+			t.Errorf("no family %s:\n%s", name, b.String())
+			continue
+		}
+		if fam.GetType() != typ {
+			t.Errorf("%s: type %v, want %v", name, fam.GetType(), typ)
+		}
+	}
+	if got := fams["softphone_calls_total"].GetMetric()[0].GetCounter().GetValue(); got != 1e6 {
+		t.Errorf("softphone_calls_total = %v, want 1e6", got)
+	}
+	mos := map[string]float64{}
+	for _, m := range fams["softphone_call_mos"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "call" {
+				mos[l.GetValue()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	if mos["c7"] != 4.2 || mos[odd] != 2.5 || len(mos) != 2 {
+		t.Errorf("softphone_call_mos by call = %v", mos)
+	}
+	if n := strings.Count(b.String(), "# TYPE softphone_calls "); n != 1 {
+		t.Errorf("softphone_calls has %d TYPE lines, want 1", n)
 	}
 }

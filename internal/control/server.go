@@ -176,7 +176,6 @@ type Server struct {
 	streams chan struct{} // one slot per open event stream
 
 	origins map[string]bool // normalised AllowedOrigins
-	metrics *metrics        // GET /v1/metrics (metrics.go)
 
 	mu      sync.Mutex
 	started bool
@@ -233,7 +232,6 @@ func NewServer(o Options, p Phone) *Server {
 		tokenEpoch: make(chan struct{}),
 		streams:    make(chan struct{}, o.MaxEventStreams),
 		origins:    origins,
-		metrics:    newMetrics(p),
 		done:       make(chan struct{}),
 	}
 }
