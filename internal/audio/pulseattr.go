@@ -46,16 +46,19 @@ static uint32_t sp_sink_us, sp_minreq_us;
 static uint32_t sp_last_tlength, sp_last_minreq;
 
 static int sp_connect_playback(void *s, const char *dev, const sp_pa_buffer_attr *attr, int flags, const void *volume, void *sync) {
+	sp_connect_playback_fn connect = __atomic_load_n(&sp_real_connect_playback, __ATOMIC_ACQUIRE);
 	if (attr == NULL) {
-		return sp_real_connect_playback(s, dev, attr, flags, volume, sync);
+		return connect(s, dev, attr, flags, volume, sync);
 	}
 	sp_pa_buffer_attr a = *attr;
-	const sp_pa_sample_spec *ss = sp_get_sample_spec(s);
-	size_t frame = ss != NULL ? sp_frame_size(ss) : 0;
+	const sp_pa_sample_spec *ss = __atomic_load_n(&sp_get_sample_spec, __ATOMIC_ACQUIRE)(s);
+	size_t frame = ss != NULL ? __atomic_load_n(&sp_frame_size, __ATOMIC_ACQUIRE)(ss) : 0;
+	uint64_t sink_us = __atomic_load_n(&sp_sink_us, __ATOMIC_RELAXED);
+	uint64_t minreq_us = __atomic_load_n(&sp_minreq_us, __ATOMIC_RELAXED);
 	if (frame > 0 && ss->rate > 0) {
 		uint64_t per_ms = (uint64_t)ss->rate * frame; // bytes per 1000 ms
-		uint32_t minreq = (uint32_t)(per_ms * sp_minreq_us / 1000000 / frame * frame);
-		uint32_t tlength = (uint32_t)(per_ms * 2 * (sp_sink_us + sp_minreq_us) / 1000000 / frame * frame);
+		uint32_t minreq = (uint32_t)(per_ms * minreq_us / 1000000 / frame * frame);
+		uint32_t tlength = (uint32_t)(per_ms * 2 * (sink_us + minreq_us) / 1000000 / frame * frame);
 		if (tlength > a.tlength) {
 			a.tlength = tlength;
 		}
@@ -68,7 +71,7 @@ static int sp_connect_playback(void *s, const char *dev, const sp_pa_buffer_attr
 	}
 	__atomic_store_n(&sp_last_tlength, a.tlength, __ATOMIC_RELAXED);
 	__atomic_store_n(&sp_last_minreq, a.minreq, __ATOMIC_RELAXED);
-	return sp_real_connect_playback(s, dev, &a, flags, volume, sync);
+	return connect(s, dev, &a, flags, volume, sync);
 }
 
 static void sp_last_playback_attr(uint32_t *tlength, uint32_t *minreq) {
@@ -90,11 +93,13 @@ static int sp_pulse_playback_attr(void *ctx, uint32_t sink_us, uint32_t minreq_u
 	if (connect == NULL || spec == NULL || frame == NULL) {
 		return 0;
 	}
-	sp_real_connect_playback = (sp_connect_playback_fn)connect;
-	sp_get_sample_spec = (sp_get_sample_spec_fn)spec;
-	sp_frame_size = (sp_frame_size_fn)frame;
-	sp_sink_us = sink_us;
-	sp_minreq_us = minreq_us;
+	__atomic_store_n(&sp_real_connect_playback, (sp_connect_playback_fn)connect, __ATOMIC_RELEASE);
+	__atomic_store_n(&sp_get_sample_spec, (sp_get_sample_spec_fn)spec, __ATOMIC_RELEASE);
+	__atomic_store_n(&sp_frame_size, (sp_frame_size_fn)frame, __ATOMIC_RELEASE);
+	// Every context stores the same values; the stores are atomic as
+	// another context's stream may be connecting meanwhile.
+	__atomic_store_n(&sp_sink_us, sink_us, __ATOMIC_RELAXED);
+	__atomic_store_n(&sp_minreq_us, minreq_us, __ATOMIC_RELAXED);
 	void **w = ctx;
 	size_t n = malloc_usable_size(ctx) / sizeof(void *);
 	for (size_t i = 0; i < n; i++) {
