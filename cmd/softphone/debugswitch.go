@@ -8,7 +8,7 @@ package main
 //
 // Only a daemon built with the pprof tag (make build-pprof) has the
 // profile server: net/http/pprof and the runtime's profile writers are
-// half a megabyte of binary, resident in every agent's daemon for a switch
+// 0.7 MB of binary, resident in every agent's daemon for a switch
 // only a developer uses. Other builds refuse to start with the switch set,
 // rather than run without what was asked for.
 const envPprof = "SOFTPHONE_PPROF"

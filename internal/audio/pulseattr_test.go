@@ -18,27 +18,16 @@ import (
 func TestPulsePlaybackBuffering(t *testing.T) {
 	p, jabra, _ := startHeadsets(t)
 
-	ctx, _, untuned, err := initContext(malgo.BackendPulseaudio)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, _, untuned := openTestContext(t, malgo.BackendPulseaudio)
 	if untuned {
 		t.Error("PulseAudio context: the playback buffering is not in place")
 	}
 	if !tunePulsePlayback(ctx) {
 		t.Error("tuning a tuned context again reports false")
 	}
-	_ = ctx.Uninit()
-	ctx.Free()
-	null, _, untuned, err := initContext(malgoNull)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if untuned {
+	if _, _, untuned := openTestContext(t, malgoNull); untuned {
 		t.Error("a null-backend context reads as untuned")
 	}
-	_ = null.Uninit()
-	null.Free()
 
 	s := openPulse(t)
 	ps, err := s.OpenPlayback(Device{ID: jabra.SinkName, Kind: KindPlayback}, StreamConfig{})

@@ -151,6 +151,21 @@ func TestContextsOnlyFromInitContext(t *testing.T) {
 	}
 }
 
+// openTestContext opens a context through initContext, as the package does,
+// and frees it when the test ends.
+func openTestContext(t *testing.T, mb malgo.Backend) (ctx *malgo.AllocatedContext, unguarded, untuned bool) {
+	t.Helper()
+	ctx, unguarded, untuned, err := initContext(mb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = ctx.Uninit()
+		ctx.Free()
+	})
+	return ctx, unguarded, untuned
+}
+
 // TestPulseContextsAreGuarded opens PulseAudio contexts and streams on a
 // private sound server: initContext's context carries the guard, a null
 // context is left alone, and opening a playback and a capture stream makes
@@ -159,28 +174,17 @@ func TestContextsOnlyFromInitContext(t *testing.T) {
 func TestPulseContextsAreGuarded(t *testing.T) {
 	_, jabra, _ := startHeadsets(t)
 
-	ctx, unguarded, _, err := initContext(malgo.BackendPulseaudio)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, unguarded, _ := openTestContext(t, malgo.BackendPulseaudio)
 	if unguarded || !pulseDeviceInfoGuarded(ctx) {
 		t.Errorf("PulseAudio context: unguarded %v, guarded %v", unguarded, pulseDeviceInfoGuarded(ctx))
 	}
 	if !guardPulseDeviceInfo(ctx) {
 		t.Error("guarding a guarded context again reports false")
 	}
-	_ = ctx.Uninit()
-	ctx.Free()
-
-	null, unguarded, _, err := initContext(malgoNull)
-	if err != nil {
-		t.Fatal(err)
-	}
+	null, unguarded, _ := openTestContext(t, malgoNull)
 	if unguarded || pulseDeviceInfoGuarded(null) || guardPulseDeviceInfo(null) {
 		t.Error("the guard touched a null-backend context")
 	}
-	_ = null.Uninit()
-	null.Free()
 
 	s := openPulse(t)
 	before := declinedDeviceInfoLookups()
