@@ -88,9 +88,30 @@ func TestCallWaitingOneCallerAtATime(t *testing.T) {
 		}
 	}
 
-	// Alice alone: her tone. Bob waits (no ringing over the call).
+	// heard is the agent's 1 kHz in what the caller has recorded so far.
+	// (baresip 1.0 drops its receive filters, the recorder among them, when
+	// a call is put on hold and does not set them up again on resume: a
+	// caller's recording ends at its first hold. What alice hears after the
+	// resume is asserted through the packets sent, in step.)
+	heard := func(c *testbed.Baresip) float64 {
+		dec, _ := c.Recordings()
+		if len(dec) == 0 {
+			return 0
+		}
+		r, _, samples, err := testbed.ReadWAV(dec[len(dec)-1])
+		if err != nil {
+			return 0
+		}
+		return maxLevel(samples, 1000, r)
+	}
+
+	// Alice alone: her tone, and she hears the agent. Bob waits (no
+	// ringing over the call).
 	if !testbed.WaitFor(10*time.Second, func() bool { return hears(440) > 0.1 }) {
 		t.Fatalf("no 440 Hz from alice on the headset\n%s", mb.proc.Log())
+	}
+	if !testbed.WaitFor(10*time.Second, func() bool { return heard(alice) > 0.3 }) {
+		t.Fatalf("alice does not hear the agent's 1 kHz (level %.3f)\n%s", heard(alice), mb.proc.Log())
 	}
 	if _, errOut, code := runCLI(t, mb.env, "answer", "-c", mb.cfg); code != 0 {
 		t.Fatalf("softphone answer: exit %d: %s", code, errOut)
