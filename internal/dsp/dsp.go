@@ -136,6 +136,7 @@ type Processor struct {
 
 	reset  atomic.Bool
 	resets atomic.Uint64
+	moves  atomic.Uint64 // the reference moved to a new echo delay (the cancellers restarted)
 
 	// Owned by the goroutine calling Capture.
 	delay    *delayEstimator // nil without echo cancellation
@@ -343,6 +344,7 @@ func (p *Processor) Capture(samples []int16) {
 				// the move on its own than to start anew).
 				if s := uint64(p.delay.shift()); s != p.shift {
 					p.shift = s
+					p.moves.Add(1)
 					p.restartCancellers()
 				}
 			}
@@ -460,6 +462,17 @@ func (p *Processor) EchoDelay() (time.Duration, bool) {
 	}
 	d := p.delayNow.Load()
 	return time.Duration(d), d >= 0
+}
+
+// DelayMoves counts the times the stage moved its reference to a new
+// echo delay, each time starting the cancellers afresh: once when a call
+// finds its echo, more when the echo path itself moves (a sound server's
+// underrun, a relay's buffering). A nil Processor reports 0.
+func (p *Processor) DelayMoves() uint64 {
+	if p == nil {
+		return 0
+	}
+	return p.moves.Load()
 }
 
 // Resyncs counts the times the capture side lost its place in the

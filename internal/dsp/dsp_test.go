@@ -177,6 +177,15 @@ func TestEchoDelayFound(t *testing.T) {
 				if want := erleWanted(engine); erle < want {
 					t.Errorf("ERLE %.1f dB, want >= %.0f", erle, want)
 				}
+				// A steady path: the reference moves once, and not at all
+				// for an echo within the margin.
+				moves := uint64(0)
+				if want > delayMargin*time.Millisecond {
+					moves = 1
+				}
+				if got := p.DelayMoves(); got != moves {
+					t.Errorf("the reference moved %d times, want %d", got, moves)
+				}
 			})
 		}
 	}
@@ -207,8 +216,8 @@ func TestNoEchoNoDelay(t *testing.T) {
 	copy(near[sec(0.13):], testbed.SpeechLike(44100, n-sec(0.13), 190, 0.1, 2))
 	near = testbed.Mix(near, testbed.Noise(n, 0.003, 3))
 	simulate(t, p, far, near, 0, 0)
-	if d, ok := p.EchoDelay(); ok || p.shift != 0 {
-		t.Errorf("echo delay %s found (%v), reference held back %d samples: want none without an echo", d, ok, p.shift)
+	if d, ok := p.EchoDelay(); ok || p.shift != 0 || p.DelayMoves() != 0 {
+		t.Errorf("echo delay %s found (%v), reference held back %d samples, moved %d times: want none without an echo", d, ok, p.shift, p.DelayMoves())
 	}
 }
 
@@ -253,5 +262,8 @@ func TestEchoDelayMoves(t *testing.T) {
 	}
 	if erle < 25 {
 		t.Errorf("ERLE %.1f dB after the move, want >= 25", erle)
+	}
+	if m := p.DelayMoves(); m != 2 {
+		t.Errorf("the reference moved %d times, want 2 (the echo found, then its move)", m)
 	}
 }

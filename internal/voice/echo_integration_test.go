@@ -105,6 +105,7 @@ type echoRun struct {
 	m       *farMedia
 	raw     []int16       // the microphone, from about the start
 	resyncs uint64        // the stage's, see dsp.Processor.Resyncs
+	moves   uint64        // the stage's, see dsp.Processor.DelayMoves
 	delay   time.Duration // the echo's delay past the speaker as the stage found it
 	found   bool          // whether it found one
 }
@@ -146,11 +147,12 @@ func runEcho(tb testing.TB, sys *audio.System, pa *testbed.Pulse, ep *testbed.Ec
 	if p.dsp != nil {
 		resyncs = p.dsp.Resyncs()
 	}
+	moves := p.dsp.DelayMoves()
 	delay, found := p.EchoDelay()
 	if err := p.Close(); err != nil {
 		tb.Errorf("close path: %v", err)
 	}
-	return &echoRun{m: m, raw: rec.Stop(tb), resyncs: resyncs, delay: delay, found: found}
+	return &echoRun{m: m, raw: rec.Stop(tb), resyncs: resyncs, moves: moves, delay: delay, found: found}
 }
 
 // echoBed is the PulseAudio test bed with an echo path: delay (the
@@ -239,8 +241,8 @@ func measureEcho(tb testing.TB, engine string, delay time.Duration) echoFigures 
 	a, b := start+erleSettled, start+erleSettled+time.Duration(len(curve)-settled)*erleWindow
 	f.ERLEEnergy = testbed.LevelDB(r.rawBetween(a, b)) - testbed.LevelDB(r.m.sentBetween(a, b))
 	f.Delay, f.DelayFound = r.delay, r.found
-	tb.Logf("%s: echo at the microphone from %s, first frame sent at %s; ERLE by half second from it %.0f; reference resyncs %d; echo delay found %s (%v)",
-		engine, onset, first, curve, r.resyncs, r.delay, r.found)
+	tb.Logf("%s: echo at the microphone from %s, first frame sent at %s; ERLE by half second from it %.0f; reference resyncs %d; echo delay found %s (%v), the reference moved to it %d times",
+		engine, onset, first, curve, r.resyncs, r.delay, r.found, r.moves)
 	f.DoubleTalk = testbed.LevelDB(r.m.sentBetween(sec(8), sec(10))) - testbed.LevelDB(r.rawBetween(sec(10.5), sec(12.5)))
 
 	noise := testbed.Noise(samplesOf(sec(8)), 0.01, 3)
