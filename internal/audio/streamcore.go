@@ -134,7 +134,28 @@ func (c *streamCore) Read(p []int16) (int, error) {
 		if n == len(p) {
 			return n, nil
 		}
-		if err := c.wait(len(p) - n); err != nil {
+		if err := c.wait(len(p)-n, c.cfg.Period); err != nil {
+			return n, err
+		}
+	}
+}
+
+// ReadBy implements CaptureStream.ReadBy.
+func (c *streamCore) ReadBy(p []int16, deadline time.Time) (int, error) {
+	if c.kind != KindCapture {
+		return 0, fmt.Errorf("audio: read from a %s stream", c.kind)
+	}
+	n := 0
+	for {
+		n += c.ring.read(p[n:])
+		if n == len(p) {
+			return n, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return n, c.ended()
+		}
+		if err := c.wait(len(p)-n, left); err != nil {
 			return n, err
 		}
 	}
@@ -152,7 +173,28 @@ func (c *streamCore) Write(p []int16) (int, error) {
 		if n == len(p) {
 			return n, nil
 		}
-		if err := c.wait(len(p) - n); err != nil {
+		if err := c.wait(len(p)-n, c.cfg.Period); err != nil {
+			return n, err
+		}
+	}
+}
+
+// WriteBy implements PlaybackStream.WriteBy.
+func (c *streamCore) WriteBy(p []int16, deadline time.Time) (int, error) {
+	if c.kind != KindPlayback {
+		return 0, fmt.Errorf("audio: write to a %s stream", c.kind)
+	}
+	n := 0
+	for {
+		n += c.ring.write(p[n:])
+		if n == len(p) {
+			return n, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return n, c.ended()
+		}
+		if err := c.wait(len(p)-n, left); err != nil {
 			return n, err
 		}
 	}
@@ -163,13 +205,14 @@ func (c *streamCore) Write(p []int16) (int, error) {
 // ended. The next C callback is expected a period after the last one;
 // before the first, or when it is late, wait looks again after the time
 // the need samples take at the stream's rate (at least a millisecond, at
-// most a period).
-func (c *streamCore) wait(need int) error {
+// most a period), and never later than within.
+func (c *streamCore) wait(need int, within time.Duration) error {
 	d := time.Duration(int64(need/c.cfg.Channels) * int64(time.Second) / int64(c.cfg.SampleRate))
 	d = min(max(d, time.Millisecond), c.cfg.Period)
 	if next, ok := nextCallback(c.sh, c.cfg.Period); ok && next > 0 {
 		d = min(next+callbackSlack, c.cfg.Period)
 	}
+	d = min(d, within)
 	c.timer.Reset(d)
 	defer c.timer.Stop()
 	select {
@@ -181,6 +224,19 @@ func (c *streamCore) wait(need int) error {
 		return c.Err()
 	case <-c.closed:
 		return ErrStreamClosed
+	}
+}
+
+// ended is the error Read gives on a stream that is lost or closed, nil
+// while it runs.
+func (c *streamCore) ended() error {
+	select {
+	case <-c.lost:
+		return c.Err()
+	case <-c.closed:
+		return ErrStreamClosed
+	default:
+		return nil
 	}
 }
 

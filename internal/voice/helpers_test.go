@@ -98,12 +98,13 @@ type fakeDevices struct {
 	sources map[string]func([]int16)
 	sinks   map[string]*recorder
 	streams map[string][]*audio.FakeStream
-	failID  string // opening this ID fails
+	ticks   map[string]<-chan time.Time // drives a device instead of the clock
+	failID  string                      // opening this ID fails
 }
 
 func newFakeDevices() *fakeDevices {
 	return &fakeDevices{sources: map[string]func([]int16){}, sinks: map[string]*recorder{},
-		streams: map[string][]*audio.FakeStream{}}
+		streams: map[string][]*audio.FakeStream{}, ticks: map[string]<-chan time.Time{}}
 }
 
 var errFakeOpen = errors.New("fake: cannot open")
@@ -133,7 +134,7 @@ func (f *fakeDevices) OpenCapture(d audio.Device, c audio.StreamConfig) (audio.C
 	if d.ID == f.failID {
 		return nil, errFakeOpen
 	}
-	st, err := audio.NewFakeCapture(c, audio.FakeOptions{Source: f.sources[d.ID]})
+	st, err := audio.NewFakeCapture(c, audio.FakeOptions{Source: f.sources[d.ID], Ticks: f.ticks[d.ID]})
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +152,7 @@ func (f *fakeDevices) OpenPlayback(d audio.Device, c audio.StreamConfig) (audio.
 	if r := f.sinks[d.ID]; r != nil {
 		sink = r.sink
 	}
-	st, err := audio.NewFakePlayback(c, audio.FakeOptions{Sink: sink})
+	st, err := audio.NewFakePlayback(c, audio.FakeOptions{Sink: sink, Ticks: f.ticks[d.ID]})
 	if err != nil {
 		return nil, err
 	}

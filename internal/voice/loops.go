@@ -51,6 +51,30 @@ type sender struct {
 	// read counts the samples read from the capture stream of
 	// generation readGen (see alignProcessing).
 	read, readGen uint64
+	// devN samples of dev are read from the capture stream of generation
+	// devGen: a read that gave up at the beat's deadline goes on there.
+	devN   int
+	devGen uint64
+	beat   beat
+}
+
+// beat is the playout's clock when the send goroutine plays out too (see
+// Path.player): the capture device's frames, one per packet time, or the
+// time when they are late.
+type beat struct {
+	last time.Time // the last frame played
+	late bool      // it was played on the clock: the capture is late
+}
+
+// deadline is how long a capture read may wait before the frame due is
+// played without it: half a packet time of slack past its time on the
+// device's beat, none once the device is late (the clock then keeps the
+// pace until the device is back).
+func (b *beat) deadline(ptime time.Duration) time.Time {
+	if b.late {
+		return b.last.Add(ptime)
+	}
+	return b.last.Add(ptime + ptime/2)
 }
 
 // noiseFloorFrames is the window of the microphone's noise floor: one
@@ -104,7 +128,7 @@ func (s *sender) configure(p *Path, f format) {
 		p.log.Error("voice: send resampler", "rate", f.rate, "err", err)
 	}
 	s.f, s.rs, s.fresh = f, rs, true
-	s.dev = make([]int16, f.samples(p.opts.DeviceRate))
+	s.dev, s.devN = make([]int16, f.samples(p.opts.DeviceRate)), 0
 	s.fifo = s.fifo[:0]
 	if s.ticker == nil {
 		s.ticker = time.NewTicker(f.ptime)
@@ -119,6 +143,27 @@ func (s *sender) configure(p *Path, f format) {
 func (p *Path) sendLoop() {
 	defer p.wg.Done()
 	var s sender
+	r := newReceiver()
+	s.beat.last = time.Now()
+	// played plays out the frame due when this goroutine keeps the
+	// playout's time: late tells a frame played on the clock from one on
+	// the capture device's beat.
+	played := func(late bool) {
+		if p.player == nil {
+			return
+		}
+		now := time.Now()
+		if !late && now.Sub(s.beat.last) < s.f.ptime/2 {
+			// A frame close behind the last one played: the device is
+			// back after being late (its next frame is the beat again),
+			// or hands over a backlog, which is sent but not matched by
+			// as many frames played in a burst.
+			s.beat.late = false
+			return
+		}
+		s.beat.last, s.beat.late = now, late
+		p.playBeat(r)
+	}
 	defer p.dsp.Close()
 	defer func() {
 		if s.ticker != nil {
@@ -134,6 +179,7 @@ func (p *Path) sendLoop() {
 			case <-p.stop:
 				return
 			case <-s.ticker.C:
+				played(false)
 			}
 			continue
 		}
@@ -147,8 +193,9 @@ func (p *Path) sendLoop() {
 			case <-p.wake:
 				continue
 			case <-s.ticker.C:
+				captured = p.now()
+				played(false)
 			}
-			captured = p.now()
 			s.frame = slices.Grow(s.frame[:0], n)[:n]
 			clear(s.frame)
 		} else {
@@ -159,13 +206,32 @@ func (p *Path) sendLoop() {
 				continue
 			default:
 			}
-			if _, err := cs.Read(s.dev); err != nil {
+			if s.devGen != gen {
+				s.devN, s.devGen = 0, gen
+			}
+			var got int
+			var err error
+			if p.player != nil {
+				got, err = cs.ReadBy(s.dev[s.devN:], s.beat.deadline(s.f.ptime))
+			} else {
+				got, err = cs.Read(s.dev[s.devN:])
+			}
+			s.devN += got
+			if err != nil {
 				if errors.Is(err, audio.ErrDeviceLost) {
 					p.lost(&p.in, st, gen, err)
 				}
 				continue // closed: replaced, lost or stopping
 			}
+			if s.devN < len(s.dev) {
+				// The device is late (stalled, or not started yet): the
+				// caller is heard on time all the same.
+				played(true)
+				continue
+			}
+			s.devN = 0
 			captured = p.now()
+			played(false)
 			if gap, ok := p.moved(&p.in, gen, captured); ok {
 				p.missed(gap, s.f.ptime)
 			}
@@ -279,8 +345,10 @@ func (p *Path) renderDTMF(frame []int16, rate int) bool {
 	return true
 }
 
-// receiver is the receive goroutine's state.
+// receiver is the playout's state (the receive goroutine's, or the send
+// goroutine's when it plays out too).
 type receiver struct {
+	primed    uint64 // the generation of the playback stream primed last
 	f         format
 	rs        *media.Resampler
 	out, pad  []int16
@@ -310,6 +378,10 @@ func (r *receiver) count(p *Path, gen uint64, st audio.StreamStats) {
 	}
 }
 
+func newReceiver() *receiver {
+	return &receiver{primed: ^uint64(0)}
+}
+
 func (r *receiver) configure(p *Path, f format) {
 	if r.rs != nil && f == r.f {
 		return
@@ -323,13 +395,12 @@ func (r *receiver) configure(p *Path, f format) {
 	r.f, r.rs = f, rs
 }
 
-// recvLoop is the receive goroutine: Media.ReadFrame ─► resample ─► zip
-// tone ─► gain ─► playback, paced by the session's playout clock.
+// recvLoop is the receive goroutine: Media.ReadFrame ─► play, paced by
+// the session's playout clock. It runs only for a Media that cannot play
+// out on the send goroutine's beat (see Path.player).
 func (p *Path) recvLoop() {
 	defer p.wg.Done()
-	var r receiver
-	var primed uint64 // the generation of the playback stream primed last
-	primed--
+	r := newReceiver()
 	for {
 		frame, err := p.opts.Media.ReadFrame(p.ctx)
 		if err != nil {
@@ -342,64 +413,93 @@ func (p *Path) recvLoop() {
 			<-p.stop
 			return
 		}
-		decoded := p.now()
-		r.configure(p, formatOf(p.opts.Media.Negotiated()))
-		if r.rs == nil {
-			continue
-		}
-		r.out = r.rs.Process(r.out[:0], frame)
-		if p.held.Load() {
-			clear(r.out)
-		}
-		st, gen := p.current(&p.out)
-		if st == nil {
-			// Nobody hears it: a pending zip tone is used up all the same.
-			p.renderZip(r.out, true)
-			p.dropped.Add(1)
-			continue
-		}
-		select {
-		case <-st.Lost():
-			p.lost(&p.out, st, gen, st.Err())
-			p.renderZip(r.out, true)
-			p.dropped.Add(1)
-			continue
-		default:
-		}
-		ps := st.(audio.PlaybackStream)
-		p.renderZip(r.out, r.gate.isOpen(gen))
-		applyGain(r.out, p.spkGain.Load())
-		wrote := 0
-		if under := ps.Stats().Underruns; gen != primed || under != r.underruns {
-			// A new stream starts with one packet time of silence queued,
-			// and gets another after it ran dry, so scheduling jitter
-			// between the session's playout clock and the device's does
-			// not cut the audio up into many small gaps.
-			primed, r.underruns = gen, under
-			r.pad = append(r.pad[:0], make([]int16, len(r.out))...)
-			p.dsp.Reference(r.pad)
-			n, _ := ps.Write(r.pad)
-			wrote += n
-		}
-		p.dsp.Reference(r.out)
-		n, err := ps.Write(r.out)
-		pst := ps.Stats()
-		r.gate.wrote(gen, ps.Config(), pst, wrote+n)
-		r.count(p, gen, pst)
-		if err != nil {
-			if errors.Is(err, audio.ErrDeviceLost) {
-				p.lost(&p.out, st, gen, err)
-			}
-			p.dropped.Add(1)
-			continue
-		}
-		played := p.now()
-		p.moved(&p.out, gen, played)
-		p.played.Add(1)
-		if p.opts.OnPlayed != nil {
-			p.opts.OnPlayed(decoded, played)
-		}
+		p.play(r, frame, p.now())
 	}
+}
+
+// playBeat plays out the frame due now, on the send goroutine's beat.
+func (p *Path) playBeat(r *receiver) {
+	frame, err := p.player.PlayFrame()
+	if err != nil {
+		return // the session is closed: the path's Close follows
+	}
+	p.play(r, frame, p.now())
+}
+
+// play takes one received frame (decoded at decoded) ─► resample ─► zip
+// tone ─► gain ─► playback.
+func (p *Path) play(r *receiver, frame []int16, decoded time.Time) {
+	r.configure(p, formatOf(p.opts.Media.Negotiated()))
+	if r.rs == nil {
+		return
+	}
+	r.out = r.rs.Process(r.out[:0], frame)
+	if p.held.Load() {
+		clear(r.out)
+	}
+	st, gen := p.current(&p.out)
+	if st == nil {
+		// Nobody hears it: a pending zip tone is used up all the same.
+		p.renderZip(r.out, true)
+		p.dropped.Add(1)
+		return
+	}
+	select {
+	case <-st.Lost():
+		p.lost(&p.out, st, gen, st.Err())
+		p.renderZip(r.out, true)
+		p.dropped.Add(1)
+		return
+	default:
+	}
+	ps := st.(audio.PlaybackStream)
+	p.renderZip(r.out, r.gate.isOpen(gen))
+	applyGain(r.out, p.spkGain.Load())
+	wrote := 0
+	if under := ps.Stats().Underruns; gen != r.primed || under != r.underruns {
+		// A new stream starts with one packet time of silence queued,
+		// and gets another after it ran dry, so scheduling jitter
+		// between the playout's clock and the device's does not cut the
+		// audio up into many small gaps.
+		r.primed, r.underruns = gen, under
+		r.pad = append(r.pad[:0], make([]int16, len(r.out))...)
+		p.dsp.Reference(r.pad)
+		n, _ := p.writePlayback(ps, r.pad)
+		wrote += n
+	}
+	p.dsp.Reference(r.out)
+	n, err := p.writePlayback(ps, r.out)
+	pst := ps.Stats()
+	r.gate.wrote(gen, ps.Config(), pst, wrote+n)
+	r.count(p, gen, pst)
+	if err != nil {
+		if errors.Is(err, audio.ErrDeviceLost) {
+			p.lost(&p.out, st, gen, err)
+		}
+		p.dropped.Add(1)
+		return
+	}
+	if n < len(r.out) {
+		p.dropped.Add(1)
+		return
+	}
+	played := p.now()
+	p.moved(&p.out, gen, played)
+	p.played.Add(1)
+	if p.opts.OnPlayed != nil {
+		p.opts.OnPlayed(decoded, played)
+	}
+}
+
+// writePlayback queues s on the playback stream. On the send goroutine's
+// beat a full queue (a playback device that stalls) must not hold up the
+// capture: what does not fit now is dropped, as the device would drop it
+// past the latency bound.
+func (p *Path) writePlayback(ps audio.PlaybackStream, s []int16) (int, error) {
+	if p.player != nil {
+		return ps.WriteBy(s, time.Time{})
+	}
+	return ps.Write(s)
 }
 
 // renderZip replaces out with the zip tone while one plays. A zip tone

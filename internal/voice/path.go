@@ -46,6 +46,18 @@ type mutedWriter interface {
 	WriteMuted(samples int, level uint8) error
 }
 
+// framePlayer is implemented by media.Session: PlayFrame hands out the
+// frame due now without waiting for the session's playout ticker. With
+// it the send goroutine plays out too, on the capture device's beat (or
+// its own clock without a device), and no receive goroutine runs: one
+// goroutine wakes per packet time instead of two, each wake-up costing
+// the Go scheduler several thread switches (BENCHMARKS.md, figure 3).
+// Playback then follows the capture device's clock, the headset's own
+// when both sides are one headset.
+type framePlayer interface {
+	PlayFrame() ([]int16, error)
+}
+
 // Defaults for Options.
 const (
 	DefaultDeviceRate = 48000
@@ -136,7 +148,8 @@ type Stats struct {
 	// sends nothing, RTCP goes on).
 	FramesSent, FramesSilent, FramesWithheld, FramesMuted uint64
 	// FramesPlayed counts frames written to a playback device;
-	// FramesDropped those received while no playback device was there.
+	// FramesDropped those received while no playback device was there,
+	// or that a stalled one had no room for.
 	FramesPlayed, FramesDropped uint64
 	// DTMFDigits counts digits sent in band.
 	DTMFDigits uint64
@@ -215,7 +228,10 @@ type Path struct {
 	stop   chan struct{} // closed by Close
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the two direction goroutines
+	wg     sync.WaitGroup // the direction goroutines
+	// player is Media's PlayFrame when it has one: the send goroutine
+	// plays out, and there is no receive goroutine.
+	player framePlayer
 	bg     sync.WaitGroup // background closes of replaced streams
 
 	closeOnce sync.Once
@@ -242,7 +258,8 @@ type zipJob struct {
 	started bool      // its first samples are out: it plays to the end
 }
 
-// Start opens the devices and starts the path's two goroutines. It fails
+// Start opens the devices and starts the path's goroutines (one, or one
+// per direction: see framePlayer). It fails
 // when Media is missing or a device cannot be opened; nothing is left
 // running then.
 func Start(o Options) (*Path, error) {
@@ -302,6 +319,12 @@ func Start(o Options) (*Path, error) {
 		p.log.Info("voice: no playback device: received audio is dropped")
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	if fp, ok := o.Media.(framePlayer); ok {
+		p.player = fp
+		p.wg.Add(1)
+		go p.sendLoop()
+		return p, nil
+	}
 	p.wg.Add(2)
 	go p.sendLoop()
 	go p.recvLoop()

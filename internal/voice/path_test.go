@@ -87,6 +87,84 @@ func TestToneBothWays(t *testing.T) {
 	}
 }
 
+// TestPlayoutOnCaptureBeat: with a media.Session the send goroutine
+// plays out too. A's microphone stalls (a device that has not started,
+// as a PulseAudio null source for 1.5-2 s): B is heard on A's speaker
+// all the same, without the speaker running dry; when the microphone
+// starts, B hears A and A still hears B.
+func TestPlayoutOnCaptureBeat(t *testing.T) {
+	devs := newFakeDevices()
+	sa, sb := sessionPair(t, pcmu)
+	micA := devs.mic("micA", toneA, amp)
+	ticks := make(chan time.Time)
+	devs.ticks["micA"] = ticks
+	micB := devs.mic("micB", toneB, amp)
+	outA, spkA := devs.speaker("spkA")
+	outB, spkB := devs.speaker("spkB")
+	a := startPath(t, Options{Devices: devs, Media: sa, Input: micA, Output: outA})
+	startPath(t, Options{Devices: devs, Media: sb, Input: micB, Output: outB})
+	if a.player == nil {
+		t.Fatal("a path on a media.Session does not play out on the send goroutine")
+	}
+
+	spkA.waitLen(t, ms(600))
+	before := devs.stream(t, "spkA").Stats()
+	checkTone(t, "B→A, A's microphone stalled", spkA.waitMore(t, ms(1000)), toneB, toneA)
+	after := devs.stream(t, "spkA").Stats()
+	if dry, played := after.Underruns-before.Underruns, after.Frames-before.Frames; dry*5 > played {
+		t.Errorf("A's speaker ran dry for %d of %d samples while the microphone stalled, want under a fifth", dry, played)
+	}
+	if st := a.Stats(); st.FramesSent != 0 {
+		t.Errorf("A sent %d frames before its microphone gave any", st.FramesSent)
+	}
+
+	// The microphone starts.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case now := <-tk.C:
+				select {
+				case ticks <- now:
+				case <-stop:
+					return
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	spkB.waitLen(t, ms(600))
+	eventually(t, "A sends", func() bool { return a.Stats().FramesSent > 10 })
+	checkTone(t, "A→B", spkB.waitMore(t, ms(1000)), toneA, toneB)
+	checkTone(t, "B→A, A's microphone running", spkA.waitMore(t, ms(1000)), toneB, toneA)
+}
+
+// TestStalledSpeakerKeepsSending: A's speaker takes nothing (its queue
+// fills and stays full): the playout on the send goroutine drops what
+// does not fit instead of waiting for room, and B keeps hearing A.
+func TestStalledSpeakerKeepsSending(t *testing.T) {
+	devs := newFakeDevices()
+	sa, sb := sessionPair(t, pcmu)
+	micA := devs.mic("micA", toneA, amp)
+	micB := devs.mic("micB", toneB, amp)
+	outA, _ := devs.speaker("spkA")
+	devs.ticks["spkA"] = make(chan time.Time) // never ticks
+	outB, spkB := devs.speaker("spkB")
+	a := startPath(t, Options{Devices: devs, Media: sa, Input: micA, Output: outA})
+	startPath(t, Options{Devices: devs, Media: sb, Input: micB, Output: outB})
+	spkB.waitLen(t, ms(600))
+	checkTone(t, "A→B, A's speaker stalled", spkB.waitMore(t, ms(1000)), toneA, toneB)
+	if st := a.Stats(); st.FramesDropped == 0 {
+		t.Errorf("A dropped no frame for its stalled speaker: %+v", st)
+	}
+}
+
 func TestVolume(t *testing.T) {
 	k := newCall(t, pcmu)
 	if err := k.a.SetMicVolume(50); err != nil {
