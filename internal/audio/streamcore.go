@@ -125,76 +125,52 @@ func (c *streamCore) poke() {
 
 // Read implements CaptureStream.Read. One goroutine at a time may read.
 func (c *streamCore) Read(p []int16) (int, error) {
-	if c.kind != KindCapture {
-		return 0, fmt.Errorf("audio: read from a %s stream", c.kind)
-	}
-	n := 0
-	for {
-		n += c.ring.read(p[n:])
-		if n == len(p) {
-			return n, nil
-		}
-		if err := c.wait(len(p)-n, c.cfg.Period); err != nil {
-			return n, err
-		}
-	}
+	return c.move(KindCapture, p, time.Time{}, false)
 }
 
 // ReadBy implements CaptureStream.ReadBy.
 func (c *streamCore) ReadBy(p []int16, deadline time.Time) (int, error) {
-	if c.kind != KindCapture {
-		return 0, fmt.Errorf("audio: read from a %s stream", c.kind)
-	}
-	n := 0
-	for {
-		n += c.ring.read(p[n:])
-		if n == len(p) {
-			return n, nil
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return n, c.ended()
-		}
-		if err := c.wait(len(p)-n, left); err != nil {
-			return n, err
-		}
-	}
+	return c.move(KindCapture, p, deadline, true)
 }
 
 // Write implements PlaybackStream.Write. One goroutine at a time may
 // write.
 func (c *streamCore) Write(p []int16) (int, error) {
-	if c.kind != KindPlayback {
-		return 0, fmt.Errorf("audio: write to a %s stream", c.kind)
-	}
-	n := 0
-	for {
-		n += c.ring.write(p[n:])
-		if n == len(p) {
-			return n, nil
-		}
-		if err := c.wait(len(p)-n, c.cfg.Period); err != nil {
-			return n, err
-		}
-	}
+	return c.move(KindPlayback, p, time.Time{}, false)
 }
 
 // WriteBy implements PlaybackStream.WriteBy.
 func (c *streamCore) WriteBy(p []int16, deadline time.Time) (int, error) {
-	if c.kind != KindPlayback {
+	return c.move(KindPlayback, p, deadline, true)
+}
+
+// move reads p from the ring (a capture stream, kind KindCapture) or
+// writes it to the ring (a playback stream), waiting for the device side
+// until it is all moved or, when bounded, until deadline.
+func (c *streamCore) move(kind Kind, p []int16, deadline time.Time, bounded bool) (int, error) {
+	if c.kind != kind {
+		if kind == KindCapture {
+			return 0, fmt.Errorf("audio: read from a %s stream", c.kind)
+		}
 		return 0, fmt.Errorf("audio: write to a %s stream", c.kind)
 	}
 	n := 0
 	for {
-		n += c.ring.write(p[n:])
+		if kind == KindCapture {
+			n += c.ring.read(p[n:])
+		} else {
+			n += c.ring.write(p[n:])
+		}
 		if n == len(p) {
 			return n, nil
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return n, c.ended()
+		within := c.cfg.Period
+		if bounded {
+			if within = time.Until(deadline); within <= 0 {
+				return n, c.ended()
+			}
 		}
-		if err := c.wait(len(p)-n, left); err != nil {
+		if err := c.wait(len(p)-n, within); err != nil {
 			return n, err
 		}
 	}

@@ -123,15 +123,8 @@ func TestWatchdog(t *testing.T) {
 
 func TestFakeCaptureAndPlayback(t *testing.T) {
 	ticks, playTicks := make(chan time.Time), make(chan time.Time)
-	tickOn := func(ticks chan time.Time) {
-		t.Helper()
-		select {
-		case ticks <- time.Now():
-		case <-time.After(5 * time.Second):
-			t.Fatal("fake did not take a tick")
-		}
-	}
-	tick := func() { t.Helper(); tickOn(ticks) }
+	tickOn := func(ticks chan time.Time) { t.Helper(); tickFake(t, ticks) }
+	tick := func() { t.Helper(); tickFake(t, ticks) }
 	n := int16(0)
 	cs, err := NewFakeCapture(StreamConfig{SampleRate: 8000}, FakeOptions{Ticks: ticks, Source: func(p []int16) {
 		for i := range p {
@@ -290,14 +283,7 @@ func TestPlaybackMaxQueued(t *testing.T) {
 // already past reads only what is there, and a closed stream says so.
 func TestReadBy(t *testing.T) {
 	ticks := make(chan time.Time)
-	tick := func() {
-		t.Helper()
-		select {
-		case ticks <- time.Now():
-		case <-time.After(5 * time.Second):
-			t.Fatal("fake did not take a tick")
-		}
-	}
+	tick := func() { t.Helper(); tickFake(t, ticks) }
 	n := int16(0)
 	cs, err := NewFakeCapture(StreamConfig{SampleRate: 8000}, FakeOptions{Ticks: ticks, Source: func(p []int16) {
 		for i := range p {
@@ -384,11 +370,7 @@ func TestWriteBy(t *testing.T) {
 		}
 		done <- err
 	}()
-	select {
-	case ticks <- time.Now(): // the device plays a period
-	case <-time.After(5 * time.Second):
-		t.Fatal("fake did not take a tick")
-	}
+	tickFake(t, ticks) // the device plays a period
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -400,5 +382,15 @@ func TestWriteBy(t *testing.T) {
 	}
 	if _, err := ps.ReadBy(buf, time.Time{}); err == nil {
 		t.Error("ReadBy on a playback stream succeeded")
+	}
+}
+
+// tickFake moves a fake stream driven by ticks one period on.
+func tickFake(t *testing.T, ticks chan time.Time) {
+	t.Helper()
+	select {
+	case ticks <- time.Now():
+	case <-time.After(5 * time.Second):
+		t.Fatal("fake did not take a tick")
 	}
 }
