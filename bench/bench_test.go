@@ -541,3 +541,15 @@ func TestLogTime(t *testing.T) {
 		})
 	}
 }
+
+func TestParseStatusKB(t *testing.T) {
+	status := "Name:\tx\nVmRSS:\t   20480 kB\nRssAnon:\t    4096 kB\nRssFile:\t   16384 kB\nThreads:\t9\n"
+	for key, want := range map[string]int{"VmRSS": 20480, "RssAnon": 4096, "RssFile": 16384} {
+		if got, err := ParseStatusKB(status, key); err != nil || got != want {
+			t.Errorf("%s: %d, %v; want %d", key, got, err, want)
+		}
+	}
+	if _, err := ParseStatusKB(status, "RssShmem"); !errors.Is(err, ErrBadProcStat) {
+		t.Errorf("a missing key: %v, want ErrBadProcStat", err)
+	}
+}

@@ -32,7 +32,7 @@ func (h *harness) figCPU(ctx context.Context) []*Row {
 			Goal: c.goal, goal: ratioAtMost(c.max)}
 		mem := &Row{ID: c.memID, Figure: "resident memory in that call (" + strings.ToUpper(c.codec) + ")", Unit: "MB",
 			Goal: "ours ≤ 16 MB", goal: oursAtMost(16)}
-		sending := []string{}
+		sending, memParts := []string{}, []string{}
 		for run := 0; run < h.opts.CPURuns && ctx.Err() == nil; run++ {
 			for _, im := range order(run) {
 				variants := []bool{false}
@@ -97,6 +97,11 @@ func (h *harness) figCPU(ctx context.Context) []*Row {
 								return 0, err
 							}
 							sideOf(mem, im).add(rss)
+							parts, err := rssParts(pid)
+							if err != nil {
+								return 0, err
+							}
+							memParts = append(memParts, fmt.Sprintf("%s %s", im, parts))
 						}
 						if d != nil {
 							calls, err := d.client.Calls(context.Background())
@@ -127,7 +132,7 @@ func (h *harness) figCPU(ctx context.Context) []*Row {
 		}
 		alt.Note = "the same baresip with its capture replaced by a generator: what ALSA's pulse plugin capture costs it"
 		host.Note = "the phone's and the PulseAudio server's utime+stime over the same window: baresip opens the devices at the codec's rate and the server converts, ours opens them at 48 kHz and converts itself"
-		mem.Note = "VmRSS of the answering phone at the end of the CPU window"
+		mem.Note = "VmRSS of the answering phone at the end of the CPU window; " + strings.Join(memParts, "; ")
 		rows = append(rows, row, host, alt, mem)
 	}
 	return rows

@@ -39,24 +39,28 @@ func ParseStatCPU(stat string) (uint64, error) {
 
 // ParseStatusRSS returns VmRSS in kB from the contents of
 // /proc/<pid>/status.
-func ParseStatusRSS(status string) (int, error) {
+func ParseStatusRSS(status string) (int, error) { return ParseStatusKB(status, "VmRSS") }
+
+// ParseStatusKB returns the kB figure of key (VmRSS, RssAnon, RssFile, …)
+// from the contents of /proc/<pid>/status.
+func ParseStatusKB(status, key string) (int, error) {
 	sc := bufio.NewScanner(strings.NewReader(status))
 	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
+		rest, ok := strings.CutPrefix(sc.Text(), key+":")
 		if !ok {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("%w: VmRSS line %q", ErrBadProcStat, sc.Text())
+			return 0, fmt.Errorf("%w: %s line %q", ErrBadProcStat, key, sc.Text())
 		}
 		n, err := strconv.Atoi(f[0])
 		if err != nil {
-			return 0, fmt.Errorf("%w: VmRSS: %v", ErrBadProcStat, err)
+			return 0, fmt.Errorf("%w: %s: %v", ErrBadProcStat, key, err)
 		}
 		return n, nil
 	}
-	return 0, fmt.Errorf("%w: no VmRSS line", ErrBadProcStat)
+	return 0, fmt.Errorf("%w: no %s line", ErrBadProcStat, key)
 }
 
 // cpuTicks reads utime+stime of pid.
@@ -66,6 +70,31 @@ func cpuTicks(pid int) (uint64, error) {
 		return 0, fmt.Errorf("bench: cpu of %d: %w", pid, err)
 	}
 	return ParseStatCPU(string(b))
+}
+
+// rssParts says what pid's resident memory is made of: anonymous
+// (heaps, stacks) and file-backed (the binary, the libraries), in MB, and
+// its thread count.
+func rssParts(pid int) (string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "", fmt.Errorf("bench: rss of %d: %w", pid, err)
+	}
+	anon, err := ParseStatusKB(string(b), "RssAnon")
+	if err != nil {
+		return "", err
+	}
+	file, err := ParseStatusKB(string(b), "RssFile")
+	if err != nil {
+		return "", err
+	}
+	threads := "?"
+	if _, rest, ok := strings.Cut(string(b), "\nThreads:"); ok {
+		if f := strings.Fields(rest); len(f) > 0 {
+			threads = f[0]
+		}
+	}
+	return fmt.Sprintf("anon %.1f file %.1f MB, %s threads", float64(anon)/1024, float64(file)/1024, threads), nil
 }
 
 // rssMB reads the resident set size of pid in MB (2^20 bytes).
