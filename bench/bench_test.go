@@ -502,7 +502,7 @@ func TestParseHostStat(t *testing.T) {
 func TestDropouts(t *testing.T) {
 	const rate = 8000
 	clean := testbed.Tone(400, rate, 2*rate, 0.5)
-	if bad, level := Dropouts(clean, rate, 400, 10*time.Millisecond, 0.5); bad != 0 || level < 0.45 || level > 0.55 {
+	if bad, level := testbed.Dropouts(clean, rate, 400, 10*time.Millisecond, 0.5); bad != 0 || level < 0.45 || level > 0.55 {
 		t.Errorf("clean tone: %d dropouts, level %.3f; want 0 and 0.5", bad, level)
 	}
 	hurt := slices.Clone(clean)
@@ -510,10 +510,10 @@ func TestDropouts(t *testing.T) {
 	for i := 8000; i < 8160; i++ {
 		hurt[i] /= 4 // 20 ms 12 dB down: two blocks
 	}
-	if bad, _ := Dropouts(hurt, rate, 400, 10*time.Millisecond, 0.5); bad != 3 {
+	if bad, _ := testbed.Dropouts(hurt, rate, 400, 10*time.Millisecond, 0.5); bad != 3 {
 		t.Errorf("tone with a hole and a dip: %d dropouts, want 3", bad)
 	}
-	if bad, level := Dropouts(clean[:40], rate, 400, 10*time.Millisecond, 0.5); bad != 0 || level != 0 {
+	if bad, level := testbed.Dropouts(clean[:40], rate, 400, 10*time.Millisecond, 0.5); bad != 0 || level != 0 {
 		t.Errorf("shorter than a block: %d, %.3f; want 0, 0", bad, level)
 	}
 }

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -239,7 +238,7 @@ func (h *harness) agentsAt(ctx context.Context, tb *runTB, pool *agentPool, im I
 		if len(samples) < tail+win {
 			tb.Fatalf("agent %d: %d samples recorded at %d Hz, want at least %d", k+1, len(samples), rate, tail+win)
 		}
-		bad, level := Dropouts(samples[len(samples)-tail-win:len(samples)-tail], rate, agentTone, agentBlock, agentDropout)
+		bad, level := testbed.Dropouts(samples[len(samples)-tail-win:len(samples)-tail], rate, agentTone, agentBlock, agentDropout)
 		if level < 0.05 {
 			media := ""
 			if daemons[k] != nil {
@@ -271,28 +270,4 @@ func agentStats(tb *runTB, daemons []*daemon) []phone.MediaInfo {
 		}
 	}
 	return out
-}
-
-// Dropouts cuts samples into blocks of length block and counts those
-// whose level of a tone at hz is under frac of the median block's; it
-// returns that count and the median level.
-func Dropouts(samples []int16, rate int, hz float64, block time.Duration, frac float64) (int, float64) {
-	size := int(int64(rate) * int64(block) / int64(time.Second))
-	if size <= 0 || len(samples) < size {
-		return 0, 0
-	}
-	levels := make([]float64, 0, len(samples)/size)
-	for off := 0; off+size <= len(samples); off += size {
-		levels = append(levels, testbed.ToneLevel(samples[off:off+size], hz, rate))
-	}
-	sorted := slices.Clone(levels)
-	slices.Sort(sorted)
-	med := sorted[len(sorted)/2]
-	bad := 0
-	for _, v := range levels {
-		if v < frac*med {
-			bad++
-		}
-	}
-	return bad, med
 }

@@ -378,6 +378,17 @@ func (mb *mediaBed) hearsTone(t *testing.T, hz float64) {
 			t.Errorf("our own 1 kHz leaks into our output: level %.3f", l)
 		}
 	}
+	// And it is whole: at most a tenth of its 20 ms blocks under half
+	// its level (a starved moment on a loaded machine, not a playout
+	// that skips frames, which cut a fifth to a half of them).
+	if bad, _ := testbed.Dropouts(got, 16000, hz, 20*time.Millisecond, 0.5); bad > len(got)/320/10 {
+		calls, _ := mb.client.Calls(context.Background())
+		var media []byte
+		if len(calls) > 0 {
+			media, _ = json.Marshal(calls[0].Media)
+		}
+		t.Errorf("%.0f Hz at our output: %d of %d blocks of 20 ms drop out; media %s", hz, bad, len(got)/320, media)
+	}
 }
 
 // TestUnplugMidCall: the output headset is unplugged during a call, on

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -389,4 +390,28 @@ func ToneLevel(samples []int16, freq float64, rate int) float64 {
 	}
 	power := s1*s1 + s2*s2 - coeff*s1*s2
 	return 2 * math.Sqrt(math.Max(power, 0)) / float64(len(samples))
+}
+
+// Dropouts cuts samples into blocks of length block and counts those
+// whose level of a tone at hz is under frac of the median block's; it
+// returns that count and the median level.
+func Dropouts(samples []int16, rate int, hz float64, block time.Duration, frac float64) (int, float64) {
+	size := int(int64(rate) * int64(block) / int64(time.Second))
+	if size <= 0 || len(samples) < size {
+		return 0, 0
+	}
+	levels := make([]float64, 0, len(samples)/size)
+	for off := 0; off+size <= len(samples); off += size {
+		levels = append(levels, ToneLevel(samples[off:off+size], hz, rate))
+	}
+	sorted := slices.Clone(levels)
+	slices.Sort(sorted)
+	med := sorted[len(sorted)/2]
+	bad := 0
+	for _, v := range levels {
+		if v < frac*med {
+			bad++
+		}
+	}
+	return bad, med
 }

@@ -59,22 +59,67 @@ type sender struct {
 }
 
 // beat is the playout's clock when the send goroutine plays out too (see
-// Path.player): the capture device's frames, one per packet time, or the
-// time when they are late.
+// Path.player): a grid of one frame per packet time, anchored to the
+// capture device's frames. Frame k is due at epoch + k·ptime; a device
+// frame up to half a packet time early plays it, and it is played on the
+// clock half a packet time after its time when no device frame came (a
+// device that is late, stalls or hands over frames in bursts does not
+// hold up the caller's voice). A device frame more
+// than a quarter of a packet time off the grid moves the grid to it, so
+// the playout follows the device's clock (the headset's own when both
+// sides are one headset) and its frames stay in the middle of their
+// window.
 type beat struct {
-	last time.Time // the last frame played
-	late bool      // it was played on the clock: the capture is late
+	epoch   time.Time
+	ptime   time.Duration
+	played  int64 // frames played (or skipped) since epoch
+	started bool
 }
 
-// deadline is how long a capture read may wait before the frame due is
-// played without it: half a packet time of slack past its time on the
-// device's beat, none once the device is late (the clock then keeps the
-// pace until the device is back).
-func (b *beat) deadline(ptime time.Duration) time.Time {
-	if b.late {
-		return b.last.Add(ptime)
+// beatCatchUp is the most frames played at once after the goroutine was
+// held up; the rest are skipped, as a ticker skips the ticks its reader
+// missed (the jitter buffer catches up on its own).
+const beatCatchUp = 2
+
+// deadline is when the next frame must be played (now: before the
+// first).
+func (b *beat) deadline(now time.Time) time.Time {
+	if !b.started {
+		return now.Add(b.ptime / 2)
 	}
-	return b.last.Add(ptime + ptime/2)
+	return b.epoch.Add(time.Duration(b.played)*b.ptime + b.ptime/2)
+}
+
+// due reports how many frames to play at now; device says whether now is
+// a capture device's frame (which the grid follows).
+func (b *beat) due(now time.Time, ptime time.Duration, device bool) int {
+	if !b.started || b.ptime != ptime {
+		b.epoch, b.ptime, b.played, b.started = now, ptime, 0, true
+	}
+	if device {
+		// The frame's place on the grid: -ptime/2 to ptime/2 off the
+		// nearest frame's time.
+		off := (now.Sub(b.epoch)%ptime + ptime) % ptime
+		if off > ptime/2 {
+			off -= ptime
+		}
+		if off < -ptime/4 || off > ptime/4 {
+			b.epoch = b.epoch.Add(off)
+		}
+	}
+	// A device frame plays the frame due up to half a packet time early;
+	// a wake-up at the deadline only frames whose time has come (the
+	// next one's early half is the device's).
+	early := time.Duration(0)
+	if device {
+		early = ptime / 2
+	}
+	n := int64(max(now.Sub(b.epoch)+early, 0)/ptime) + 1 - b.played
+	if n > beatCatchUp {
+		b.played += n - beatCatchUp
+		n = beatCatchUp
+	}
+	return int(max(n, 0))
 }
 
 // noiseFloorFrames is the window of the microphone's noise floor: one
@@ -144,25 +189,17 @@ func (p *Path) sendLoop() {
 	defer p.wg.Done()
 	var s sender
 	r := newReceiver()
-	s.beat.last = time.Now()
-	// played plays out the frame due when this goroutine keeps the
-	// playout's time: late tells a frame played on the clock from one on
-	// the capture device's beat.
-	played := func(late bool) {
+	// played plays out the frames due when this goroutine keeps the
+	// playout's time; device says the capture device has just handed
+	// over a frame.
+	played := func(device bool) {
 		if p.player == nil {
 			return
 		}
-		now := time.Now()
-		if !late && now.Sub(s.beat.last) < s.f.ptime/2 {
-			// A frame close behind the last one played: the device is
-			// back after being late (its next frame is the beat again),
-			// or hands over a backlog, which is sent but not matched by
-			// as many frames played in a burst.
-			s.beat.late = false
-			return
+		for range s.beat.due(time.Now(), s.f.ptime, device) {
+			p.playBeat(r)
+			s.beat.played++
 		}
-		s.beat.last, s.beat.late = now, late
-		p.playBeat(r)
 	}
 	defer p.dsp.Close()
 	defer func() {
@@ -212,7 +249,7 @@ func (p *Path) sendLoop() {
 			var got int
 			var err error
 			if p.player != nil {
-				got, err = cs.ReadBy(s.dev[s.devN:], s.beat.deadline(s.f.ptime))
+				got, err = cs.ReadBy(s.dev[s.devN:], s.beat.deadline(time.Now()))
 			} else {
 				got, err = cs.Read(s.dev[s.devN:])
 			}
@@ -226,12 +263,12 @@ func (p *Path) sendLoop() {
 			if s.devN < len(s.dev) {
 				// The device is late (stalled, or not started yet): the
 				// caller is heard on time all the same.
-				played(true)
+				played(false)
 				continue
 			}
 			s.devN = 0
 			captured = p.now()
-			played(false)
+			played(true)
 			if gap, ok := p.moved(&p.in, gen, captured); ok {
 				p.missed(gap, s.f.ptime)
 			}
