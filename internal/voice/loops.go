@@ -64,11 +64,10 @@ type sender struct {
 // frame up to half a packet time early plays it, and it is played on the
 // clock half a packet time after its time when no device frame came (a
 // device that is late, stalls or hands over frames in bursts does not
-// hold up the caller's voice). A device frame more
-// than a quarter of a packet time off the grid moves the grid to it, so
-// the playout follows the device's clock (the headset's own when both
-// sides are one headset) and its frames stay in the middle of their
-// window.
+// hold up the caller's voice). A device frame more than a quarter of a
+// packet time off the grid moves the grid to it, so the playout follows
+// the device's clock (the headset's own when both sides are one headset)
+// and its frames stay in the middle of their window.
 type beat struct {
 	epoch   time.Time
 	ptime   time.Duration
