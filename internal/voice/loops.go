@@ -90,7 +90,8 @@ func (b *beat) deadline(now time.Time) time.Time {
 }
 
 // due reports how many frames to play at now; device says whether now is
-// a capture device's frame (which the grid follows).
+// a beat the grid follows (a capture device's frame, or the send ticker
+// when there is no device) rather than a deadline.
 func (b *beat) due(now time.Time, ptime time.Duration, device bool) int {
 	if !b.started || b.ptime != ptime {
 		b.epoch, b.ptime, b.played, b.started = now, ptime, 0, true
@@ -189,13 +190,14 @@ func (p *Path) sendLoop() {
 	var s sender
 	r := newReceiver()
 	// played plays out the frames due when this goroutine keeps the
-	// playout's time; device says the capture device has just handed
-	// over a frame.
-	played := func(device bool) {
+	// playout's time; beat says the capture device has just handed over
+	// a frame, or, without one, the send ticker fired (the grid follows
+	// either), rather than a capture read gave up at its deadline.
+	played := func(beat bool) {
 		if p.player == nil {
 			return
 		}
-		for range s.beat.due(time.Now(), s.f.ptime, device) {
+		for range s.beat.due(time.Now(), s.f.ptime, beat) {
 			p.playBeat(r)
 			s.beat.played++
 		}
@@ -215,7 +217,7 @@ func (p *Path) sendLoop() {
 			case <-p.stop:
 				return
 			case <-s.ticker.C:
-				played(false)
+				played(true)
 			}
 			continue
 		}
@@ -230,7 +232,7 @@ func (p *Path) sendLoop() {
 				continue
 			case <-s.ticker.C:
 				captured = p.now()
-				played(false)
+				played(true)
 			}
 			s.frame = slices.Grow(s.frame[:0], n)[:n]
 			clear(s.frame)
