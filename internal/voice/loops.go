@@ -491,7 +491,8 @@ func (p *Path) play(r *receiver, frame []int16, decoded time.Time) {
 	default:
 	}
 	ps := st.(audio.PlaybackStream)
-	p.renderZip(r.out, r.gate.isOpen(gen))
+	ready := r.gate.isOpen(gen) && (p.player == nil || r.gate.fits(ps.Config(), len(r.out)))
+	p.renderZip(r.out, ready)
 	applyGain(r.out, p.spkGain.Load())
 	wrote := 0
 	if under := ps.Stats().Underruns; gen != r.primed || under != r.underruns {
@@ -599,7 +600,15 @@ type zipGate struct {
 	frames  uint64 // the device's frame counter after the last write
 	moving  int    // writes in a row after which the counter had moved
 	written uint64 // samples written to this stream
+	queued  uint64 // samples queued after the last write
 	open    bool
+}
+
+// fits reports whether n more samples fit in the stream's queue as it was
+// after the last write: on the send goroutine's beat a write that does
+// not fit is cut short, and a zip tone must not start in a frame that is.
+func (g *zipGate) fits(cfg audio.StreamConfig, n int) bool {
+	return g.queued+uint64(n) <= uint64(cfg.PeriodSamples()*cfg.BufferPeriods)
 }
 
 // isOpen reports whether a zip tone may start on the stream of
@@ -619,13 +628,14 @@ func (g *zipGate) wrote(gen uint64, cfg audio.StreamConfig, st audio.StreamStats
 		g.moving = 0
 	}
 	g.written += uint64(n)
-	if st.Steady > 0 {
-		g.open = true
-		return
-	}
 	queued := g.written + st.Underruns - st.Frames*uint64(cfg.Channels) - st.Trimmed
 	if g.written+st.Underruns < st.Frames*uint64(cfg.Channels)+st.Trimmed {
 		queued = 0 // counters read while a data callback was under way
+	}
+	g.queued = queued
+	if st.Steady > 0 {
+		g.open = true
+		return
 	}
 	keep := uint64(cfg.PeriodSamples())
 	if cfg.MaxQueued > 0 {
