@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"mime"
@@ -189,6 +190,11 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	})
 }
 
+// drainBodyBytes is the largest refused body that is read before the
+// refusal (net/http's own server drains up to 256 KiB, but not on a
+// connection the client asked to close).
+const drainBodyBytes = 4 * MaxBodyBytes
+
 // bodyAllowed checks a request body's media type and gives the body
 // Options.ReadTimeout to arrive; it answers a refusal itself.
 func (s *Server) bodyAllowed(w http.ResponseWriter, r *http.Request) bool {
@@ -196,6 +202,12 @@ func (s *Server) bodyAllowed(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if r.ContentLength > MaxBodyBytes {
+		// Read a body that is not much over the limit before refusing it:
+		// a server that closes with the client's body unread resets the
+		// connection, and the client may then lose the answer.
+		if r.ContentLength <= drainBodyBytes {
+			_, _ = io.Copy(io.Discard, r.Body)
+		}
 		writeError(w, http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
 			fmt.Sprintf("control: request body of %d bytes is over %d", r.ContentLength, MaxBodyBytes))
 		return false
