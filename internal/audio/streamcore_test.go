@@ -125,17 +125,7 @@ func TestFakeCaptureAndPlayback(t *testing.T) {
 	ticks, playTicks := make(chan time.Time), make(chan time.Time)
 	tickOn := func(ticks chan time.Time) { t.Helper(); tickFake(t, ticks) }
 	tick := func() { t.Helper(); tickFake(t, ticks) }
-	n := int16(0)
-	cs, err := NewFakeCapture(StreamConfig{SampleRate: 8000}, FakeOptions{Ticks: ticks, Source: func(p []int16) {
-		for i := range p {
-			n++
-			p[i] = n
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
+	cs := countingCapture(t, ticks)
 	tick()
 	tick()
 	buf := make([]int16, 320)
@@ -284,17 +274,7 @@ func TestPlaybackMaxQueued(t *testing.T) {
 func TestReadBy(t *testing.T) {
 	ticks := make(chan time.Time)
 	tick := func() { t.Helper(); tickFake(t, ticks) }
-	n := int16(0)
-	cs, err := NewFakeCapture(StreamConfig{SampleRate: 8000}, FakeOptions{Ticks: ticks, Source: func(p []int16) {
-		for i := range p {
-			n++
-			p[i] = n
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
+	cs := countingCapture(t, ticks)
 	buf := make([]int16, 320) // two periods of 20 ms
 	start := time.Now()
 	if got, err := cs.ReadBy(buf, start.Add(30*time.Millisecond)); err != nil || got != 0 {
@@ -393,4 +373,22 @@ func tickFake(t *testing.T, ticks chan time.Time) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("fake did not take a tick")
 	}
+}
+
+// countingCapture starts a fake 8 kHz capture stream driven by ticks whose
+// samples count 1, 2, 3, … from its first period; cleanup closes it.
+func countingCapture(t *testing.T, ticks chan time.Time) *FakeStream {
+	t.Helper()
+	n := int16(0)
+	cs, err := NewFakeCapture(StreamConfig{SampleRate: 8000}, FakeOptions{Ticks: ticks, Source: func(p []int16) {
+		for i := range p {
+			n++
+			p[i] = n
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cs.Close() })
+	return cs
 }
