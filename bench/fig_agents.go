@@ -49,8 +49,13 @@ type agentLevel struct {
 	hostCPU  float64 // % of the whole machine (all cores) over the window
 	late     uint64  // ours: packets late, over all calls, in the window
 	underMS  float64 // ours: output underrun, ms, over all calls, in the window
-	rss      float64 // the phones' median resident memory in the call, MB
-	err      error
+	// ours, over all calls, in the window: frames the jitter buffer
+	// concealed, frames the playout dropped for want of room in the
+	// playback queue, and received audio the output device trimmed
+	concealed, dropped uint64
+	trimMS             float64
+	rss                float64 // the phones' median resident memory in the call, MB
+	err                error
 }
 
 func (l agentLevel) intact() bool { return l.err == nil && l.dropouts == 0 }
@@ -60,8 +65,8 @@ func (l agentLevel) String() string {
 		return fmt.Sprintf("%d: failed (%s)", l.n, oneLine(l.err.Error()))
 	}
 	s := fmt.Sprintf("%d: %d dropouts (worst call %d), host CPU %.0f%%, %.1f MB resident per phone", l.n, l.dropouts, l.worst, l.hostCPU, l.rss)
-	if l.late > 0 || l.underMS > 0 {
-		s += fmt.Sprintf(", %d packets late, %.0f ms underrun", l.late, l.underMS)
+	if l.late > 0 || l.underMS > 0 || l.concealed > 0 || l.dropped > 0 || l.trimMS > 0 {
+		s += fmt.Sprintf(", %d packets late, %d frames concealed, %d dropped, %.0f ms underrun, %.0f ms trimmed", l.late, l.concealed, l.dropped, l.underMS, l.trimMS)
 	}
 	return s
 }
@@ -216,6 +221,9 @@ func (h *harness) agentsAt(ctx context.Context, tb *runTB, pool *agentPool, im I
 		}
 		l.late += after[k].PacketsLate - before[k].PacketsLate
 		l.underMS += after[k].OutputUnderrunMillis - before[k].OutputUnderrunMillis
+		l.concealed += after[k].FramesConcealed - before[k].FramesConcealed
+		l.dropped += after[k].FramesDropped - before[k].FramesDropped
+		l.trimMS += after[k].OutputTrimmedMillis - before[k].OutputTrimmedMillis
 	}
 	for k, c := range callers {
 		_ = c.Hangup()

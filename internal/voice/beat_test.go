@@ -67,8 +67,10 @@ func TestBeat(t *testing.T) {
 		if most > mostWant {
 			t.Errorf("%s: %d frames played at one wake-up, want at most %d", name, most, mostWant)
 		}
-		// No two frames closer than a quarter packet time apart after the
-		// start, except where a burst is allowed.
+		// No gap over 35 ms and no two frames closer than half a packet
+		// time (the second would be played before its packet is due:
+		// the jitter buffer conceals, and the playback queue later trims
+		// the frame in excess), except where a burst is allowed.
 		if mostWant == 1 {
 			for i := 1; i < len(plays); i++ {
 				if gap := plays[i] - plays[i-1]; gap > 35*time.Millisecond {
@@ -76,10 +78,32 @@ func TestBeat(t *testing.T) {
 					break
 				}
 			}
+			for i := 1; i < len(plays); i++ {
+				if gap := plays[i] - plays[i-1]; gap < 10*time.Millisecond {
+					t.Errorf("%s: frames played %s apart at %s", name, gap, plays[i])
+					break
+				}
+			}
 		}
 	}
 	jitter := func(i int) time.Duration { return ms(float64((i*7)%11) - 5) } // -5..+5 ms
 	check("steady, ±5 ms jitter", steady(500, every(ms(20)), jitter), ms(9990), 0, 1)
+	// A device whose frames come late by up to 12 ms (a busy host, a
+	// sound server's timer): a frame late by over half a packet time
+	// must not count as the next one's, early.
+	late := func(i int) time.Duration { return ms(float64((i*7)%16) - 3) } // -3..+12 ms
+	check("steady, -3 to +12 ms jitter", steady(500, every(ms(20)), late), ms(9990), 0, 1)
+	lateFourth := func(i int) time.Duration {
+		if i%4 == 3 {
+			return ms(11)
+		}
+		return 0
+	}
+	check("every fourth frame 11 ms late", steady(500, every(ms(20)), lateFourth), ms(9990), 0, 1)
+	// A sound server's monitor handing over 20 ms frames in uneven
+	// chunks, 9, 22 and 30 ms apart: still one frame per packet time.
+	chunks := steady(600, func(i int) time.Duration { return ms([]float64{9, 22, 29}[i%3]) }, none)
+	check("uneven chunks 9, 22, 29 ms apart", chunks, ms(11990), 0, 1)
 	bursts := steady(500, func(i int) time.Duration {
 		if i%2 == 0 {
 			return 0
@@ -90,6 +114,18 @@ func TestBeat(t *testing.T) {
 	check("no device (stalled from the start)", nil, ms(2000), 0, 1)
 	stall := append(steady(50, every(ms(20)), none), steady(50, every(ms(20)), func(int) time.Duration { return ms(1980) })...)
 	check("stalled for a second and back", stall, ms(2990), 0, 1)
+	// A device that stalls for two seconds, then hands over its backlog
+	// faster than real time (a PulseAudio source after its start-up
+	// stall): the playout keeps to the clock, not to the backlog.
+	var backlog []time.Duration
+	for i := range 200 {
+		backlog = append(backlog, ms(2000+10*float64(i)))
+	}
+	backlog = append(backlog, steady(200, every(ms(20)), none)...)
+	for i := 200; i < len(backlog); i++ {
+		backlog[i] += ms(4000)
+	}
+	check("a backlog handed over at twice real time", backlog, ms(7990), 0, 1)
 	// A device whose clock is off the system's: the playout follows the
 	// device (one frame played per frame captured).
 	check("device 0.2 % slow", steady(3000, every(ms(20.04)), none), ms(60110), 3000, 1)

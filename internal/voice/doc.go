@@ -20,10 +20,11 @@
 //     to the codec's rate and hands one frame to Media.WriteFrame;
 //   - playout: takes one frame per packet time from the Media, converts it
 //     to the device rate and writes it to the playback stream. With a
-//     media.Session (PlayFrame) the send goroutine does it on the same
-//     beat, one frame for each frame captured, or on its own clock when
-//     the capture device is late by half a packet time or there is none:
-//     one goroutine wakes per packet time. With another Media a receive
+//     media.Session (PlayFrame) the send goroutine does it: one frame
+//     per packet time on the system's clock, played as the first capture
+//     frame after its time comes, or on the clock half a packet time
+//     later when the capture device is late or there is none: one
+//     goroutine wakes per packet time. With another Media a receive
 //     goroutine takes the frames from Media.ReadFrame, paced by the
 //     session's playout clock.
 //

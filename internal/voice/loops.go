@@ -59,19 +59,35 @@ type sender struct {
 }
 
 // beat is the playout's clock when the send goroutine plays out too (see
-// Path.player): a grid of one frame per packet time, anchored to the
-// capture device's frames. Frame k is due at epoch + k·ptime; a device
-// frame up to half a packet time early plays it, and it is played on the
-// clock half a packet time after its time when no device frame came (a
-// device that is late, stalls or hands over frames in bursts does not
-// hold up the caller's voice). A device frame more than a quarter of a
-// packet time off the grid moves the grid to it, so the playout follows
-// the device's clock (the headset's own when both sides are one headset)
-// and its frames stay in the middle of their window.
+// Path.player): a grid of one frame per packet time on the system's clock.
+// Frame k is due at epoch + k·ptime; the first capture device frame after
+// its time plays it, and it is played on the clock half a packet time
+// after its time when no device frame came (a device that is late, stalls
+// or hands over frames in bursts does not hold up the caller's voice). A
+// frame is never played before its time: the jitter buffer sees one pop
+// per packet time, each up to half a packet time late, and one played
+// early would leave before its packet is due (the buffer would conceal in
+// its place and the playback queue later trim a frame in excess).
+//
+// The grid is placed so that device frames come a quarter of a packet
+// time into their window, and it follows their average place (a moving
+// average over about beatPlaceFrames frames) when that leaves the first
+// half of the window, by at most beatFollow a second: enough for a
+// headset's clock, which is off the system's by a fraction of a percent,
+// not for a device that hands over a backlog after a stall or frames in
+// uneven chunks (a sound server's monitor hands over 20 ms frames 9, 22
+// and 29 ms apart), which would drag the playout ahead of the packets.
+//
+// A device frame less than half a packet time after the last frame played
+// plays nothing: it is the frame the deadline has just played for, come
+// late.
 type beat struct {
 	epoch   time.Time
 	ptime   time.Duration
-	played  int64 // frames played (or skipped) since epoch
+	played  int64         // frames played (or skipped) since epoch
+	last    time.Time     // when due last returned frames to play
+	place   time.Duration // the device frames' average place in their window
+	moved   time.Time     // when the grid last moved
 	started bool
 }
 
@@ -79,6 +95,15 @@ type beat struct {
 // held up; the rest are skipped, as a ticker skips the ticks its reader
 // missed (the jitter buffer catches up on its own).
 const beatCatchUp = 2
+
+// beatPlaceFrames is the weight of one device frame in the average place
+// of the device's frames on the grid (1/beatPlaceFrames).
+const beatPlaceFrames = 16
+
+// beatFollow bounds how fast the grid follows the device's frames: a
+// move of at most an eighth of a packet time, at most once a second (2.5
+// ms a second at 20 ms, a clock 0.25 % off the system's).
+const beatFollow = time.Second
 
 // deadline is when the next frame must be played (now: before the
 // first).
@@ -94,32 +119,41 @@ func (b *beat) deadline(now time.Time) time.Time {
 // when there is no device) rather than a deadline.
 func (b *beat) due(now time.Time, ptime time.Duration, device bool) int {
 	if !b.started || b.ptime != ptime {
-		b.epoch, b.ptime, b.played, b.started = now, ptime, 0, true
+		*b = beat{epoch: now, ptime: ptime, started: true, moved: now}
+		if device {
+			b.epoch = now.Add(-ptime / 4)
+			b.place = ptime / 4
+		}
 	}
 	if device {
-		// The frame's place on the grid: -ptime/2 to ptime/2 off the
-		// nearest frame's time.
+		// The frame's place in its window: -ptime/4 to 3·ptime/4 after
+		// the frame time it plays.
 		off := (now.Sub(b.epoch)%ptime + ptime) % ptime
-		if off > ptime/2 {
+		if off >= 3*ptime/4 {
 			off -= ptime
 		}
-		if off < -ptime/4 || off > ptime/4 {
-			b.epoch = b.epoch.Add(off)
+		b.place += (off - b.place) / beatPlaceFrames
+		if (b.place < 0 || b.place > ptime/2) && now.Sub(b.moved) >= beatFollow {
+			move := min(max(b.place-ptime/4, -ptime/8), ptime/8)
+			b.epoch = b.epoch.Add(move)
+			b.place -= move
+			b.moved = now
+		}
+		if !b.last.IsZero() && now.Sub(b.last) < ptime/2 {
+			return 0
 		}
 	}
-	// A device frame plays the frame due up to half a packet time early;
-	// a wake-up at the deadline only frames whose time has come (the
-	// next one's early half is the device's).
-	early := time.Duration(0)
-	if device {
-		early = ptime / 2
-	}
-	n := int64(max(now.Sub(b.epoch)+early, 0)/ptime) + 1 - b.played
+	// The frames whose time has come.
+	n := int64(max(now.Sub(b.epoch), 0)/ptime) + 1 - b.played
 	if n > beatCatchUp {
 		b.played += n - beatCatchUp
 		n = beatCatchUp
 	}
-	return int(max(n, 0))
+	if n <= 0 {
+		return 0
+	}
+	b.last = now
+	return int(n)
 }
 
 // noiseFloorFrames is the window of the microphone's noise floor: one

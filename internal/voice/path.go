@@ -52,8 +52,8 @@ type mutedWriter interface {
 // its own clock without a device), and no receive goroutine runs: one
 // goroutine wakes per packet time instead of two, each wake-up costing
 // the Go scheduler several thread switches (BENCHMARKS.md, figure 3).
-// Playback then follows the capture device's clock, the headset's own
-// when both sides are one headset.
+// The playout keeps the system's clock and follows the capture device's
+// only slowly (see beat).
 type framePlayer interface {
 	PlayFrame() ([]int16, error)
 }
