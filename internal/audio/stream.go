@@ -151,12 +151,6 @@ type CaptureStream interface {
 	// Channels is 2), waiting until len(p) samples are there. It returns
 	// early with an error when the stream is lost or closed.
 	Read(p []int16) (int, error)
-	// ReadBy is Read that gives up at deadline: it returns what it has
-	// read by then (fewer than len(p) samples, with a nil error) rather
-	// than wait longer. A caller keeping time while the device is late
-	// (a stall, a stream that has not started yet) reads the rest with
-	// the next call.
-	ReadBy(p []int16, deadline time.Time) (int, error)
 }
 
 // PlaybackStream plays the samples written to it.
@@ -167,10 +161,4 @@ type PlaybackStream interface {
 	// error when the stream is lost or closed. When nothing is queued
 	// the device plays silence (counted as underruns).
 	Write(p []int16) (int, error)
-	// WriteBy is Write that gives up at deadline: it returns how much it
-	// queued by then (fewer than len(p) samples, with a nil error) rather
-	// than wait longer for room. A deadline already past queues what fits
-	// now: a writer that must not be held up by a stalled device drops
-	// the rest.
-	WriteBy(p []int16, deadline time.Time) (int, error)
 }

@@ -125,52 +125,34 @@ func (c *streamCore) poke() {
 
 // Read implements CaptureStream.Read. One goroutine at a time may read.
 func (c *streamCore) Read(p []int16) (int, error) {
-	return c.move(KindCapture, p, time.Time{}, false)
-}
-
-// ReadBy implements CaptureStream.ReadBy.
-func (c *streamCore) ReadBy(p []int16, deadline time.Time) (int, error) {
-	return c.move(KindCapture, p, deadline, true)
+	if c.kind != KindCapture {
+		return 0, fmt.Errorf("audio: read from a %s stream", c.kind)
+	}
+	n := 0
+	for {
+		n += c.ring.read(p[n:])
+		if n == len(p) {
+			return n, nil
+		}
+		if err := c.wait(len(p) - n); err != nil {
+			return n, err
+		}
+	}
 }
 
 // Write implements PlaybackStream.Write. One goroutine at a time may
 // write.
 func (c *streamCore) Write(p []int16) (int, error) {
-	return c.move(KindPlayback, p, time.Time{}, false)
-}
-
-// WriteBy implements PlaybackStream.WriteBy.
-func (c *streamCore) WriteBy(p []int16, deadline time.Time) (int, error) {
-	return c.move(KindPlayback, p, deadline, true)
-}
-
-// move reads p from the ring (a capture stream, kind KindCapture) or
-// writes it to the ring (a playback stream), waiting for the device side
-// until it is all moved or, when bounded, until deadline.
-func (c *streamCore) move(kind Kind, p []int16, deadline time.Time, bounded bool) (int, error) {
-	if c.kind != kind {
-		if kind == KindCapture {
-			return 0, fmt.Errorf("audio: read from a %s stream", c.kind)
-		}
+	if c.kind != KindPlayback {
 		return 0, fmt.Errorf("audio: write to a %s stream", c.kind)
 	}
 	n := 0
 	for {
-		if kind == KindCapture {
-			n += c.ring.read(p[n:])
-		} else {
-			n += c.ring.write(p[n:])
-		}
+		n += c.ring.write(p[n:])
 		if n == len(p) {
 			return n, nil
 		}
-		within := c.cfg.Period
-		if bounded {
-			if within = time.Until(deadline); within <= 0 {
-				return n, c.ended()
-			}
-		}
-		if err := c.wait(len(p)-n, within); err != nil {
+		if err := c.wait(len(p) - n); err != nil {
 			return n, err
 		}
 	}
@@ -181,14 +163,13 @@ func (c *streamCore) move(kind Kind, p []int16, deadline time.Time, bounded bool
 // ended. The next C callback is expected a period after the last one;
 // before the first, or when it is late, wait looks again after the time
 // the need samples take at the stream's rate (at least a millisecond, at
-// most a period), and never later than within.
-func (c *streamCore) wait(need int, within time.Duration) error {
+// most a period).
+func (c *streamCore) wait(need int) error {
 	d := time.Duration(int64(need/c.cfg.Channels) * int64(time.Second) / int64(c.cfg.SampleRate))
 	d = min(max(d, time.Millisecond), c.cfg.Period)
 	if next, ok := nextCallback(c.sh, c.cfg.Period); ok && next > 0 {
 		d = min(next+callbackSlack, c.cfg.Period)
 	}
-	d = min(d, within)
 	c.timer.Reset(d)
 	defer c.timer.Stop()
 	select {
@@ -200,19 +181,6 @@ func (c *streamCore) wait(need int, within time.Duration) error {
 		return c.Err()
 	case <-c.closed:
 		return ErrStreamClosed
-	}
-}
-
-// ended is the error Read gives on a stream that is lost or closed, nil
-// while it runs.
-func (c *streamCore) ended() error {
-	select {
-	case <-c.lost:
-		return c.Err()
-	case <-c.closed:
-		return ErrStreamClosed
-	default:
-		return nil
 	}
 }
 

@@ -123,9 +123,26 @@ func TestWatchdog(t *testing.T) {
 
 func TestFakeCaptureAndPlayback(t *testing.T) {
 	ticks, playTicks := make(chan time.Time), make(chan time.Time)
-	tickOn := func(ticks chan time.Time) { t.Helper(); tickFake(t, ticks) }
-	tick := func() { t.Helper(); tickFake(t, ticks) }
-	cs := countingCapture(t, ticks)
+	tickOn := func(ticks chan time.Time) {
+		t.Helper()
+		select {
+		case ticks <- time.Now():
+		case <-time.After(5 * time.Second):
+			t.Fatal("fake did not take a tick")
+		}
+	}
+	tick := func() { t.Helper(); tickOn(ticks) }
+	n := int16(0)
+	cs, err := NewFakeCapture(StreamConfig{SampleRate: 8000}, FakeOptions{Ticks: ticks, Source: func(p []int16) {
+		for i := range p {
+			n++
+			p[i] = n
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
 	tick()
 	tick()
 	buf := make([]int16, 320)
@@ -266,129 +283,4 @@ func TestPlaybackMaxQueued(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestReadBy: ReadBy returns at its deadline with what the device has
-// captured so far, and the next call reads on from there; a deadline
-// already past reads only what is there, and a closed stream says so.
-func TestReadBy(t *testing.T) {
-	ticks := make(chan time.Time)
-	tick := func() { t.Helper(); tickFake(t, ticks) }
-	cs := countingCapture(t, ticks)
-	buf := make([]int16, 320) // two periods of 20 ms
-	start := time.Now()
-	if got, err := cs.ReadBy(buf, start.Add(30*time.Millisecond)); err != nil || got != 0 {
-		t.Fatalf("ReadBy with nothing captured: %d, %v; want 0, nil", got, err)
-	}
-	if waited := time.Since(start); waited < 30*time.Millisecond {
-		t.Errorf("ReadBy returned after %s, before its deadline", waited)
-	}
-	tick()
-	for cs.Stats().Frames < 160 {
-		time.Sleep(time.Millisecond) // the fake's goroutine writes the period it took
-	}
-	got, err := cs.ReadBy(buf, time.Now().Add(-time.Millisecond))
-	if err != nil || got != 160 || buf[0] != 1 || buf[159] != 160 {
-		t.Fatalf("ReadBy past its deadline after one period: %d (%d..%d), %v; want 160 (1..160)", got, buf[0], buf[max(got-1, 0)], err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		m, err := cs.ReadBy(buf[got:], time.Now().Add(time.Minute))
-		if err == nil && m != 160 {
-			err = fmt.Errorf("read %d, want 160", m)
-		}
-		done <- err
-	}()
-	tick()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if buf[160] != 161 || buf[319] != 320 {
-		t.Errorf("the second read got %d..%d, want 161..320", buf[160], buf[319])
-	}
-	go func() {
-		_, err := cs.ReadBy(buf, time.Now().Add(time.Minute))
-		done <- err
-	}()
-	if err := cs.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; !errors.Is(err, ErrStreamClosed) {
-		t.Errorf("ReadBy on a closed stream: %v, want ErrStreamClosed", err)
-	}
-	if _, err := cs.ReadBy(buf, time.Now()); err == nil {
-		t.Error("ReadBy after Close succeeded")
-	}
-}
-
-// TestWriteBy: WriteBy queues what fits by its deadline and returns
-// without waiting for a device that does not take its queue; room made
-// by the device takes the rest.
-func TestWriteBy(t *testing.T) {
-	ticks := make(chan time.Time)
-	ps, err := NewFakePlayback(StreamConfig{SampleRate: 8000, BufferPeriods: 2}, FakeOptions{Ticks: ticks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ps.Close()
-	buf := make([]int16, 480) // three periods; the queue holds two
-	if n, err := ps.WriteBy(buf, time.Time{}); err != nil || n != 320 {
-		t.Fatalf("WriteBy into an empty queue of two periods: %d, %v; want 320, nil", n, err)
-	}
-	start := time.Now()
-	if n, err := ps.WriteBy(buf[:160], start.Add(30*time.Millisecond)); err != nil || n != 0 {
-		t.Fatalf("WriteBy into a full queue: %d, %v; want 0, nil", n, err)
-	}
-	if waited := time.Since(start); waited < 30*time.Millisecond {
-		t.Errorf("WriteBy returned after %s, before its deadline", waited)
-	}
-	done := make(chan error, 1)
-	go func() {
-		n, err := ps.WriteBy(buf[:160], time.Now().Add(time.Minute))
-		if err == nil && n != 160 {
-			err = fmt.Errorf("queued %d, want 160", n)
-		}
-		done <- err
-	}()
-	tickFake(t, ticks) // the device plays a period
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if err := ps.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ps.WriteBy(buf, time.Time{}); !errors.Is(err, ErrStreamClosed) {
-		t.Errorf("WriteBy into a full, closed stream: %v, want ErrStreamClosed", err)
-	}
-	if _, err := ps.ReadBy(buf, time.Time{}); err == nil {
-		t.Error("ReadBy on a playback stream succeeded")
-	}
-}
-
-// tickFake moves a fake stream driven by ticks one period on.
-func tickFake(t *testing.T, ticks chan time.Time) {
-	t.Helper()
-	select {
-	case ticks <- time.Now():
-	case <-time.After(5 * time.Second):
-		t.Fatal("fake did not take a tick")
-	}
-}
-
-// countingCapture starts a fake 8 kHz capture stream driven by ticks whose
-// samples count 1, 2, 3, … from its first period; cleanup closes it.
-func countingCapture(t *testing.T, ticks chan time.Time) *FakeStream {
-	t.Helper()
-	n := int16(0)
-	cs, err := NewFakeCapture(StreamConfig{SampleRate: 8000}, FakeOptions{Ticks: ticks, Source: func(p []int16) {
-		for i := range p {
-			n++
-			p[i] = n
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cs.Close() })
-	return cs
 }

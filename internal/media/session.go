@@ -720,24 +720,6 @@ func (s *Session) ReadFrame(ctx context.Context) ([]int16, error) {
 	}
 }
 
-// PlayFrame returns the frame due now, as ReadFrame does, without waiting
-// for the playout ticker: for a caller that keeps the playout's time
-// itself, one call per ptime (the voice path plays out on its capture
-// device's beat, so that one goroutine wakes per packet time instead of
-// two). Use it or ReadFrame, not both: each call plays a frame. The
-// ticker then has no receiver and costs nothing (the runtime schedules a
-// timer channel only while someone waits on it). After Close it returns
-// ErrSessionClosed.
-func (s *Session) PlayFrame() ([]int16, error) {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		return nil, ErrSessionClosed
-	}
-	return s.playFrame(), nil
-}
-
 // playFrame pops one frame from the jitter buffer.
 func (s *Session) playFrame() []int16 {
 	now := s.now()

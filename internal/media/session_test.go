@@ -133,8 +133,7 @@ func (i instantTicker) C() <-chan time.Time { return i.c }
 func (instantTicker) Reset(time.Duration)   {}
 func (instantTicker) Stop()                 {}
 
-// readTick makes s's manual playout ticker fire and reads the frame;
-// with no ticker it plays the frame due with PlayFrame.
+// readTick makes s's manual playout ticker fire and reads the frame.
 // readPlayout ticks the playout clock once and names the frame played:
 // its packet index (frameIndex), or "s"/"c" for silence and concealment,
 // told apart by the session's counters.
@@ -155,14 +154,6 @@ func readPlayout(t *testing.T, s *Session, tk *manualTicker) string {
 
 func readTick(t *testing.T, s *Session, tk *manualTicker) []int16 {
 	t.Helper()
-	if tk == nil {
-		// The caller keeps the time: PlayFrame.
-		f, err := s.PlayFrame()
-		if err != nil {
-			t.Fatalf("play frame: %v", err)
-		}
-		return f
-	}
 	tk.Tick()
 	ctx, cancel := context.WithTimeout(context.Background(), hardTimeout)
 	defer cancel()
@@ -575,25 +566,14 @@ func BenchmarkWriteFrame(b *testing.B) {
 }
 
 // TestSessionReorders: packets that arrive out of order are played in
-// order, a duplicate once, and a missing one is concealed; the same
-// whether the session's playout ticker paces ReadFrame or the caller
-// calls PlayFrame on its own beat (which fails once the session is
-// closed).
+// order, a duplicate once, and a missing one is concealed.
 func TestSessionReorders(t *testing.T) {
-	t.Run("ReadFrame", func(t *testing.T) { testSessionReorders(t, newManualTicker()) })
-	t.Run("PlayFrame", func(t *testing.T) { testSessionReorders(t, nil) })
-}
-
-func testSessionReorders(t *testing.T, tick *manualTicker) {
 	clock := newFakeClock()
-	ticker := newManualTicker()
-	if tick != nil {
-		ticker = tick
-	}
+	tick := newManualTicker()
 	peer := rawPeer(t)
 	sRTP, sRTCP := pair(t)
 	s := startSessionWith(t, SessionOptions{RTP: sRTP, RTCP: sRTCP, Negotiated: g711("PCMU", addrOf(peer), SendRecv),
-		Now: clock.Now, PlayoutTicker: ticker.factory()})
+		Now: clock.Now, PlayoutTicker: tick.factory()})
 	send := func(idx int) {
 		t.Helper()
 		b, err := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: ptPCMU, SequenceNumber: uint16(100 + idx),
@@ -628,14 +608,6 @@ func testSessionReorders(t *testing.T, tick *manualTicker) {
 	if st.PacketsDuplicate != 1 || st.FramesConcealed != 1 || st.FramesDecoded != 5 || st.PacketsLost != 0 {
 		t.Errorf("duplicate %d concealed %d decoded %d lost %d, want 1 1 5 0 (a duplicate offsets the loss, RFC 3550 §6.4.1)",
 			st.PacketsDuplicate, st.FramesConcealed, st.FramesDecoded, st.PacketsLost)
-	}
-	if tick == nil {
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if f, err := s.PlayFrame(); !errors.Is(err, ErrSessionClosed) || f != nil {
-			t.Errorf("PlayFrame after Close: %d samples, %v; want ErrSessionClosed", len(f), err)
-		}
 	}
 }
 

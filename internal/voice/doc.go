@@ -12,21 +12,15 @@
 //
 // The ring buffers belong to the audio package's streams; jitter buffering,
 // loss concealment and the codecs belong to the media package's Session.
-// A Path owns its goroutines, started by Start and stopped and joined by
-// Close:
+// A Path owns two goroutines, one per direction, started by Start and
+// stopped and joined by Close:
 //
 //   - send: reads one packet time (Negotiated.PTime) of samples at the
 //     device rate from the capture stream (which paces it), converts them
 //     to the codec's rate and hands one frame to Media.WriteFrame;
-//   - playout: takes one frame per packet time from the Media, converts it
-//     to the device rate and writes it to the playback stream. With a
-//     media.Session (PlayFrame) the send goroutine does it: one frame
-//     per packet time on the system's clock, played as the first capture
-//     frame after its time comes, or on the clock half a packet time
-//     later when the capture device is late or there is none: one
-//     goroutine wakes per packet time. With another Media a receive
-//     goroutine takes the frames from Media.ReadFrame, paced by the
-//     session's playout clock.
+//   - receive: takes one frame per packet time from Media.ReadFrame (the
+//     session's playout clock paces it), converts it to the device rate and
+//     writes it to the playback stream.
 //
 // Codec rate, channels and frame size are read from Media.Negotiated for
 // every frame, so a re-INVITE that changes the codec or the packet time

@@ -51,109 +51,6 @@ type sender struct {
 	// read counts the samples read from the capture stream of
 	// generation readGen (see alignProcessing).
 	read, readGen uint64
-	// devN samples of dev are read from the capture stream of generation
-	// devGen: a read that gave up at the beat's deadline goes on there.
-	devN   int
-	devGen uint64
-	beat   beat
-}
-
-// beat is the playout's clock when the send goroutine plays out too (see
-// Path.player): a grid of one frame per packet time on the system's clock.
-// Frame k is due at epoch + k·ptime; the first capture device frame after
-// its time plays it, and it is played on the clock half a packet time
-// after its time when no device frame came (a device that is late, stalls
-// or hands over frames in bursts does not hold up the caller's voice). A
-// frame is never played before its time: the jitter buffer sees one pop
-// per packet time, each up to half a packet time late, and one played
-// early would leave before its packet is due (the buffer would conceal in
-// its place and the playback queue later trim a frame in excess).
-//
-// The grid is placed so that device frames come a quarter of a packet
-// time into their window, and it follows their average place (a moving
-// average over about beatPlaceFrames frames) when that leaves the first
-// half of the window, by at most beatFollow a second: enough for a
-// headset's clock, which is off the system's by a fraction of a percent,
-// not for a device that hands over a backlog after a stall or frames in
-// uneven chunks (a sound server's monitor hands over 20 ms frames 9, 22
-// and 29 ms apart), which would drag the playout ahead of the packets.
-//
-// A device frame less than half a packet time after the last frame played
-// plays nothing: it is the frame the deadline has just played for, come
-// late.
-type beat struct {
-	epoch   time.Time
-	ptime   time.Duration
-	played  int64         // frames played (or skipped) since epoch
-	last    time.Time     // when due last returned frames to play
-	place   time.Duration // the device frames' average place in their window
-	moved   time.Time     // when the grid last moved
-	started bool
-}
-
-// beatCatchUp is the most frames played at once after the goroutine was
-// held up; the rest are skipped, as a ticker skips the ticks its reader
-// missed (the jitter buffer catches up on its own).
-const beatCatchUp = 2
-
-// beatPlaceFrames is the weight of one device frame in the average place
-// of the device's frames on the grid (1/beatPlaceFrames).
-const beatPlaceFrames = 16
-
-// beatFollow bounds how fast the grid follows the device's frames: a
-// move of at most an eighth of a packet time, at most once a second (2.5
-// ms a second at 20 ms, a clock 0.25 % off the system's).
-const beatFollow = time.Second
-
-// deadline is when the next frame must be played (now: before the
-// first).
-func (b *beat) deadline(now time.Time) time.Time {
-	if !b.started {
-		return now.Add(b.ptime / 2)
-	}
-	return b.epoch.Add(time.Duration(b.played)*b.ptime + b.ptime/2)
-}
-
-// due reports how many frames to play at now; device says whether now is
-// a beat the grid follows (a capture device's frame, or the send ticker
-// when there is no device) rather than a deadline.
-func (b *beat) due(now time.Time, ptime time.Duration, device bool) int {
-	if !b.started || b.ptime != ptime {
-		*b = beat{epoch: now, ptime: ptime, started: true, moved: now}
-		if device {
-			b.epoch = now.Add(-ptime / 4)
-			b.place = ptime / 4
-		}
-	}
-	if device {
-		// The frame's place in its window: -ptime/4 to 3·ptime/4 after
-		// the frame time it plays.
-		off := (now.Sub(b.epoch)%ptime + ptime) % ptime
-		if off >= 3*ptime/4 {
-			off -= ptime
-		}
-		b.place += (off - b.place) / beatPlaceFrames
-		if (b.place < 0 || b.place > ptime/2) && now.Sub(b.moved) >= beatFollow {
-			move := min(max(b.place-ptime/4, -ptime/8), ptime/8)
-			b.epoch = b.epoch.Add(move)
-			b.place -= move
-			b.moved = now
-		}
-		if !b.last.IsZero() && now.Sub(b.last) < ptime/2 {
-			return 0
-		}
-	}
-	// The frames whose time has come.
-	n := int64(max(now.Sub(b.epoch), 0)/ptime) + 1 - b.played
-	if n > beatCatchUp {
-		b.played += n - beatCatchUp
-		n = beatCatchUp
-	}
-	if n <= 0 {
-		return 0
-	}
-	b.last = now
-	return int(n)
 }
 
 // noiseFloorFrames is the window of the microphone's noise floor: one
@@ -207,7 +104,7 @@ func (s *sender) configure(p *Path, f format) {
 		p.log.Error("voice: send resampler", "rate", f.rate, "err", err)
 	}
 	s.f, s.rs, s.fresh = f, rs, true
-	s.dev, s.devN = make([]int16, f.samples(p.opts.DeviceRate)), 0
+	s.dev = make([]int16, f.samples(p.opts.DeviceRate))
 	s.fifo = s.fifo[:0]
 	if s.ticker == nil {
 		s.ticker = time.NewTicker(f.ptime)
@@ -222,20 +119,6 @@ func (s *sender) configure(p *Path, f format) {
 func (p *Path) sendLoop() {
 	defer p.wg.Done()
 	var s sender
-	r := newReceiver()
-	// played plays out the frames due when this goroutine keeps the
-	// playout's time; beat says the capture device has just handed over
-	// a frame, or, without one, the send ticker fired (the grid follows
-	// either), rather than a capture read gave up at its deadline.
-	played := func(beat bool) {
-		if p.player == nil {
-			return
-		}
-		for range s.beat.due(time.Now(), s.f.ptime, beat) {
-			p.playBeat(r)
-			s.beat.played++
-		}
-	}
 	defer p.dsp.Close()
 	defer func() {
 		if s.ticker != nil {
@@ -251,7 +134,6 @@ func (p *Path) sendLoop() {
 			case <-p.stop:
 				return
 			case <-s.ticker.C:
-				played(true)
 			}
 			continue
 		}
@@ -265,9 +147,8 @@ func (p *Path) sendLoop() {
 			case <-p.wake:
 				continue
 			case <-s.ticker.C:
-				captured = p.now()
-				played(true)
 			}
+			captured = p.now()
 			s.frame = slices.Grow(s.frame[:0], n)[:n]
 			clear(s.frame)
 		} else {
@@ -278,32 +159,13 @@ func (p *Path) sendLoop() {
 				continue
 			default:
 			}
-			if s.devGen != gen {
-				s.devN, s.devGen = 0, gen
-			}
-			var got int
-			var err error
-			if p.player != nil {
-				got, err = cs.ReadBy(s.dev[s.devN:], s.beat.deadline(time.Now()))
-			} else {
-				got, err = cs.Read(s.dev[s.devN:])
-			}
-			s.devN += got
-			if err != nil {
+			if _, err := cs.Read(s.dev); err != nil {
 				if errors.Is(err, audio.ErrDeviceLost) {
 					p.lost(&p.in, st, gen, err)
 				}
 				continue // closed: replaced, lost or stopping
 			}
-			if s.devN < len(s.dev) {
-				// The device is late (stalled, or not started yet): the
-				// caller is heard on time all the same.
-				played(false)
-				continue
-			}
-			s.devN = 0
 			captured = p.now()
-			played(true)
 			if gap, ok := p.moved(&p.in, gen, captured); ok {
 				p.missed(gap, s.f.ptime)
 			}
@@ -417,10 +279,8 @@ func (p *Path) renderDTMF(frame []int16, rate int) bool {
 	return true
 }
 
-// receiver is the playout's state (the receive goroutine's, or the send
-// goroutine's when it plays out too).
+// receiver is the receive goroutine's state.
 type receiver struct {
-	primed    uint64 // the generation of the playback stream primed last
 	f         format
 	rs        *media.Resampler
 	out, pad  []int16
@@ -450,10 +310,6 @@ func (r *receiver) count(p *Path, gen uint64, st audio.StreamStats) {
 	}
 }
 
-func newReceiver() *receiver {
-	return &receiver{primed: ^uint64(0)}
-}
-
 func (r *receiver) configure(p *Path, f format) {
 	if r.rs != nil && f == r.f {
 		return
@@ -467,12 +323,13 @@ func (r *receiver) configure(p *Path, f format) {
 	r.f, r.rs = f, rs
 }
 
-// recvLoop is the receive goroutine: Media.ReadFrame ─► play, paced by
-// the session's playout clock. It runs only for a Media that cannot play
-// out on the send goroutine's beat (see Path.player).
+// recvLoop is the receive goroutine: Media.ReadFrame ─► resample ─► zip
+// tone ─► gain ─► playback, paced by the session's playout clock.
 func (p *Path) recvLoop() {
 	defer p.wg.Done()
-	r := newReceiver()
+	var r receiver
+	var primed uint64 // the generation of the playback stream primed last
+	primed--
 	for {
 		frame, err := p.opts.Media.ReadFrame(p.ctx)
 		if err != nil {
@@ -485,94 +342,64 @@ func (p *Path) recvLoop() {
 			<-p.stop
 			return
 		}
-		p.play(r, frame, p.now())
-	}
-}
-
-// playBeat plays out the frame due now, on the send goroutine's beat.
-func (p *Path) playBeat(r *receiver) {
-	frame, err := p.player.PlayFrame()
-	if err != nil {
-		return // the session is closed: the path's Close follows
-	}
-	p.play(r, frame, p.now())
-}
-
-// play takes one received frame (decoded at decoded) ─► resample ─► zip
-// tone ─► gain ─► playback.
-func (p *Path) play(r *receiver, frame []int16, decoded time.Time) {
-	r.configure(p, formatOf(p.opts.Media.Negotiated()))
-	if r.rs == nil {
-		return
-	}
-	r.out = r.rs.Process(r.out[:0], frame)
-	if p.held.Load() {
-		clear(r.out)
-	}
-	st, gen := p.current(&p.out)
-	if st == nil {
-		// Nobody hears it: a pending zip tone is used up all the same.
-		p.renderZip(r.out, true)
-		p.dropped.Add(1)
-		return
-	}
-	select {
-	case <-st.Lost():
-		p.lost(&p.out, st, gen, st.Err())
-		p.renderZip(r.out, true)
-		p.dropped.Add(1)
-		return
-	default:
-	}
-	ps := st.(audio.PlaybackStream)
-	ready := r.gate.isOpen(gen) && (p.player == nil || r.gate.fits(ps.Config(), len(r.out)))
-	p.renderZip(r.out, ready)
-	applyGain(r.out, p.spkGain.Load())
-	wrote := 0
-	if under := ps.Stats().Underruns; gen != r.primed || under != r.underruns {
-		// A new stream starts with one packet time of silence queued,
-		// and gets another after it ran dry, so scheduling jitter
-		// between the playout's clock and the device's does not cut the
-		// audio up into many small gaps.
-		r.primed, r.underruns = gen, under
-		r.pad = append(r.pad[:0], make([]int16, len(r.out))...)
-		p.dsp.Reference(r.pad)
-		n, _ := p.writePlayback(ps, r.pad)
-		wrote += n
-	}
-	p.dsp.Reference(r.out)
-	n, err := p.writePlayback(ps, r.out)
-	pst := ps.Stats()
-	r.gate.wrote(gen, ps.Config(), pst, wrote+n)
-	r.count(p, gen, pst)
-	if err != nil {
-		if errors.Is(err, audio.ErrDeviceLost) {
-			p.lost(&p.out, st, gen, err)
+		decoded := p.now()
+		r.configure(p, formatOf(p.opts.Media.Negotiated()))
+		if r.rs == nil {
+			continue
 		}
-		p.dropped.Add(1)
-		return
+		r.out = r.rs.Process(r.out[:0], frame)
+		if p.held.Load() {
+			clear(r.out)
+		}
+		st, gen := p.current(&p.out)
+		if st == nil {
+			// Nobody hears it: a pending zip tone is used up all the same.
+			p.renderZip(r.out, true)
+			p.dropped.Add(1)
+			continue
+		}
+		select {
+		case <-st.Lost():
+			p.lost(&p.out, st, gen, st.Err())
+			p.renderZip(r.out, true)
+			p.dropped.Add(1)
+			continue
+		default:
+		}
+		ps := st.(audio.PlaybackStream)
+		p.renderZip(r.out, r.gate.isOpen(gen))
+		applyGain(r.out, p.spkGain.Load())
+		wrote := 0
+		if under := ps.Stats().Underruns; gen != primed || under != r.underruns {
+			// A new stream starts with one packet time of silence queued,
+			// and gets another after it ran dry, so scheduling jitter
+			// between the session's playout clock and the device's does
+			// not cut the audio up into many small gaps.
+			primed, r.underruns = gen, under
+			r.pad = append(r.pad[:0], make([]int16, len(r.out))...)
+			p.dsp.Reference(r.pad)
+			n, _ := ps.Write(r.pad)
+			wrote += n
+		}
+		p.dsp.Reference(r.out)
+		n, err := ps.Write(r.out)
+		pst := ps.Stats()
+		r.gate.wrote(gen, ps.Config(), pst, wrote+n)
+		r.count(p, gen, pst)
+		if err != nil {
+			if errors.Is(err, audio.ErrDeviceLost) {
+				p.lost(&p.out, st, gen, err)
+			}
+			p.dropped.Add(1)
+			continue
+		}
+		played := p.now()
+		p.moved(&p.out, gen, played)
+		p.played.Add(1)
+		if p.opts.OnPlayed != nil {
+			p.opts.OnPlayed(decoded, played)
+		}
 	}
-	if n < len(r.out) {
-		p.dropped.Add(1)
-		return
-	}
-	played := p.now()
-	p.moved(&p.out, gen, played)
-	p.played.Add(1)
-	if p.opts.OnPlayed != nil {
-		p.opts.OnPlayed(decoded, played)
-	}
-}
-
-// writePlayback queues s on the playback stream. On the send goroutine's
-// beat a full queue (a playback device that stalls) must not hold up the
-// capture: what does not fit now is dropped, as the device would drop it
-// past the latency bound.
-func (p *Path) writePlayback(ps audio.PlaybackStream, s []int16) (int, error) {
-	if p.player != nil {
-		return ps.WriteBy(s, time.Time{})
-	}
-	return ps.Write(s)
 }
 
 // renderZip replaces out with the zip tone while one plays. A zip tone
@@ -634,15 +461,7 @@ type zipGate struct {
 	frames  uint64 // the device's frame counter after the last write
 	moving  int    // writes in a row after which the counter had moved
 	written uint64 // samples written to this stream
-	queued  uint64 // samples queued after the last write
 	open    bool
-}
-
-// fits reports whether n more samples fit in the stream's queue as it was
-// after the last write: on the send goroutine's beat a write that does
-// not fit is cut short, and a zip tone must not start in a frame that is.
-func (g *zipGate) fits(cfg audio.StreamConfig, n int) bool {
-	return g.queued+uint64(n) <= uint64(cfg.PeriodSamples()*cfg.BufferPeriods)
 }
 
 // isOpen reports whether a zip tone may start on the stream of
@@ -662,14 +481,13 @@ func (g *zipGate) wrote(gen uint64, cfg audio.StreamConfig, st audio.StreamStats
 		g.moving = 0
 	}
 	g.written += uint64(n)
-	queued := g.written + st.Underruns - st.Frames*uint64(cfg.Channels) - st.Trimmed
-	if g.written+st.Underruns < st.Frames*uint64(cfg.Channels)+st.Trimmed {
-		queued = 0 // counters read while a data callback was under way
-	}
-	g.queued = queued
 	if st.Steady > 0 {
 		g.open = true
 		return
+	}
+	queued := g.written + st.Underruns - st.Frames*uint64(cfg.Channels) - st.Trimmed
+	if g.written+st.Underruns < st.Frames*uint64(cfg.Channels)+st.Trimmed {
+		queued = 0 // counters read while a data callback was under way
 	}
 	keep := uint64(cfg.PeriodSamples())
 	if cfg.MaxQueued > 0 {

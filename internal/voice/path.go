@@ -46,18 +46,6 @@ type mutedWriter interface {
 	WriteMuted(samples int, level uint8) error
 }
 
-// framePlayer is implemented by media.Session: PlayFrame hands out the
-// frame due now without waiting for the session's playout ticker. With
-// it the send goroutine plays out too, on the capture device's beat (or
-// its own clock without a device), and no receive goroutine runs: one
-// goroutine wakes per packet time instead of two, each wake-up costing
-// the Go scheduler several thread switches (BENCHMARKS.md, figure 3).
-// The playout keeps the system's clock and follows the capture device's
-// only slowly (see beat).
-type framePlayer interface {
-	PlayFrame() ([]int16, error)
-}
-
 // Defaults for Options.
 const (
 	DefaultDeviceRate = 48000
@@ -148,8 +136,7 @@ type Stats struct {
 	// sends nothing, RTCP goes on).
 	FramesSent, FramesSilent, FramesWithheld, FramesMuted uint64
 	// FramesPlayed counts frames written to a playback device;
-	// FramesDropped those received while no playback device was there,
-	// or that a stalled one had no room for.
+	// FramesDropped those received while no playback device was there.
 	FramesPlayed, FramesDropped uint64
 	// DTMFDigits counts digits sent in band.
 	DTMFDigits uint64
@@ -228,10 +215,7 @@ type Path struct {
 	stop   chan struct{} // closed by Close
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the direction goroutines
-	// player is Media's PlayFrame when it has one: the send goroutine
-	// plays out, and there is no receive goroutine.
-	player framePlayer
+	wg     sync.WaitGroup // the two direction goroutines
 	bg     sync.WaitGroup // background closes of replaced streams
 
 	closeOnce sync.Once
@@ -258,8 +242,7 @@ type zipJob struct {
 	started bool      // its first samples are out: it plays to the end
 }
 
-// Start opens the devices and starts the path's goroutines (one, or one
-// per direction: see framePlayer). It fails
+// Start opens the devices and starts the path's two goroutines. It fails
 // when Media is missing or a device cannot be opened; nothing is left
 // running then.
 func Start(o Options) (*Path, error) {
@@ -319,12 +302,6 @@ func Start(o Options) (*Path, error) {
 		p.log.Info("voice: no playback device: received audio is dropped")
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	if fp, ok := o.Media.(framePlayer); ok {
-		p.player = fp
-		p.wg.Add(1)
-		go p.sendLoop()
-		return p, nil
-	}
 	p.wg.Add(2)
 	go p.sendLoop()
 	go p.recvLoop()

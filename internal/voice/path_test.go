@@ -87,12 +87,11 @@ func TestToneBothWays(t *testing.T) {
 	}
 }
 
-// TestPlayoutOnCaptureBeat: with a media.Session the send goroutine
-// plays out too. A's microphone stalls (a device that has not started,
-// as a PulseAudio null source for 1.5-2 s): B is heard on A's speaker
-// all the same, without the speaker running dry; when the microphone
-// starts, B hears A and A still hears B.
-func TestPlayoutOnCaptureBeat(t *testing.T) {
+// TestPlayoutWithStalledMicrophone: A's microphone stalls (a device that
+// has not started, as a PulseAudio null source for 1.5-2 s): B is heard
+// on A's speaker all the same, without the speaker running dry; when the
+// microphone starts, B hears A and A still hears B.
+func TestPlayoutWithStalledMicrophone(t *testing.T) {
 	devs := newFakeDevices()
 	sa, sb := sessionPair(t, pcmu)
 	micA := devs.mic("micA", toneA, amp)
@@ -103,9 +102,6 @@ func TestPlayoutOnCaptureBeat(t *testing.T) {
 	outB, spkB := devs.speaker("spkB")
 	a := startPath(t, Options{Devices: devs, Media: sa, Input: micA, Output: outA})
 	startPath(t, Options{Devices: devs, Media: sb, Input: micB, Output: outB})
-	if a.player == nil {
-		t.Fatal("a path on a media.Session does not play out on the send goroutine")
-	}
 
 	spkA.waitLen(t, ms(600))
 	before := devs.stream(t, "spkA").Stats()
@@ -146,8 +142,8 @@ func TestPlayoutOnCaptureBeat(t *testing.T) {
 }
 
 // TestStalledSpeakerKeepsSending: A's speaker takes nothing (its queue
-// fills and stays full): the playout on the send goroutine drops what
-// does not fit instead of waiting for room, and B keeps hearing A.
+// fills and stays full): the playout waits for room on its own
+// goroutine, and B keeps hearing A.
 func TestStalledSpeakerKeepsSending(t *testing.T) {
 	devs := newFakeDevices()
 	sa, sb := sessionPair(t, pcmu)
@@ -160,8 +156,8 @@ func TestStalledSpeakerKeepsSending(t *testing.T) {
 	startPath(t, Options{Devices: devs, Media: sb, Input: micB, Output: outB})
 	spkB.waitLen(t, ms(600))
 	checkTone(t, "A→B, A's speaker stalled", spkB.waitMore(t, ms(1000)), toneA, toneB)
-	if st := a.Stats(); st.FramesDropped == 0 {
-		t.Errorf("A dropped no frame for its stalled speaker: %+v", st)
+	if st := a.Stats(); st.FramesSent < 50 {
+		t.Errorf("A sent %d frames in over a second with its speaker stalled: %+v", st.FramesSent, st)
 	}
 }
 
