@@ -50,8 +50,9 @@ type agentLevel struct {
 	late     uint64  // ours: packets late, over all calls, in the window
 	underMS  float64 // ours: output underrun, ms, over all calls, in the window
 	// ours, over all calls, in the window: frames the jitter buffer
-	// concealed, frames the playout dropped for want of room in the
-	// playback queue, and received audio the output device trimmed
+	// concealed, received frames the voice path dropped (no playback
+	// device to take them), and received audio the output device trimmed
+	// to stay within its latency bound
 	concealed, dropped uint64
 	trimMS             float64
 	rss                float64 // the phones' median resident memory in the call, MB
