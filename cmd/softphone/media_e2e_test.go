@@ -403,14 +403,10 @@ func (mb *mediaBed) hearsTone(t *testing.T, hz float64) {
 	}
 }
 
-// callMedia returns the media figures of the daemon's first call.
+// callMedia returns the media figures of the daemon's call.
 func (mb *mediaBed) callMedia(t *testing.T) phone.MediaInfo {
 	t.Helper()
-	calls, err := mb.client.Calls(context.Background())
-	if err != nil || len(calls) == 0 || calls[0].Media == nil {
-		t.Fatalf("no call with media: %v %+v", err, calls)
-	}
-	return *calls[0].Media
+	return *mb.waitCall(t, "the call's figures", 5*time.Second, func(phone.CallInfo) bool { return true }).Media
 }
 
 // TestUnplugMidCall: the output headset is unplugged during a call, on

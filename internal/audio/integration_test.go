@@ -156,15 +156,19 @@ func (w *watchCollector) within(d time.Duration, cond func(Snapshot) bool) (Snap
 // watch has not reported ours after 3 s, the server is asked: if it no
 // longer holds ours, the default is set again (three times at most); if
 // it does, the watch must report it.
-func (w *watchCollector) untilDefault(t *testing.T, p *testbed.Pulse, what, name string, k Kind) Snapshot {
+func (w *watchCollector) untilDefault(t *testing.T, p *testbed.Pulse, k Kind, name string) Snapshot {
 	t.Helper()
+	what := "source"
+	if k == KindPlayback {
+		what = "sink"
+	}
 	cond := func(s Snapshot) bool {
 		d, ok := s.Default(k)
 		return ok && d.ID == name
 	}
 	var last Snapshot
 	for range 3 {
-		if what == "sink" {
+		if k == KindPlayback {
 			p.SetDefaultSink(t, name)
 		} else {
 			p.SetDefaultSource(t, name)
@@ -227,11 +231,11 @@ func TestWatchSeesDefaultChange(t *testing.T) {
 		if d, ok := first.Default(KindPlayback); !ok || d.ID != jabra.SinkName {
 			t.Fatalf("default playback = %+v, want %s", d, jabra.SinkName)
 		}
-		s := w.untilDefault(t, p, "sink", plant.SinkName, KindPlayback)
+		s := w.untilDefault(t, p, KindPlayback, plant.SinkName)
 		if d, _ := find(s.Playback, jabra.SinkName); d.Default {
 			t.Errorf("two default sinks: %+v", s.Playback)
 		}
-		w.untilDefault(t, p, "source", plant.SourceName, KindCapture)
+		w.untilDefault(t, p, KindCapture, plant.SourceName)
 	})
 }
 

@@ -128,16 +128,7 @@ func (c *streamCore) Read(p []int16) (int, error) {
 	if c.kind != KindCapture {
 		return 0, fmt.Errorf("audio: read from a %s stream", c.kind)
 	}
-	n := 0
-	for {
-		n += c.ring.read(p[n:])
-		if n == len(p) {
-			return n, nil
-		}
-		if err := c.wait(len(p) - n); err != nil {
-			return n, err
-		}
-	}
+	return c.move(p, c.ring.read)
 }
 
 // Write implements PlaybackStream.Write. One goroutine at a time may
@@ -146,9 +137,15 @@ func (c *streamCore) Write(p []int16) (int, error) {
 	if c.kind != KindPlayback {
 		return 0, fmt.Errorf("audio: write to a %s stream", c.kind)
 	}
+	return c.move(p, c.ring.write)
+}
+
+// move moves all of p through the ring with op (its read or write),
+// waiting for the device side in between.
+func (c *streamCore) move(p []int16, op func([]int16) int) (int, error) {
 	n := 0
 	for {
-		n += c.ring.write(p[n:])
+		n += op(p[n:])
 		if n == len(p) {
 			return n, nil
 		}
