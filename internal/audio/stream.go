@@ -151,6 +151,10 @@ type CaptureStream interface {
 	// Channels is 2), waiting until len(p) samples are there. It returns
 	// early with an error when the stream is lost or closed.
 	Read(p []int16) (int, error)
+	// ReadReady fills p with the next captured samples when len(p) of
+	// them are there, and reports whether it did, without waiting. It
+	// returns an error when the stream is lost or closed.
+	ReadReady(p []int16) (bool, error)
 }
 
 // PlaybackStream plays the samples written to it.
@@ -161,4 +165,8 @@ type PlaybackStream interface {
 	// error when the stream is lost or closed. When nothing is queued
 	// the device plays silence (counted as underruns).
 	Write(p []int16) (int, error)
+	// WriteWithin is Write waiting at most d for room (not at all when d
+	// is 0, without a bound when it is negative): what does not fit by
+	// then is not queued, and n < len(p).
+	WriteWithin(p []int16, d time.Duration) (int, error)
 }

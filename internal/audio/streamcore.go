@@ -128,44 +128,87 @@ func (c *streamCore) Read(p []int16) (int, error) {
 	if c.kind != KindCapture {
 		return 0, fmt.Errorf("audio: read from a %s stream", c.kind)
 	}
-	return c.move(p, c.ring.read)
+	return c.move(p, c.ring.read, time.Time{})
+}
+
+// ReadReady implements CaptureStream.ReadReady.
+func (c *streamCore) ReadReady(p []int16) (bool, error) {
+	if c.kind != KindCapture {
+		return false, fmt.Errorf("audio: read from a %s stream", c.kind)
+	}
+	if err := c.ended(); err != nil {
+		return false, err
+	}
+	if c.ring.readable() < len(p) {
+		return false, nil
+	}
+	c.ring.read(p)
+	return true, nil
 }
 
 // Write implements PlaybackStream.Write. One goroutine at a time may
 // write.
 func (c *streamCore) Write(p []int16) (int, error) {
+	return c.WriteWithin(p, -1)
+}
+
+// WriteWithin implements PlaybackStream.WriteWithin.
+func (c *streamCore) WriteWithin(p []int16, d time.Duration) (int, error) {
 	if c.kind != KindPlayback {
 		return 0, fmt.Errorf("audio: write to a %s stream", c.kind)
 	}
-	return c.move(p, c.ring.write)
+	var until time.Time
+	if d >= 0 {
+		until = time.Now().Add(d)
+	}
+	return c.move(p, c.ring.write, until)
+}
+
+// ended is the error of a lost or closed stream, nil while it runs.
+func (c *streamCore) ended() error {
+	select {
+	case <-c.lost:
+		return c.Err()
+	case <-c.closed:
+		return ErrStreamClosed
+	default:
+		return nil
+	}
 }
 
 // move moves all of p through the ring with op (its read or write),
-// waiting for the device side in between.
-func (c *streamCore) move(p []int16, op func([]int16) int) (int, error) {
+// waiting for the device side in between, until the time until when it is
+// not zero (then it returns what it moved by then).
+func (c *streamCore) move(p []int16, op func([]int16) int, until time.Time) (int, error) {
 	n := 0
 	for {
 		n += op(p[n:])
 		if n == len(p) {
 			return n, nil
 		}
-		if err := c.wait(len(p) - n); err != nil {
+		limit := c.cfg.Period
+		if !until.IsZero() {
+			if limit = min(limit, time.Until(until)); limit <= 0 {
+				return n, nil
+			}
+		}
+		if err := c.wait(len(p)-n, limit); err != nil {
 			return n, err
 		}
 	}
 }
 
 // wait blocks until the device side moved samples (a callback in Go),
-// a callback in C (which pokes nothing) has had time to, or the stream
-// ended. The next C callback is expected a period after the last one;
-// before the first, or when it is late, wait looks again after the time
-// the need samples take at the stream's rate (at least a millisecond, at
-// most a period).
-func (c *streamCore) wait(need int) error {
+// a callback in C (which pokes nothing) has had time to, the stream
+// ended, or limit (at most a period) passed. The next C callback is
+// expected a period after the last one; before the first, or when it is
+// late, wait looks again after the time the need samples take at the
+// stream's rate (at least a millisecond).
+func (c *streamCore) wait(need int, limit time.Duration) error {
 	d := time.Duration(int64(need/c.cfg.Channels) * int64(time.Second) / int64(c.cfg.SampleRate))
-	d = min(max(d, time.Millisecond), c.cfg.Period)
+	d = min(max(d, time.Millisecond), limit)
 	if next, ok := nextCallback(c.sh, c.cfg.Period); ok && next > 0 {
-		d = min(next+callbackSlack, c.cfg.Period)
+		d = min(next+callbackSlack, limit)
 	}
 	c.timer.Reset(d)
 	defer c.timer.Stop()

@@ -121,6 +121,23 @@ func TestWatchdog(t *testing.T) {
 	}
 }
 
+// countingCapture is a fake capture stream at 8 kHz, ticked by ticks,
+// whose samples count 1, 2, 3...
+func countingCapture(t *testing.T, ticks chan time.Time) *FakeStream {
+	t.Helper()
+	n := int16(0)
+	cs, err := NewFakeCapture(StreamConfig{SampleRate: 8000}, FakeOptions{Ticks: ticks, Source: func(p []int16) {
+		for i := range p {
+			n++
+			p[i] = n
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
 func TestFakeCaptureAndPlayback(t *testing.T) {
 	ticks, playTicks := make(chan time.Time), make(chan time.Time)
 	tickOn := func(ticks chan time.Time) {
@@ -132,16 +149,7 @@ func TestFakeCaptureAndPlayback(t *testing.T) {
 		}
 	}
 	tick := func() { t.Helper(); tickOn(ticks) }
-	n := int16(0)
-	cs, err := NewFakeCapture(StreamConfig{SampleRate: 8000}, FakeOptions{Ticks: ticks, Source: func(p []int16) {
-		for i := range p {
-			n++
-			p[i] = n
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := countingCapture(t, ticks)
 	defer cs.Close()
 	tick()
 	tick()
@@ -282,5 +290,51 @@ func TestPlaybackMaxQueued(t *testing.T) {
 				t.Errorf("played %v trimmed %d left %d; want %v, %d, %d", out, c.Stats().Trimmed, c.ring.readable(), tt.want, tt.trimmed, tt.left)
 			}
 		})
+	}
+}
+
+// TestReadReadyAndWriteWithin: ReadReady takes a whole buffer or nothing
+// and never waits; WriteWithin queues what fits and waits no longer than
+// it is told; both report a closed stream.
+func TestReadReadyAndWriteWithin(t *testing.T) {
+	ticks := make(chan time.Time)
+	cs := countingCapture(t, ticks)
+	buf := make([]int16, 240)
+	if ok, err := cs.ReadReady(buf); ok || err != nil {
+		t.Fatalf("ReadReady on an empty ring = %v, %v; want false, nil", ok, err)
+	}
+	select {
+	case ticks <- time.Now(): // one period: 160 samples
+	case <-time.After(5 * time.Second):
+		t.Fatal("fake did not take a tick")
+	}
+	if ok, err := cs.ReadReady(buf); ok || err != nil {
+		t.Fatalf("ReadReady with 160 of 240 samples = %v, %v; want false, nil", ok, err)
+	}
+	if ok, err := cs.ReadReady(buf[:160]); !ok || err != nil || buf[0] != 1 || buf[159] != 160 {
+		t.Fatalf("ReadReady of a period = %v, %v, %d..%d; want true, nil, 1..160", ok, err, buf[0], buf[159])
+	}
+	if _, err := cs.WriteWithin(buf, 0); err == nil {
+		t.Error("WriteWithin on a capture stream succeeded")
+	}
+	cs.Close()
+	if ok, err := cs.ReadReady(buf[:1]); ok || !errors.Is(err, ErrStreamClosed) {
+		t.Errorf("ReadReady after Close = %v, %v; want ErrStreamClosed", ok, err)
+	}
+
+	ps, err := NewFakePlayback(StreamConfig{SampleRate: 8000, BufferPeriods: 2}, FakeOptions{Ticks: make(chan time.Time)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	if k, err := ps.WriteWithin(make([]int16, 400), 0); k != 320 || err != nil {
+		t.Errorf("WriteWithin(400, 0) on a 320-sample ring = %d, %v; want 320, nil", k, err)
+	}
+	start := time.Now()
+	if k, err := ps.WriteWithin(make([]int16, 10), 30*time.Millisecond); k != 0 || err != nil {
+		t.Errorf("WriteWithin on a full ring = %d, %v; want 0, nil", k, err)
+	}
+	if d := time.Since(start); d < 30*time.Millisecond {
+		t.Errorf("WriteWithin on a full ring returned after %s, before its 30 ms", d)
 	}
 }

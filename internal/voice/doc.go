@@ -12,15 +12,17 @@
 //
 // The ring buffers belong to the audio package's streams; jitter buffering,
 // loss concealment and the codecs belong to the media package's Session.
-// A Path owns two goroutines, one per direction, started by Start and
-// stopped and joined by Close:
+// A Path owns one goroutine, started by Start and stopped and joined by
+// Close, paced by the session's playout clock (Media.ReadFrame, one frame
+// per packet time). At every tick it:
 //
-//   - send: reads one packet time (Negotiated.PTime) of samples at the
-//     device rate from the capture stream (which paces it), converts them
-//     to the codec's rate and hands one frame to Media.WriteFrame;
-//   - receive: takes one frame per packet time from Media.ReadFrame (the
-//     session's playout clock paces it), converts it to the device rate and
-//     writes it to the playback stream.
+//   - sends: reads every whole packet time (Negotiated.PTime) of samples
+//     at the device rate the capture stream holds, converts them to the
+//     codec's rate and hands each frame to Media.WriteFrame (without a
+//     microphone, one frame of silence per packet time);
+//   - receives: converts the frame ReadFrame returned to the device rate
+//     and writes it to the playback stream, waiting at most a packet time
+//     for room, so a speaker that takes nothing never stops the sending.
 //
 // Codec rate, channels and frame size are read from Media.Negotiated for
 // every frame, so a re-INVITE that changes the codec or the packet time

@@ -102,18 +102,17 @@ type Options struct {
 	// device's). 0 means DefaultPlaybackLatency; negative means no bound.
 	PlaybackLatency time.Duration
 	// OnDeviceLost, when set, is called once for every device found lost
-	// (its stream's Lost channel closed), on the path's goroutine of that
-	// direction: it must return quickly and must not call Close. The path
+	// (its stream's Lost channel closed), on the path's goroutine: it must return quickly and must not call Close. The path
 	// goes on without the device until SwitchDevices.
 	OnDeviceLost func(kind audio.Kind, dev audio.Device, err error)
 	// OnSent, when set, is called for every frame handed to
 	// Media.WriteFrame: captured is when the frame's last samples were
-	// taken from the capture stream (or the silence timer fired), sent
-	// when WriteFrame returned. It runs on the send goroutine.
+	// taken from the capture stream (or the silence was due), sent
+	// when WriteFrame returned. It runs on the path's goroutine.
 	OnSent func(captured, sent time.Time)
 	// OnPlayed, when set, is called for every frame written to a
 	// playback device: decoded is when Media.ReadFrame returned it,
-	// played when the playback stream took it. It runs on the receive
+	// played when the playback stream took it. It runs on the path's
 	// goroutine.
 	OnPlayed func(decoded, played time.Time)
 	// Processing says which parts of the voice processing stage run on
@@ -211,18 +210,17 @@ type Path struct {
 	outTrimmed, outUnderrun atomic.Uint64
 	digits                  atomic.Uint64
 
-	wake   chan struct{} // one slot: the send side has a new capture stream
 	stop   chan struct{} // closed by Close
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the two direction goroutines
+	wg     sync.WaitGroup // the path's goroutine
 	bg     sync.WaitGroup // background closes of replaced streams
 
 	closeOnce sync.Once
 	closeErr  error
 
 	// dsp is the voice processing stage; nil when off. Its capture side
-	// is the send goroutine's, which closes it; see processing.go.
+	// is the path goroutine's, which closes it; see processing.go.
 	dsp *dsp.Processor
 }
 
@@ -242,7 +240,7 @@ type zipJob struct {
 	started bool      // its first samples are out: it plays to the end
 }
 
-// Start opens the devices and starts the path's two goroutines. It fails
+// Start opens the devices and starts the path's goroutine. It fails
 // when Media is missing or a device cannot be opened; nothing is left
 // running then.
 func Start(o Options) (*Path, error) {
@@ -276,7 +274,6 @@ func Start(o Options) (*Path, error) {
 		now:  o.Now,
 		in:   side{kind: audio.KindCapture, state: DeviceNone},
 		out:  side{kind: audio.KindPlayback, state: DeviceNone},
-		wake: make(chan struct{}, 1),
 		stop: make(chan struct{}),
 	}
 	p.micGain.Store(100)
@@ -302,9 +299,8 @@ func Start(o Options) (*Path, error) {
 		p.log.Info("voice: no playback device: received audio is dropped")
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.wg.Add(2)
-	go p.sendLoop()
-	go p.recvLoop()
+	p.wg.Add(1)
+	go p.loop()
 	return p, nil
 }
 
@@ -408,10 +404,6 @@ func (p *Path) SwitchDevices(in, out *audio.Device) error {
 	}
 	p.stats.Switches++
 	p.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
 	for _, st := range old {
 		p.closeLater(st)
 	}

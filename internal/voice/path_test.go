@@ -350,6 +350,21 @@ func TestNoDevicesPacesSilence(t *testing.T) {
 	}
 }
 
+// TestSilencePacedByClock: without a microphone the path sends one frame
+// of silence per packet time of the clock, even when the session hands
+// out frames faster than that.
+func TestSilencePacedByClock(t *testing.T) {
+	m := newFakeMedia(t)
+	m.instant = true
+	start := time.Now()
+	p := startPath(t, Options{Media: m})
+	eventually(t, "silence sent", func() bool { return p.Stats().FramesSent >= 5 })
+	elapsed := time.Since(start)
+	if sent, most := p.Stats().FramesSent, uint64(elapsed/(20*time.Millisecond))+2; sent > most {
+		t.Errorf("%d frames of silence sent in %s, want at most %d (one per 20 ms)", sent, elapsed, most)
+	}
+}
+
 func TestInbandDTMF(t *testing.T) {
 	devs := newFakeDevices()
 	a, b := sessionPair(t, pcmu)
