@@ -106,8 +106,9 @@
 //
 // A stream on a device that vanishes simply stops moving frames:
 // PulseAudio kills a stream pinned to a device id, miniaudio's stop
-// callback does not fire and IsStarted stays true. A watchdog goroutine
-// per stream checks the frame counter every 75 ms; once frames have moved
+// callback does not fire and IsStarted stays true. One watchdog goroutine
+// for all streams (watchdogs.go) checks each stream's frame counter every
+// 75 ms (the shortest interval of the streams watched); once frames have moved
 // on three checks in a row (or StartGrace, 3 s, has passed) a counter
 // that stands still for StallTimeout (300 ms) closes Lost, sets Err to
 // ErrDeviceLost and calls OnLost.

@@ -49,10 +49,12 @@ type streamCore struct {
 	mu  sync.Mutex
 	err error
 
-	wdStop chan struct{}
-	wdDone chan struct{} // nil when no watchdog runs
+	// wdMu is held while the watchdog looks at the stream; wd is its
+	// state, nil when the stream is not watched.
+	wdMu sync.Mutex
+	wd   *watchdog
 	// inOnLost is set while OnLost runs on the watchdog goroutine, so a
-	// Close called from OnLost does not wait for that goroutine.
+	// Close called from OnLost does not wait for the watchdog's look.
 	inOnLost atomic.Bool
 }
 
@@ -253,11 +255,11 @@ func (c *streamCore) shut() bool {
 		c.err = ErrStreamClosed
 		c.mu.Unlock()
 		close(c.closed)
-		if c.wdDone != nil {
-			close(c.wdStop)
-			if !c.inOnLost.Load() {
-				<-c.wdDone
-			}
+		watchdogs.remove(c)
+		if !c.inOnLost.Load() {
+			c.wdMu.Lock()
+			c.wd = nil
+			c.wdMu.Unlock()
 		}
 	})
 	return first
@@ -299,32 +301,34 @@ func (c *streamCore) watchdogInterval() time.Duration {
 	return max(min(c.cfg.StallTimeout/4, 100*time.Millisecond), 5*time.Millisecond)
 }
 
-// startWatchdog runs the frame-counter watchdog until shut. PulseAudio
-// kills a stream pinned to a device that goes away and miniaudio's stop
-// callback does not fire: the data callbacks just stop, so a counter that
-// no longer moves is the only sign.
+// startWatchdog puts the stream under the frame-counter watchdog until
+// shut (watchdogs.go). PulseAudio kills a stream pinned to a device that
+// goes away and miniaudio's stop callback does not fire: the data
+// callbacks just stop, so a counter that no longer moves is the only sign.
 func (c *streamCore) startWatchdog() {
-	c.wdStop = make(chan struct{})
-	c.wdDone = make(chan struct{})
-	go func() {
-		defer close(c.wdDone)
-		w := watchdog{cfg: c.cfg, start: c.start, lastProgress: c.start}
-		t := time.NewTicker(c.watchdogInterval())
-		defer t.Stop()
-		for {
-			select {
-			case <-c.wdStop:
-				return
-			case now := <-t.C:
-				armedNow, lost := w.check(now, atomic.LoadUint64(u64(&c.sh.frames)))
-				if armedNow {
-					c.steady.Store(max(int64(now.Sub(c.start)), 1))
-				}
-				if lost {
-					c.declareLost(fmt.Sprintf("no frames for %s", now.Sub(w.lastProgress).Round(time.Millisecond)))
-					return
-				}
-			}
-		}
-	}()
+	c.wdMu.Lock()
+	c.wd = &watchdog{cfg: c.cfg, start: c.start, lastProgress: c.start}
+	c.wdMu.Unlock()
+	watchdogs.add(c)
+}
+
+// watch is the watchdog's look at the stream at now; it reports whether
+// the stream is still watched.
+func (c *streamCore) watch(now time.Time) bool {
+	c.wdMu.Lock()
+	defer c.wdMu.Unlock()
+	w := c.wd
+	if w == nil {
+		return false
+	}
+	armedNow, lost := w.check(now, atomic.LoadUint64(u64(&c.sh.frames)))
+	if armedNow {
+		c.steady.Store(max(int64(now.Sub(c.start)), 1))
+	}
+	if lost {
+		c.wd = nil
+		c.declareLost(fmt.Sprintf("no frames for %s", now.Sub(w.lastProgress).Round(time.Millisecond)))
+		return false
+	}
+	return true
 }

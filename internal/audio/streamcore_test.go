@@ -3,9 +3,12 @@ package audio
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/softphone/softphone/internal/testbed"
 )
 
 func TestRing(t *testing.T) {
@@ -336,5 +339,61 @@ func TestReadReadyAndWriteWithin(t *testing.T) {
 	}
 	if d := time.Since(start); d < 30*time.Millisecond {
 		t.Errorf("WriteWithin on a full ring returned after %s, before its 30 ms", d)
+	}
+}
+
+// TestWatchdogSet: one goroutine watches every stream; a stream whose
+// frame counter stops is declared lost, one that moves is not, and the
+// goroutine ends when the last stream is closed.
+func TestWatchdogSet(t *testing.T) {
+	cfg := StreamConfig{SampleRate: 8000, Channels: 1, Period: 20 * time.Millisecond, BufferPeriods: 2,
+		StallTimeout: 40 * time.Millisecond, StartGrace: 200 * time.Millisecond}
+	moving := newStreamCore(KindCapture, cfg, slog.New(slog.DiscardHandler))
+	stalled := newStreamCore(KindCapture, cfg, slog.New(slog.DiscardHandler))
+	moving.startWatchdog()
+	stalled.startWatchdog()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // the moving stream's device: a period every 10 ms
+		defer close(done)
+		tk := time.NewTicker(10 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+				moving.onCapture(make([]int16, 160))
+			}
+		}
+	}()
+	select {
+	case <-stalled.Lost():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stalled stream was not declared lost")
+	}
+	if !errors.Is(stalled.Err(), ErrDeviceLost) {
+		t.Errorf("stalled stream's error %v, want ErrDeviceLost", stalled.Err())
+	}
+	// Past the start grace and several stall timeouts: the moving one
+	// must still run.
+	if !testbed.WaitFor(5*time.Second, func() bool { return moving.Stats().Steady > 0 && moving.Stats().Frames >= 8000 }) {
+		t.Fatalf("the moving stream did not run a second steadily: %+v", moving.Stats())
+	}
+	select {
+	case <-moving.Lost():
+		t.Fatal("a stream whose counter moves was declared lost")
+	default:
+	}
+	close(stop)
+	<-done
+	moving.shut()
+	stalled.shut()
+	if !testbed.WaitFor(5*time.Second, func() bool {
+		watchdogs.mu.Lock()
+		defer watchdogs.mu.Unlock()
+		return !watchdogs.running
+	}) {
+		t.Error("the watchdog goroutine still runs with no stream watched")
 	}
 }
