@@ -119,10 +119,11 @@ func (s *sender) configure(p *Path, f format) {
 // since the last time, then plays the frame received.
 //
 // Why one goroutine for both directions: on the 2-core machine of
-// BENCHMARKS.md a goroutine woken 50 times a second costs about half a
-// per cent of a core in the Go scheduler's thread wake-ups alone, more
-// than its work; a send goroutine of its own, woken by a timer at each
-// capture period, was about 40 % of the Go side's wake-ups in a call.
+// BENCHMARKS.md a goroutine woken 50 times a second costs more in the Go
+// scheduler's thread switches than its work (a program doing nothing but
+// a 20 ms ticker used 0.65-1.0 % of a core there); a send goroutine of
+// its own, woken by a timer at each capture period, was about 40 % of the
+// Go side's wake-ups in a call.
 // The microphone's samples wait in the capture ring until the tick (at
 // most one packet time more on the send path); the receive path is
 // unchanged.
