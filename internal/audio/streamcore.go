@@ -255,7 +255,7 @@ func (c *streamCore) shut() bool {
 		c.err = ErrStreamClosed
 		c.mu.Unlock()
 		close(c.closed)
-		watchdogs.remove(c)
+		// The watchdog drops the stream at its next look (watch).
 		if !c.inOnLost.Load() {
 			c.wdMu.Lock()
 			c.wd = nil

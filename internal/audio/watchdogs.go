@@ -43,13 +43,6 @@ func (s *watchdogSet) add(c *streamCore) {
 	}
 }
 
-// remove stops watching c.
-func (s *watchdogSet) remove(c *streamCore) {
-	s.mu.Lock()
-	delete(s.streams, c)
-	s.mu.Unlock()
-}
-
 // run is the watchdog goroutine: it ends when no stream is watched.
 func (s *watchdogSet) run() {
 	t := time.NewTimer(time.Hour)
@@ -79,7 +72,8 @@ func (s *watchdogSet) run() {
 }
 
 // look has every watched stream looked at, outside the set's lock (a
-// stream found lost runs its OnLost, which may close streams).
+// stream found lost runs its OnLost, which may close streams), and drops
+// the streams no longer watched: lost, or closed since (shut).
 func (s *watchdogSet) look(now time.Time) {
 	s.mu.Lock()
 	s.looked = s.looked[:0]
@@ -89,7 +83,9 @@ func (s *watchdogSet) look(now time.Time) {
 	s.mu.Unlock()
 	for i, c := range s.looked {
 		if !c.watch(now) {
-			s.remove(c)
+			s.mu.Lock()
+			delete(s.streams, c)
+			s.mu.Unlock()
 		}
 		s.looked[i] = nil
 	}

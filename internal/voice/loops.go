@@ -146,8 +146,9 @@ func (p *Path) loop() {
 			return
 		}
 		decoded := p.now()
-		p.send(&s)
-		p.play(&r, frame, decoded)
+		f := formatOf(p.opts.Media.Negotiated())
+		p.send(&s, f)
+		p.play(&r, f, frame, decoded)
 	}
 }
 
@@ -156,9 +157,9 @@ func (p *Path) loop() {
 const maxFramesPerTick = captureBufferPeriods
 
 // send sends the frames the capture stream holds, or without one the
-// frames of silence due since the last send.
-func (p *Path) send(s *sender) {
-	s.configure(p, formatOf(p.opts.Media.Negotiated()))
+// frames of silence due since the last send, in the negotiated format f.
+func (p *Path) send(s *sender, f format) {
+	s.configure(p, f)
 	if s.rs == nil {
 		return
 	}
@@ -222,11 +223,11 @@ func (p *Path) send(s *sender) {
 	}
 }
 
-// sendFrame sends s.frame (n samples at the codec rate, captured at
-// captured; fromDevice when a microphone gave it), or what stands for it
-// while held or muted.
+// sendFrame sends s.frame (one packet time of mono samples at the codec
+// rate, captured at captured; fromDevice when a microphone gave it), or
+// what stands for it while held or muted.
 func (p *Path) sendFrame(s *sender, captured time.Time, fromDevice bool) {
-	n := s.f.samples(s.f.rate)
+	n := len(s.frame)
 	tone := p.renderDTMF(s.frame, s.f.rate)
 	held, muted := p.held.Load(), p.muted.Load() && !tone
 	if held {
@@ -363,11 +364,12 @@ func (r *receiver) configure(p *Path, f format) {
 	r.f, r.rs = f, rs
 }
 
-// play plays one received frame (decoded at decoded) on the playback
-// stream, waiting at most a packet time for room in its queue: a speaker
-// that takes nothing does not hold up the send side.
-func (p *Path) play(r *receiver, frame []int16, decoded time.Time) {
-	r.configure(p, formatOf(p.opts.Media.Negotiated()))
+// play plays one received frame in the negotiated format f (decoded at
+// decoded) on the playback stream, waiting at most a packet time for room
+// in its queue: a speaker that takes nothing does not hold up the send
+// side.
+func (p *Path) play(r *receiver, f format, frame []int16, decoded time.Time) {
+	r.configure(p, f)
 	if r.rs == nil {
 		return
 	}
