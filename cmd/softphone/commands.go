@@ -157,7 +157,8 @@ func runCommand(args []string, stderr io.Writer) int {
 // runDaemon wires the daemon and runs it until ctx ends; teardown runs in
 // reverse order of construction.
 func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	log.Info("softphone starting", "version", version, "config", cfg.Summary())
+	threads := limitScheduler(os.Getenv)
+	log.Info("softphone starting", "version", version, "config", cfg.Summary(), "gomaxprocs", threads)
 	unlock, err := lockInstance(cfg.Control.TokenFile, syscall.LOCK_EX)
 	if err != nil {
 		return err
