@@ -49,7 +49,7 @@ type arrival struct {
 }
 
 // TestJitterBuffer plays packet arrivals against pops every 20 ms from 0 ms
-// (the initial target delay is 40 ms) and checks what each pop returned.
+// (the initial target delay is 20 ms) and checks what each pop returned.
 func TestJitterBuffer(t *testing.T) {
 	inOrder := func(n int) []arrival {
 		var a []arrival
@@ -65,19 +65,22 @@ func TestJitterBuffer(t *testing.T) {
 		want      []string
 		late, dup uint64
 	}{
-		{"in order", inOrder(6), 10,
-			[]string{"s", "s", "0", "1", "2", "3", "4", "5", "c", "c"}, 0, 0},
-		{"reordered in time", []arrival{{0, 0}, {2, 40}, {1, 41}, {3, 60}, {4, 80}, {5, 100}}, 8,
-			[]string{"s", "s", "0", "1", "2", "3", "4", "5"}, 0, 0},
-		{"lost packet concealed", []arrival{{0, 0}, {1, 20}, {3, 60}, {4, 80}, {5, 100}}, 8,
-			[]string{"s", "s", "0", "1", "c", "3", "4", "5"}, 0, 0},
-		{"duplicate dropped", []arrival{{0, 0}, {1, 20}, {1, 21}, {2, 40}, {3, 60}}, 6,
-			[]string{"s", "s", "0", "1", "2", "3"}, 0, 1},
-		{"late packet dropped, delay grows", []arrival{{0, 0}, {1, 20}, {3, 60}, {4, 80}, {2, 85}, {5, 100}}, 9,
-			[]string{"s", "s", "0", "1", "c", "c", "3", "4", "5"}, 1, 0},
+		{"in order", inOrder(6), 9,
+			[]string{"s", "0", "1", "2", "3", "4", "5", "c", "c"}, 0, 0},
+		{"reordered in time", []arrival{{0, 0}, {2, 35}, {1, 36}, {3, 60}, {4, 80}, {5, 100}}, 7,
+			[]string{"s", "0", "1", "2", "3", "4", "5"}, 0, 0},
+		{"lost packet concealed", []arrival{{0, 0}, {1, 20}, {3, 60}, {4, 80}, {5, 100}}, 7,
+			[]string{"s", "0", "1", "c", "3", "4", "5"}, 0, 0},
+		{"duplicate dropped", []arrival{{0, 0}, {1, 20}, {1, 21}, {2, 40}, {3, 60}}, 5,
+			[]string{"s", "0", "1", "2", "3"}, 0, 1},
+		// Packet 2 is due at 60 ms and comes at 85: concealed, and the
+		// target grows by a frame, which the buffer takes by playing one
+		// frame more (concealed) before packet 4.
+		{"late packet dropped, delay grows", []arrival{{0, 0}, {1, 20}, {3, 60}, {4, 80}, {2, 85}, {5, 100}}, 8,
+			[]string{"s", "0", "1", "c", "3", "c", "4", "5"}, 1, 0},
 		{"nothing arrives", nil, 4, []string{"s", "s", "s", "s"}, 0, 0},
-		{"pause, then playout starts anew", []arrival{{0, 0}, {1, 20}, {2, 40}, {18, 360}, {19, 380}, {20, 400}}, 23,
-			[]string{"s", "s", "0", "1", "2", "c", "c", "c", "c", "c", "c", "c", "c", "c",
+		{"pause, then playout starts anew", []arrival{{0, 0}, {1, 20}, {2, 40}, {18, 360}, {19, 380}, {20, 400}}, 22,
+			[]string{"s", "0", "1", "2", "c", "c", "c", "c", "c", "c", "c", "c", "c",
 				"s", "s", "s", "s", "s", "s", "18", "19", "20"}, 0, 0},
 	}
 	for _, tt := range tests {
