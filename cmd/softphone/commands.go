@@ -157,8 +157,7 @@ func runCommand(args []string, stderr io.Writer) int {
 // runDaemon wires the daemon and runs it until ctx ends; teardown runs in
 // reverse order of construction.
 func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	threads := limitScheduler(os.Getenv)
-	log.Info("softphone starting", "version", version, "config", cfg.Summary(), "gomaxprocs", threads)
+	log.Info("softphone starting", "version", version, "config", cfg.Summary())
 	unlock, err := lockInstance(cfg.Control.TokenFile, syscall.LOCK_EX)
 	if err != nil {
 		return err

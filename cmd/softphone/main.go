@@ -46,11 +46,6 @@ The configuration is found at -c, else $SOFTPHONE_CONFIG, else
 $XDG_CONFIG_HOME/softphone/softphone.ini, else /etc/softphone/softphone.ini,
 else built-in defaults (standalone).
 
-Threads: "run" runs its Go code on one thread at a time (GOMAXPROCS=1: one
-agent's calls need no more, and a second one costs thread switches on every
-packet); GOMAXPROCS in its environment chooses another number. The codecs
-and the audio devices run on threads of their own.
-
 Debug: SOFTPHONE_PPROF=127.0.0.1:PORT makes "run" serve Go's profiles
 (net/http/pprof, /debug/pprof/) on that loopback address, in a daemon built
 with "make build-pprof" (-tags pprof); other builds refuse the switch.
