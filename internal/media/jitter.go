@@ -32,11 +32,12 @@ import (
 // Jitter buffer bounds.
 const (
 	jitterMinDelay = 20 * time.Millisecond // one 20 ms frame
-	// jitterStartDelay is the target before J is known: one frame. The
-	// playout tick's phase against the packets adds up to a frame more,
-	// and a packet too late to play raises the target by a frame at once
-	// (40 ms kept ~25 ms more on a quiet network: BENCHMARKS.md, item 3).
-	jitterStartDelay = 20 * time.Millisecond
+	// jitterStartDelay is the target before J is known: the smallest
+	// one, what jitterTarget gives for J = 0. The playout tick's phase
+	// against the packets adds up to a frame more, and a packet too late
+	// to play raises the target by a frame at once (a 40 ms start kept
+	// ~25 ms more on a quiet network: BENCHMARKS.md, item 3).
+	jitterStartDelay = jitterMinDelay
 	jitterMaxDelay   = 200 * time.Millisecond // upper bound of the target
 	// jitterHistory is the number of transit times over which the
 	// smallest is taken as the reference (about 1.3 s at 20 ms).
