@@ -343,3 +343,34 @@ func TestWatchFollowsPulseEvents(t *testing.T) {
 		})
 	})
 }
+
+// Without a sound server, an "auto" System retries PulseAudio every few
+// seconds for as long as it runs; every failed try must give back all it
+// allocated, in C as in Go (miniaudio alone leaks its PulseAudio context
+// on a failed connection, ~18 KB a try).
+func TestPulseRetriesWithoutServerLeakNothing(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PULSE_SERVER", "unix:"+filepath.Join(dir, "nothing-here"))
+	t.Setenv("PULSE_RUNTIME_PATH", dir)
+	t.Setenv("XDG_RUNTIME_DIR", dir)
+	try := func() {
+		if l, err := openMalgo(backendPulse); err == nil {
+			_ = l.close()
+			t.Fatal("openMalgo(pulseaudio) without a server succeeded")
+		}
+	}
+	for i := 0; i < 20; i++ { // libpulse's and libc's one-time allocations
+		try()
+	}
+	const tries = 300
+	before := cHeapInUse()
+	for i := 0; i < tries; i++ {
+		try()
+	}
+	after := cHeapInUse()
+	grew := int64(after) - int64(before)
+	t.Logf("C heap %d → %d bytes over %d failed tries (%d bytes a try)", before, after, tries, grew/tries)
+	if grew > 64<<10 {
+		t.Fatalf("the C heap grew by %d bytes over %d failed connections to a missing sound server (%d a try)", grew, tries, grew/tries)
+	}
+}

@@ -45,6 +45,18 @@ func openMalgo(b backend) (lister, error) {
 	default:
 		return nil, fmt.Errorf("%w: cannot open backend %s", ErrUnknownBackend, b)
 	}
+	// The lister is opened again and again while no sound server runs
+	// (every retry of an "auto" System fallen back to the null backend,
+	// every poll after a server went away), and miniaudio leaks its
+	// PulseAudio context on each failed connection (pulseprobe.go): it is
+	// asked only once a server has answered. Streams open their context
+	// without the probe: they are opened on devices just listed, and a
+	// probe would cost each a second connection to the server.
+	if mb == malgo.BackendPulseaudio {
+		if up, ok := pulseServerUp(); ok && !up {
+			return nil, fmt.Errorf("%w: %s: no sound server accepted a connection", ErrNoBackend, b)
+		}
+	}
 	// The lister opens no devices; its context is guarded all the same, as
 	// every PulseAudio context the package makes.
 	ctx, _, _, err := initContext(mb)
