@@ -174,7 +174,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 			_ = dbg.Close(sctx)
 		}()
 	}
-	trimmer := startTrimmer(defaultTrimSettings(), nil, nil)
+	trimmer := startTrimmer(defaultTrimSettings(), nil, daemonTrim(log))
 	defer trimmer.Close()
 	if w := passwordFileWarning(cfg); w != "" {
 		log.Warn(w)

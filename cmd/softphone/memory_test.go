@@ -64,7 +64,11 @@ func TestTrimmerRunsAndStops(t *testing.T) {
 	var trims atomic.Int32
 	done := make(chan struct{})
 	read := func() memSample { return memSample{at: time.Now(), allocs: 1, retained: 1} }
-	tr := startTrimmer(trimSettings{Tick: time.Millisecond, Quiet: 1 << 20, Floor: 1 << 30, Gap: time.Millisecond, MaxGap: time.Millisecond}, read, func() {
+	var startups atomic.Int32
+	tr := startTrimmer(trimSettings{Tick: time.Millisecond, Quiet: 1 << 20, Floor: 1 << 30, Gap: time.Millisecond, MaxGap: time.Millisecond}, read, func(startup bool) {
+		if startup {
+			startups.Add(1)
+		}
 		if trims.Add(1) == 1 {
 			close(done)
 		}
@@ -77,7 +81,7 @@ func TestTrimmerRunsAndStops(t *testing.T) {
 	tr.Close()
 	tr.Close() // idempotent
 	n := trims.Load()
-	if n != 1 {
-		t.Fatalf("trims = %d, want 1 (only the start-up one: memory is below the floor)", n)
+	if n != 1 || startups.Load() != 1 {
+		t.Fatalf("trims = %d (start-up %d), want 1 start-up trim (memory is below the floor)", n, startups.Load())
 	}
 }
