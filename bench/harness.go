@@ -197,6 +197,17 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Report, error) {
 		return nil, fmt.Errorf("%w: %v", ErrBadOptions, err)
 	}
 	opts.Softphone = abs
+	// Run the daemon as it runs once installed: read from disk. A binary
+	// the Go linker has just written sits in the page cache in the large
+	// folios of the linker's writes, which the kernel maps whole on a
+	// fault: the daemon's resident memory then counts up to 5 MB more of
+	// its binary than the same daemon started from disk (figures 3 and 6;
+	// BENCHMARKS.md, item 2). baresip is an installed package, read from
+	// disk. Giving the file's cached pages back (POSIX_FADV_DONTNEED) has
+	// the first start read it again, as after a boot.
+	if err := evictPageCache(abs); err != nil {
+		log.Warn("bench: could not evict the daemon's binary from the page cache; its resident memory may read high", "err", err)
+	}
 	start := time.Now()
 	h := &harness{opts: opts, log: log, root: newRunTB(log.With("scope", "bench")), cal: map[string]Side{}}
 	defer h.root.Close()

@@ -174,6 +174,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 			_ = dbg.Close(sctx)
 		}()
 	}
+	log.Debug("memory: garbage collection", "gogc", tuneGC(os.Getenv))
 	trimmer := startTrimmer(defaultTrimSettings(), nil, daemonTrim(log))
 	defer trimmer.Close()
 	if w := passwordFileWarning(cfg); w != "" {

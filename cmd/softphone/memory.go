@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -141,6 +142,25 @@ func startTrimmer(s trimSettings, read func() memSample, trim func(startup bool)
 		}
 	}()
 	return t
+}
+
+// gcPercent is the daemon's GOGC unless its environment sets one. Go's
+// default (100) lets the heap grow to twice what is live, and never below
+// 4 MB, before collecting; the daemon's live heap is 1.5–2.5 MB and it
+// allocates 70 KB a second in a PCMU call, 150 KB in an Opus one, so at
+// 50 a collection runs every few seconds in a call instead of every half
+// minute (each about a millisecond of CPU), and the heap's resident pages
+// stay near 2–3 MB instead of 4.
+const gcPercent = 50
+
+// tuneGC sets gcPercent unless GOGC is in the environment; it returns
+// the setting in force.
+func tuneGC(getenv func(string) string) string {
+	if v := getenv("GOGC"); v != "" {
+		return v + " (GOGC)"
+	}
+	debug.SetGCPercent(gcPercent)
+	return strconv.Itoa(gcPercent)
 }
 
 // daemonTrim is the daemon's trim: the free heap back to the kernel and,

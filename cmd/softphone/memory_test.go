@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime/debug"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -83,5 +84,28 @@ func TestTrimmerRunsAndStops(t *testing.T) {
 	n := trims.Load()
 	if n != 1 || startups.Load() != 1 {
 		t.Fatalf("trims = %d (start-up %d), want 1 start-up trim (memory is below the floor)", n, startups.Load())
+	}
+}
+
+func TestTuneGC(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	if got := tuneGC(func(string) string { return "" }); got != "50" {
+		t.Errorf("tuneGC without GOGC = %q, want 50", got)
+	}
+	if p := debug.SetGCPercent(100); p != gcPercent {
+		t.Errorf("GC percent after tuneGC = %d, want %d", p, gcPercent)
+	}
+	env := func(k string) string {
+		if k == "GOGC" {
+			return "200"
+		}
+		return ""
+	}
+	if got := tuneGC(env); got != "200 (GOGC)" {
+		t.Errorf("tuneGC with GOGC=200 = %q, want the environment's", got)
+	}
+	if p := debug.SetGCPercent(100); p != 100 {
+		t.Errorf("GC percent after tuneGC with GOGC set = %d, want it untouched (100)", p)
 	}
 }

@@ -10,47 +10,91 @@ import (
 	"syscall"
 )
 
-// madvPageout is MADV_PAGEOUT (Linux 5.4): reclaim the range's pages now.
-const madvPageout = 21
+// madvise advice values (Linux): MADV_DONTNEED drops the range's page
+// table entries, MADV_PAGEOUT (5.4) reclaims its pages now.
+const (
+	madvDontneed = 4
+	madvPageout  = 21
+)
 
-// releaseFilePages asks the kernel to reclaim the pages of the daemon's
+// releaseFilePages gives back to the kernel the pages of the daemon's
 // private, read-only file mappings: the binary's code and read-only data
 // and those of the shared libraries. Start-up touches far more of them
 // than the daemon uses afterwards (package initialisation, the
 // configuration's parsing, the first device enumeration), and the page
 // cache's large folios are mapped whole, so right after start-up nearly
-// the whole binary counts as the daemon's resident memory. Once reclaimed,
-// a page the daemon still uses comes back on its next use (from the page
-// cache, or read again from the file); the rest stays out. The kernel
-// leaves alone a page that another process maps too (a library's page in
-// use elsewhere, the binary's pages while another daemon runs), and the
-// content of a mapping never changes: a private page the process has
-// written (relocations) is anonymous memory, which MADV_PAGEOUT only
-// swaps, and then only where there is swap.
+// the whole binary counts as the daemon's resident memory. A page the
+// daemon still uses comes back on its next use; the rest stays out.
+//
+// A mapping none of whose pages the process has written (no anonymous
+// pages in /proc/self/smaps: code, read-only data) has its page table
+// entries dropped (MADV_DONTNEED): its pages stay in the page cache, for
+// the kernel to keep or reclaim as any cached file, and come back with a
+// minor fault, never a read from disk; its content cannot change, as every
+// page of it is the file's. A mapping with written pages (the dynamic
+// loader's relocations, made read-only after) is only asked to page out
+// (MADV_PAGEOUT), which never changes content: it reclaims the file's
+// clean pages and leaves the written ones, anonymous memory with no swap
+// to go to. (MADV_PAGEOUT alone is not enough: it leaves mapped the large
+// folios a fresh build's linker leaves in the page cache, the binary's
+// pages after a `make build`.)
 //
 // It returns the bytes of the mappings it covered.
 func releaseFilePages() (uint64, error) {
-	maps, err := os.ReadFile("/proc/self/maps")
+	smaps, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		return 0, err
 	}
 	var covered uint64
 	var firstErr error
-	sc := bufio.NewScanner(bytes.NewReader(maps))
-	for sc.Scan() {
-		start, end, ok := readOnlyFileMapping(sc.Text())
-		if !ok {
-			continue
-		}
-		if _, _, e := syscall.Syscall(syscall.SYS_MADVISE, start, end-start, madvPageout); e != 0 {
+	advise := func(start, end uintptr, advice uintptr, name string) {
+		if _, _, e := syscall.Syscall(syscall.SYS_MADVISE, start, end-start, advice); e != 0 {
 			if firstErr == nil {
-				firstErr = fmt.Errorf("madvise(MADV_PAGEOUT) %#x-%#x: %w", start, end, e)
+				firstErr = fmt.Errorf("madvise(%s) %#x-%#x: %w", name, start, end, e)
 			}
-			continue
+			return
 		}
 		covered += uint64(end - start)
 	}
+	for _, m := range readOnlyFileMappings(smaps) {
+		if m.anonymous {
+			advise(m.start, m.end, madvPageout, "MADV_PAGEOUT")
+		} else {
+			advise(m.start, m.end, madvDontneed, "MADV_DONTNEED")
+		}
+	}
 	return covered, firstErr
+}
+
+// fileMapping is one private, read-only file mapping of /proc/self/smaps.
+type fileMapping struct {
+	start, end uintptr
+	anonymous  bool // some of its pages are the process's own (written)
+}
+
+// readOnlyFileMappings lists the private, read-only file mappings of an
+// smaps text. A mapping whose Anonymous line is missing or unreadable
+// counts as having anonymous pages (the safe side).
+func readOnlyFileMappings(smaps []byte) []fileMapping {
+	var out []fileMapping
+	cur := -1
+	sc := bufio.NewScanner(bytes.NewReader(smaps))
+	for sc.Scan() {
+		line := sc.Text()
+		if k, v, ok := strings.Cut(line, ":"); ok && !strings.Contains(k, " ") && !strings.Contains(k, "-") {
+			if cur >= 0 && k == "Anonymous" {
+				f := strings.Fields(v)
+				out[cur].anonymous = len(f) == 0 || f[0] != "0"
+			}
+			continue
+		}
+		cur = -1
+		if start, end, ok := readOnlyFileMapping(line); ok {
+			out = append(out, fileMapping{start: start, end: end, anonymous: true})
+			cur = len(out) - 1
+		}
+	}
+	return out
 }
 
 // readOnlyFileMapping parses one line of /proc/self/maps and reports the

@@ -75,3 +75,38 @@ func TestReleaseFilePages(t *testing.T) {
 		t.Fatal("residentBytes() = 0")
 	}
 }
+
+func TestReadOnlyFileMappings(t *testing.T) {
+	smaps := `00400000-00403000 r--p 00000000 fe:00 1234 /usr/bin/softphone
+Size:                 12 kB
+Rss:                  12 kB
+Anonymous:             0 kB
+VmFlags: rd mr mw me dw sd
+00403000-00afa000 r-xp 00003000 fe:00 1234 /usr/bin/softphone
+Size:               7132 kB
+Anonymous:             0 kB
+011ff000-01200000 r--p 00dff000 fe:00 1234 /usr/bin/softphone
+Anonymous:             4 kB
+01200000-01220000 rw-p 00e00000 fe:00 1234 /usr/bin/softphone
+Anonymous:            64 kB
+7f0000-7f1000 r--s 00000000 00:01 5 /memfd:pulseaudio (deleted)
+Anonymous:             0 kB
+7f2000-7f3000 r-xp 00000000 fe:00 77 /usr/lib/libx.so
+Rss:                   4 kB
+`
+	got := readOnlyFileMappings([]byte(smaps))
+	want := []fileMapping{
+		{0x400000, 0x403000, false},
+		{0x403000, 0xafa000, false},
+		{0x11ff000, 0x1200000, true}, // relocated: written pages
+		{0x7f2000, 0x7f3000, true},   // no Anonymous line: the safe side
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("mapping %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
