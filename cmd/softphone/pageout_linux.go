@@ -26,18 +26,21 @@ const (
 // the whole binary counts as the daemon's resident memory. A page the
 // daemon still uses comes back on its next use; the rest stays out.
 //
-// A mapping none of whose pages the process has written (no anonymous
-// pages in /proc/self/smaps: code, read-only data) has its page table
-// entries dropped (MADV_DONTNEED): its pages stay in the page cache, for
-// the kernel to keep or reclaim as any cached file, and come back with a
-// minor fault, never a read from disk; its content cannot change, as every
-// page of it is the file's. A mapping with written pages (the dynamic
-// loader's relocations, made read-only after) is only asked to page out
-// (MADV_PAGEOUT), which never changes content: it reclaims the file's
-// clean pages and leaves the written ones, anonymous memory with no swap
-// to go to. (MADV_PAGEOUT alone is not enough: it leaves mapped the large
-// folios a fresh build's linker leaves in the page cache, the binary's
-// pages after a `make build`.)
+// A mapping of the daemon's own executable none of whose pages the
+// process has written (no anonymous pages in /proc/self/smaps: code,
+// read-only data) has its page table entries dropped (MADV_DONTNEED): its
+// pages stay in the page cache, for the kernel to keep or reclaim as any
+// cached file, and come back with a minor fault, never a read from disk;
+// its content cannot change, as every page of it is the file's, and the
+// executable is never unmapped, so the range read from smaps is still
+// that mapping when the advice lands. Every other mapping (the libraries,
+// which a dlclose and a dlopen could replace meanwhile by a mapping with
+// relocated pages; the executable's relocated pages) is only asked to
+// page out (MADV_PAGEOUT), which never changes content: it reclaims the
+// file's clean pages and leaves the written ones, anonymous memory with
+// no swap to go to. (MADV_PAGEOUT alone is not enough for the
+// executable: it leaves mapped the large folios a fresh build's linker
+// leaves in the page cache, the binary's pages after a `make build`.)
 //
 // It returns the bytes of the mappings it covered.
 func releaseFilePages() (uint64, error) {
@@ -56,8 +59,9 @@ func releaseFilePages() (uint64, error) {
 		}
 		covered += uint64(end - start)
 	}
+	exe, _ := os.Executable()
 	for _, m := range readOnlyFileMappings(smaps) {
-		if m.anonymous {
+		if m.anonymous || exe == "" || m.path != exe {
 			advise(m.start, m.end, madvPageout, "MADV_PAGEOUT")
 		} else {
 			advise(m.start, m.end, madvDontneed, "MADV_DONTNEED")
@@ -69,6 +73,7 @@ func releaseFilePages() (uint64, error) {
 // fileMapping is one private, read-only file mapping of /proc/self/smaps.
 type fileMapping struct {
 	start, end uintptr
+	path       string
 	anonymous  bool // some of its pages are the process's own (written)
 }
 
@@ -89,8 +94,8 @@ func readOnlyFileMappings(smaps []byte) []fileMapping {
 			continue
 		}
 		cur = -1
-		if start, end, ok := readOnlyFileMapping(line); ok {
-			out = append(out, fileMapping{start: start, end: end, anonymous: true})
+		if start, end, path, ok := readOnlyFileMapping(line); ok {
+			out = append(out, fileMapping{start: start, end: end, path: path, anonymous: true})
 			cur = len(out) - 1
 		}
 	}
@@ -101,29 +106,30 @@ func readOnlyFileMappings(smaps []byte) []fileMapping {
 // range of a private, read-only mapping of a regular file: not writable,
 // not shared memory (a sound server's memfd pool), not a device, not a
 // deleted file, not the kernel's [vdso] and the like.
-func readOnlyFileMapping(line string) (start, end uintptr, ok bool) {
+func readOnlyFileMapping(line string) (start, end uintptr, path string, ok bool) {
 	f := strings.Fields(line)
 	if len(f) < 6 {
-		return 0, 0, false
+		return 0, 0, "", false
 	}
-	perms, path := f[1], strings.Join(f[5:], " ")
+	perms := f[1]
+	path = strings.Join(f[5:], " ")
 	if len(perms) < 4 || perms[1] == 'w' || perms[3] != 'p' {
-		return 0, 0, false
+		return 0, 0, "", false
 	}
 	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "/dev/") || strings.HasPrefix(path, "/memfd:") ||
 		strings.HasSuffix(path, "(deleted)") {
-		return 0, 0, false
+		return 0, 0, "", false
 	}
 	lo, hi, found := strings.Cut(f[0], "-")
 	if !found {
-		return 0, 0, false
+		return 0, 0, "", false
 	}
 	s, err1 := strconv.ParseUint(lo, 16, 64)
 	e, err2 := strconv.ParseUint(hi, 16, 64)
 	if err1 != nil || err2 != nil || e <= s {
-		return 0, 0, false
+		return 0, 0, "", false
 	}
-	return uintptr(s), uintptr(e), true
+	return uintptr(s), uintptr(e), path, true
 }
 
 // residentBytes is the process's resident set (/proc/self/statm), 0 when

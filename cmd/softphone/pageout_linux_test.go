@@ -16,6 +16,7 @@ func TestReadOnlyFileMapping(t *testing.T) {
 		{"00400000-00403000 r--p 00000000 fe:00 1234 /usr/bin/softphone", true, 0x400000, 0x403000},
 		{"00403000-00afa000 r-xp 00003000 fe:00 1234 /usr/bin/softphone", true, 0x403000, 0xafa000},
 		{"7f00-8f00 r--p 00000000 fe:00 99 /opt/my softphone/lib.so", true, 0x7f00, 0x8f00},
+		{"7f00-8f00 r-xp 00000000 fe:00 99 relative/lib.so", false, 0, 0},
 		{"011ff000-01220000 rw-p 00dff000 fe:00 1234 /usr/bin/softphone", false, 0, 0},
 		{"7f0000-7f1000 r--s 00000000 00:01 5 /memfd:pulseaudio (deleted)", false, 0, 0},
 		{"7f0000-7f1000 r--p 00000000 00:01 5 /memfd:x", false, 0, 0},
@@ -27,7 +28,10 @@ func TestReadOnlyFileMapping(t *testing.T) {
 		{"zz-7f0000 r--p 00000000 fe:00 5 /usr/lib/x.so", false, 0, 0},
 	}
 	for _, c := range cases {
-		lo, hi, ok := readOnlyFileMapping(c.line)
+		lo, hi, path, ok := readOnlyFileMapping(c.line)
+		if ok && !strings.HasPrefix(path, "/") {
+			t.Errorf("%q: path %q", c.line, path)
+		}
 		if ok != c.ok || lo != c.lo || hi != c.hi {
 			t.Errorf("%q: %#x-%#x %v, want %#x-%#x %v", c.line, lo, hi, ok, c.lo, c.hi, c.ok)
 		}
@@ -96,10 +100,10 @@ Rss:                   4 kB
 `
 	got := readOnlyFileMappings([]byte(smaps))
 	want := []fileMapping{
-		{0x400000, 0x403000, false},
-		{0x403000, 0xafa000, false},
-		{0x11ff000, 0x1200000, true}, // relocated: written pages
-		{0x7f2000, 0x7f3000, true},   // no Anonymous line: the safe side
+		{0x400000, 0x403000, "/usr/bin/softphone", false},
+		{0x403000, 0xafa000, "/usr/bin/softphone", false},
+		{0x11ff000, 0x1200000, "/usr/bin/softphone", true}, // relocated: written pages
+		{0x7f2000, 0x7f3000, "/usr/lib/libx.so", true},     // no Anonymous line: the safe side
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)
