@@ -26,19 +26,20 @@ const (
 // the whole binary counts as the daemon's resident memory. A page the
 // daemon still uses comes back on its next use; the rest stays out.
 //
-// A mapping of the daemon's own executable none of whose pages the
-// process has written (no anonymous pages in /proc/self/smaps: code,
-// read-only data) has its page table entries dropped (MADV_DONTNEED): its
-// pages stay in the page cache, for the kernel to keep or reclaim as any
-// cached file, and come back with a minor fault, never a read from disk;
-// its content cannot change, as every page of it is the file's, and the
-// executable is never unmapped, so the range read from smaps is still
-// that mapping when the advice lands. Every other mapping (the libraries,
-// which a dlclose and a dlopen could replace meanwhile by a mapping with
-// relocated pages; the executable's relocated pages) is only asked to
-// page out (MADV_PAGEOUT), which never changes content: it reclaims the
-// file's clean pages and leaves the written ones, anonymous memory with
-// no swap to go to. (MADV_PAGEOUT alone is not enough for the
+// A mapping of the executable or of a library loaded with it
+// (startupFiles) none of whose pages the process has written (no
+// anonymous pages in /proc/self/smaps: code, read-only data) has its page
+// table entries dropped (MADV_DONTNEED): its pages stay in the page
+// cache, for the kernel to keep or reclaim as any cached file, and come
+// back with a minor fault, never a read from disk; its content cannot
+// change, as every page of it is the file's, and those files are never
+// unmapped, so the range read from smaps is still that mapping when the
+// advice lands. Every other mapping (a library loaded by dlopen, which a
+// dlclose and another dlopen could replace meanwhile by a mapping with
+// relocated pages; the relocated pages of any) is only asked to page out
+// (MADV_PAGEOUT), which never changes content: it reclaims the file's
+// clean pages not mapped by another process and leaves the written ones,
+// anonymous memory with no swap to go to. (MADV_PAGEOUT alone is not enough for the
 // executable: it leaves mapped the large folios a fresh build's linker
 // leaves in the page cache, the binary's pages after a `make build`.)
 //
@@ -59,9 +60,8 @@ func releaseFilePages() (uint64, error) {
 		}
 		covered += uint64(end - start)
 	}
-	exe, _ := os.Executable()
 	for _, m := range readOnlyFileMappings(smaps) {
-		if m.anonymous || exe == "" || m.path != exe {
+		if m.anonymous || !startupFiles[m.path] {
 			advise(m.start, m.end, madvPageout, "MADV_PAGEOUT")
 		} else {
 			advise(m.start, m.end, madvDontneed, "MADV_DONTNEED")
@@ -69,6 +69,27 @@ func releaseFilePages() (uint64, error) {
 	}
 	return covered, firstErr
 }
+
+// startupFiles are the files mapped when the package was initialised:
+// the executable and the libraries the dynamic loader loaded with it.
+// Those are never unmapped (only a library a dlopen loaded can be
+// unloaded), so their ranges read from smaps are theirs when the advice
+// lands. No dlopen has run by then: the sound system's libraries are
+// loaded when its first context is made.
+var startupFiles = func() map[string]bool {
+	files := map[string]bool{}
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return files
+	}
+	sc := bufio.NewScanner(bytes.NewReader(maps))
+	for sc.Scan() {
+		if _, _, path, ok := readOnlyFileMapping(sc.Text()); ok {
+			files[path] = true
+		}
+	}
+	return files
+}()
 
 // fileMapping is one private, read-only file mapping of /proc/self/smaps.
 type fileMapping struct {

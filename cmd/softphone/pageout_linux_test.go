@@ -75,6 +75,13 @@ func TestReleaseFilePages(t *testing.T) {
 	if after > before-1024 {
 		t.Fatalf("RssFile %d kB → %d kB: less than 1 MB given back", before, after)
 	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !startupFiles[exe] {
+		t.Errorf("the executable %s is not among the files mapped at start-up %v", exe, startupFiles)
+	}
 	if residentBytes() == 0 {
 		t.Fatal("residentBytes() = 0")
 	}
