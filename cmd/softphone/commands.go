@@ -163,6 +163,14 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		return err
 	}
 	defer unlock()
+	// The sound system's client library is loaded now, for good, before
+	// anything else loads or unloads a library: its files join those the
+	// memory trimmer may drop from the page tables (pageout_linux.go).
+	kept, err := keepMapped(func() error {
+		_, err := audio.KeepClientLibrary(cfg.Audio.Backend)
+		return err
+	})
+	log.Debug("audio: client library kept loaded", "files", kept, "err", err)
 	if addr := os.Getenv(envPprof); addr != "" {
 		dbg, err := startDebug(addr, log)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -26,17 +27,18 @@ const (
 // the whole binary counts as the daemon's resident memory. A page the
 // daemon still uses comes back on its next use; the rest stays out.
 //
-// A mapping of the executable or of a library loaded with it
-// (startupFiles) none of whose pages the process has written (no
+// A mapping of a file that is never unmapped (permanentFiles: the
+// executable, the libraries loaded with it, the sound system's client
+// library kept loaded) none of whose pages the process has written (no
 // anonymous pages in /proc/self/smaps: code, read-only data) has its page
 // table entries dropped (MADV_DONTNEED): its pages stay in the page
 // cache, for the kernel to keep or reclaim as any cached file, and come
 // back with a minor fault, never a read from disk; its content cannot
-// change, as every page of it is the file's, and those files are never
+// change, as every page of it is the file's, and the file is never
 // unmapped, so the range read from smaps is still that mapping when the
-// advice lands. Every other mapping (a library loaded by dlopen, which a
-// dlclose and another dlopen could replace meanwhile by a mapping with
-// relocated pages; the relocated pages of any) is only asked to page out
+// advice lands. Every other mapping (another library loaded by dlopen,
+// which a dlclose and another dlopen could replace meanwhile by a mapping
+// with relocated pages; the relocated pages of any) is only asked to page out
 // (MADV_PAGEOUT), which never changes content: it reclaims the file's
 // clean pages not mapped by another process and leaves the written ones,
 // anonymous memory with no swap to go to. (MADV_PAGEOUT alone is not enough for the
@@ -60,8 +62,10 @@ func releaseFilePages() (uint64, error) {
 		}
 		covered += uint64(end - start)
 	}
+	permanentMu.Lock()
+	defer permanentMu.Unlock()
 	for _, m := range readOnlyFileMappings(smaps) {
-		if m.anonymous || !startupFiles[m.path] {
+		if m.anonymous || !permanentFiles[m.path] {
 			advise(m.start, m.end, madvPageout, "MADV_PAGEOUT")
 		} else {
 			advise(m.start, m.end, madvDontneed, "MADV_DONTNEED")
@@ -70,13 +74,41 @@ func releaseFilePages() (uint64, error) {
 	return covered, firstErr
 }
 
-// startupFiles are the files mapped when the package was initialised:
-// the executable and the libraries the dynamic loader loaded with it.
-// Those are never unmapped (only a library a dlopen loaded can be
-// unloaded), so their ranges read from smaps are theirs when the advice
-// lands. No dlopen has run by then: the sound system's libraries are
-// loaded when its first context is made.
-var startupFiles = func() map[string]bool {
+// permanentFiles are the files mapped for the process's whole life: those
+// mapped when the package was initialised (the executable and the
+// libraries the dynamic loader loaded with it: only a library a dlopen
+// loaded can be unloaded, and none has run by then) and those keepMapped
+// adds. Their ranges read from smaps are still theirs when the advice
+// lands.
+var (
+	permanentMu    sync.Mutex
+	permanentFiles = mappedFiles()
+)
+
+// keepMapped runs load, which loads files for the rest of the process's
+// life (audio.KeepClientLibrary), and counts the files it mapped among
+// the permanent ones. It returns load's error and how many files were
+// added. Nothing else may load or unload libraries meanwhile: the daemon
+// calls it before it starts anything that does.
+func keepMapped(load func() error) (int, error) {
+	before := mappedFiles()
+	err := load()
+	after := mappedFiles()
+	permanentMu.Lock()
+	defer permanentMu.Unlock()
+	added := 0
+	for f := range after {
+		if !before[f] && !permanentFiles[f] {
+			permanentFiles[f] = true
+			added++
+		}
+	}
+	return added, err
+}
+
+// mappedFiles are the files of the process's private, read-only file
+// mappings now.
+func mappedFiles() map[string]bool {
 	files := map[string]bool{}
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
@@ -89,7 +121,7 @@ var startupFiles = func() map[string]bool {
 		}
 	}
 	return files
-}()
+}
 
 // fileMapping is one private, read-only file mapping of /proc/self/smaps.
 type fileMapping struct {

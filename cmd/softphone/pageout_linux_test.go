@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -79,9 +82,11 @@ func TestReleaseFilePages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !startupFiles[exe] {
-		t.Errorf("the executable %s is not among the files mapped at start-up %v", exe, startupFiles)
+	permanentMu.Lock()
+	if !permanentFiles[exe] {
+		t.Errorf("the executable %s is not among the files mapped at start-up %v", exe, permanentFiles)
 	}
+	permanentMu.Unlock()
 	if residentBytes() == 0 {
 		t.Fatal("residentBytes() = 0")
 	}
@@ -119,5 +124,47 @@ Rss:                   4 kB
 		if got[i] != want[i] {
 			t.Errorf("mapping %d: %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// The files keepMapped's load maps join the permanent ones; those mapped
+// before it do not.
+func TestKeepMapped(t *testing.T) {
+	dir := t.TempDir()
+	mapFile := func(name string) (string, func()) {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, bytes.Repeat([]byte{1}, 8192), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		b, err := syscall.Mmap(int(f.Fd()), 0, 8192, syscall.PROT_READ, syscall.MAP_PRIVATE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return path, func() { _ = syscall.Munmap(b) }
+	}
+	earlier, unmapEarlier := mapFile("earlier")
+	defer unmapEarlier()
+	var kept string
+	var unmapKept func()
+	added, err := keepMapped(func() error {
+		kept, unmapKept = mapFile("kept")
+		return nil
+	})
+	defer unmapKept()
+	if err != nil || added != 1 {
+		t.Fatalf("keepMapped = %d files, %v; want 1 added", added, err)
+	}
+	permanentMu.Lock()
+	defer permanentMu.Unlock()
+	if !permanentFiles[kept] {
+		t.Errorf("%s, mapped by the load, is not among the permanent files", kept)
+	}
+	if permanentFiles[earlier] {
+		t.Errorf("%s, mapped before the load, is among the permanent files", earlier)
 	}
 }

@@ -374,3 +374,34 @@ func TestPulseRetriesWithoutServerLeakNothing(t *testing.T) {
 		t.Fatalf("the C heap grew by %d bytes over %d failed connections to a missing sound server (%d a try)", grew, tries, grew/tries)
 	}
 }
+
+// A kept client library stays loaded through the loads and unloads of
+// the contexts that follow, which would otherwise unload it with the last
+// of them. libasound is the one to watch: libpulse and the libraries it
+// brings are marked never to be unloaded (DF_1_NODELETE) by their build.
+func TestKeepClientLibrary(t *testing.T) {
+	if _, err := KeepClientLibrary("oss"); !errors.Is(err, ErrUnknownBackend) {
+		t.Fatalf("KeepClientLibrary(oss) err = %v, want ErrUnknownBackend", err)
+	}
+	if name, err := KeepClientLibrary(BackendNull); name != "" || err != nil {
+		t.Fatalf("KeepClientLibrary(null) = %q, %v; want nothing loaded", name, err)
+	}
+	if name, err := KeepClientLibrary(BackendAuto); name != libPulse || err != nil {
+		t.Fatalf("KeepClientLibrary(auto) = %q, %v; want %s loaded", name, err, libPulse)
+	}
+	if !libraryLoaded(libALSA) {
+		loadAndUnload(libALSA)
+		if libraryLoaded(libALSA) {
+			t.Fatalf("%s stayed loaded after a load and an unload: the test cannot tell", libALSA)
+		}
+	}
+	if name, err := KeepClientLibrary(BackendALSA); name != libALSA || err != nil {
+		t.Fatalf("KeepClientLibrary(alsa) = %q, %v; want %s loaded", name, err, libALSA)
+	}
+	for i := 0; i < 3; i++ {
+		loadAndUnload(libALSA)
+	}
+	if !libraryLoaded(libALSA) {
+		t.Fatalf("%s was unloaded after KeepClientLibrary", libALSA)
+	}
+}
