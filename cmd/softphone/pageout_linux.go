@@ -88,11 +88,14 @@ var (
 // keepMapped runs load, which loads files for the rest of the process's
 // life (audio.KeepClientLibrary), and counts the files it mapped among
 // the permanent ones. It returns load's error and how many files were
-// added. Nothing else may load or unload libraries meanwhile: the daemon
-// calls it before it starts anything that does.
+// added; a load that failed adds nothing (what it mapped may not stay).
+// Nothing else may load or unload libraries meanwhile: the daemon calls it
+// before it starts anything that does.
 func keepMapped(load func() error) (int, error) {
 	before := mappedFiles()
-	err := load()
+	if err := load(); err != nil {
+		return 0, err
+	}
 	after := mappedFiles()
 	permanentMu.Lock()
 	defer permanentMu.Unlock()
@@ -103,7 +106,7 @@ func keepMapped(load func() error) (int, error) {
 			added++
 		}
 	}
-	return added, err
+	return added, nil
 }
 
 // mappedFiles are the files of the process's private, read-only file

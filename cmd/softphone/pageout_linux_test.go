@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -159,8 +160,21 @@ func TestKeepMapped(t *testing.T) {
 	if err != nil || added != 1 {
 		t.Fatalf("keepMapped = %d files, %v; want 1 added", added, err)
 	}
+	var failed string
+	var unmapFailed func()
+	added, err = keepMapped(func() error {
+		failed, unmapFailed = mapFile("failed")
+		return errors.New("no such library")
+	})
+	defer unmapFailed()
+	if err == nil || added != 0 {
+		t.Fatalf("keepMapped with a failing load = %d files, %v; want 0 and its error", added, err)
+	}
 	permanentMu.Lock()
 	defer permanentMu.Unlock()
+	if permanentFiles[failed] {
+		t.Errorf("%s, mapped by a load that failed, is among the permanent files", failed)
+	}
 	if !permanentFiles[kept] {
 		t.Errorf("%s, mapped by the load, is not among the permanent files", kept)
 	}
