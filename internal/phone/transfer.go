@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/softphone/softphone/internal/sip"
@@ -62,9 +63,11 @@ func ParseTransferState(v string) (TransferState, error) {
 // final reports whether the transfer's outcome is known.
 func (s TransferState) final() bool { return s == TransferSucceeded || s == TransferFailed }
 
-// transfer is one REFER being carried out; guarded by sipSide.mu.
+// transfer is one REFER being carried out; guarded by sipSide.mu but
+// for follow.
 type transfer struct {
-	orig    *sip.Call // the call the REFER came in
+	follow  sync.Mutex // held while a state of the new call is reported
+	orig    *sip.Call  // the call the REFER came in
 	target  string
 	state   TransferState
 	code    int
@@ -136,28 +139,21 @@ func (p *Phone) transferErrCode(err error) int {
 
 // followTransfer reports a state of the new call placed for t. It is
 // called for every state of that call and once more when the call's entry
-// learns the transfer, so each step is reported once.
+// learns the transfer, from two goroutines then, so each step is reported
+// once and in order: t.follow serialises the reports, and a target that
+// rang before it answered or refused is reported ringing first even when
+// the state that said so was never seen here.
 func (p *Phone) followTransfer(s *sipSide, t *transfer, c *sip.Call, st sip.CallState) {
+	t.follow.Lock()
+	defer t.follow.Unlock()
 	switch st {
 	case sip.CallStateEarly:
-		code, reason := c.LastResponse()
-		if code < 180 || code > 199 {
-			return
-		}
-		s.mu.Lock()
-		if t.state.final() || (t.state == TransferRinging && t.code == code) {
-			s.mu.Unlock()
-			return
-		}
-		t.state, t.code, t.reason = TransferRinging, code, reason
-		ev := TransferEvent{Call: t.orig.ID(), TransferInfo: *t.info()}
-		s.mu.Unlock()
-		p.referProgress(t, code, reason)
-		p.log.Info("transfer target ringing", "call", t.orig.ID(), "target", t.target, "code", code)
-		p.events.publish(EventTransfer, ev)
+		p.transferRinging(s, t, c)
 	case sip.CallStateActive, sip.CallStateHeld:
+		p.transferRinging(s, t, c)
 		p.transferOutcome(s, t, TransferSucceeded, 200, "OK", "OK")
 	case sip.CallStateEnded:
+		p.transferRinging(s, t, c)
 		code, reason := c.LastResponse()
 		if code < 300 {
 			// Ended without a failure response (cancelled, shut down):
@@ -166,6 +162,27 @@ func (p *Phone) followTransfer(s *sipSide, t *transfer, c *sip.Call, st sip.Call
 		}
 		p.transferOutcome(s, t, TransferFailed, code, reason, reason)
 	}
+}
+
+// transferRinging reports the last 18x of t's new call, once for each
+// code, unless the outcome is known. The 18x, not the last response: a
+// final one may have followed already.
+func (p *Phone) transferRinging(s *sipSide, t *transfer, c *sip.Call) {
+	code, reason := c.RingResponse()
+	if code == 0 {
+		return
+	}
+	s.mu.Lock()
+	if t.state.final() || (t.state == TransferRinging && t.code == code) {
+		s.mu.Unlock()
+		return
+	}
+	t.state, t.code, t.reason = TransferRinging, code, reason
+	ev := TransferEvent{Call: t.orig.ID(), TransferInfo: *t.info()}
+	s.mu.Unlock()
+	p.referProgress(t, code, reason)
+	p.log.Info("transfer target ringing", "call", t.orig.ID(), "target", t.target, "code", code)
+	p.events.publish(EventTransfer, ev)
 }
 
 // transferOutcome records and reports the final status of t once:

@@ -57,6 +57,10 @@ type Call struct {
 	// transport error, RFC 3261 §8.1.3.1).
 	lastCode   int
 	lastReason string
+	// ringCode and ringReason are the last 18x among them: what the call
+	// rang with, still known once a final response has followed.
+	ringCode   int
+	ringReason string
 	// replaces is the call an incoming INVITE with Replaces takes the
 	// place of (RFC 3891); extra are headers our INVITE carries for its
 	// target URI or the REFER it follows (Replaces, Referred-By).
@@ -152,9 +156,22 @@ func (c *Call) LastResponse() (code int, reason string) {
 	return c.lastCode, c.lastReason
 }
 
+// RingResponse returns the last 18x response to an outgoing call's
+// INVITE (180 Ringing, 183 Session Progress), code 0 when none came. It
+// outlives the final response, so that one who learns of the call late
+// can still tell that it rang.
+func (c *Call) RingResponse() (code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ringCode, c.ringReason
+}
+
 func (c *Call) noteResponse(code int, reason string) {
 	c.mu.Lock()
 	c.lastCode, c.lastReason = code, reason
+	if code >= 180 && code <= 199 {
+		c.ringCode, c.ringReason = code, reason
+	}
 	c.mu.Unlock()
 }
 

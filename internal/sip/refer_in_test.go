@@ -333,6 +333,10 @@ func TestLastResponse(t *testing.T) {
 	if code, reason := c.LastResponse(); code != 486 || reason != "Busy Here" {
 		t.Fatalf("LastResponse = %d %q, want 486 Busy Here", code, reason)
 	}
+	// The peer rang before it refused: that stays known beside the 486.
+	if code, reason := c.RingResponse(); code != 180 || reason != "Ringing" {
+		t.Fatalf("RingResponse = %d %q, want 180 Ringing", code, reason)
+	}
 
 	// While it rings: the provisional response.
 	p.setAnswer(func(*sip.Request) int { return 180 })
@@ -348,4 +352,8 @@ func TestLastResponse(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitState(t, CallStateEnded)
+	// Once it has ended, the call is still known to have rung.
+	if code, reason := c.RingResponse(); code != 180 || reason != "Ringing" {
+		t.Fatalf("RingResponse after the end = %d %q, want 180 Ringing", code, reason)
+	}
 }
