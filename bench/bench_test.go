@@ -84,6 +84,39 @@ func TestRatio(t *testing.T) {
 	}
 }
 
+// TestRampResult: figure 9's ramp gives the largest level carried intact,
+// 0 when the smallest level already had dropouts, and no number only when
+// a level could not be measured or none ran.
+func TestRampResult(t *testing.T) {
+	broken := errors.New("daemon did not answer")
+	for _, c := range []struct {
+		levels, best int
+		ended        error
+		want         float64
+		fails        bool
+	}{
+		{levels: 3, best: 8, want: 8},
+		{levels: 2, best: 4, ended: broken, want: 4},
+		{levels: 1, best: 0, want: 0},
+		{levels: 1, best: 0, ended: broken, fails: true},
+		{levels: 0, fails: true},
+	} {
+		v, err := rampResult(c.levels, c.best, c.ended)
+		if c.fails {
+			if !errors.Is(err, ErrFigureFailed) {
+				t.Errorf("rampResult(%d, %d, %v) = %v, %v; want ErrFigureFailed", c.levels, c.best, c.ended, v, err)
+			}
+			if c.ended != nil && !errors.Is(err, c.ended) {
+				t.Errorf("rampResult(%d, %d, %v): %v does not carry why", c.levels, c.best, c.ended, err)
+			}
+			continue
+		}
+		if err != nil || v != c.want {
+			t.Errorf("rampResult(%d, %d, %v) = %v, %v; want %v", c.levels, c.best, c.ended, v, err, c.want)
+		}
+	}
+}
+
 func TestParseStatCPU(t *testing.T) {
 	tail := " S 1 2 3 4 5 6 7 8 9 10 %s %s 13 14 15 16 17 18 19 20"
 	tests := []struct {

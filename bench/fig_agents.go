@@ -82,6 +82,7 @@ func (h *harness) figAgents(ctx context.Context) []*Row {
 	for run := 0; run < h.opts.AgentRuns && ctx.Err() == nil; run++ {
 		best := map[Impl]int{}
 		done := map[Impl]bool{}
+		ended := map[Impl]error{} // why the level that ended a ramp gave no result
 		steps := map[Impl][]string{}
 		for i, n := range h.opts.AgentLevels {
 			if ctx.Err() != nil {
@@ -99,23 +100,41 @@ func (h *harness) figAgents(ctx context.Context) []*Row {
 				if l.intact() {
 					best[im] = n
 				} else {
-					done[im] = true
+					done[im], ended[im] = true, l.err
 				}
 			}
 		}
 		for _, im := range []Impl{ImplOurs, ImplBaresip} {
 			notes[im] = append(notes[im], fmt.Sprintf("run %d: %s", run+1, strings.Join(steps[im], "; ")))
 			side := sideOf(row, im)
-			if best[im] == 0 {
-				side.fail(fmt.Errorf("%w: no level intact", ErrFigureFailed))
+			v, err := rampResult(len(steps[im]), best[im], ended[im])
+			if err != nil {
+				side.fail(err)
 				continue
 			}
-			side.add(float64(best[im]))
+			side.add(v)
 		}
 	}
 	row.Note = fmt.Sprintf("levels %v, %s windows, PCMU, echo cancellation off on both; ours: %s; baresip: %s",
 		h.opts.AgentLevels, h.opts.AgentWindow, strings.Join(notes[ImplOurs], " | "), strings.Join(notes[ImplBaresip], " | "))
 	return []*Row{row}
+}
+
+// rampResult is what one ramp of figure 9 gives for a phone: the largest
+// level carried intact, after levels levels were tried, the last of them
+// ended by ended (nil when the ramp ended on dropouts or ran out of
+// levels). Dropouts already at the smallest level are a result, 0, not a
+// failure of the figure: the row's note says what the calls lost. A level
+// that could not be measured at all (a phone that did not start or
+// answer) fails the figure.
+func rampResult(levels, best int, ended error) (float64, error) {
+	switch {
+	case levels == 0:
+		return 0, fmt.Errorf("%w: no level run", ErrFigureFailed)
+	case best == 0 && ended != nil:
+		return 0, fmt.Errorf("%w: no level intact: %w", ErrFigureFailed, ended)
+	}
+	return float64(best), nil
 }
 
 // agentPool keeps the agents' sound servers, each with its headset, from
