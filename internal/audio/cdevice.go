@@ -1,6 +1,8 @@
 package audio
 
 /*
+#define _GNU_SOURCE
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +19,7 @@ typedef struct {
 	uint64_t max_queued; // playback: samples kept at most; 0 = no bound
 	uint32_t channels;
 	uint32_t capture;
+	uint32_t realtime;   // the device's thread runs SCHED_FIFO (set by sp_data)
 } sp_stream;
 
 static int64_t sp_now(void) {
@@ -95,12 +98,37 @@ static void *sp_dev[SP_SLOTS];
 static sp_stream *sp_st[SP_SLOTS];
 static int16_t *sp_buf[SP_SLOTS];
 
+// sp_rt_priority is the SCHED_FIFO priority a device's audio thread asks
+// for at its first callback (0: none is asked); sp_thread_rt is what the
+// calling thread got: 0 not asked yet, 1 real-time, -1 refused.
+static int sp_rt_priority;
+static __thread int sp_thread_rt;
+
+// sp_realtime makes the calling thread, a device's audio thread, real-time
+// once, and says whether it is. Only ever called from sp_data: a Go
+// thread must never be made real-time.
+static int sp_realtime(void) {
+	if (sp_thread_rt == 0) {
+		struct sched_param p = {.sched_priority = __atomic_load_n(&sp_rt_priority, __ATOMIC_RELAXED)};
+		sp_thread_rt = -1;
+		if (p.sched_priority > 0 && sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &p) == 0) {
+			sp_thread_rt = 1;
+		}
+	}
+	return sp_thread_rt > 0;
+}
+
+static void sp_set_rt_priority(int prio) { __atomic_store_n(&sp_rt_priority, prio, __ATOMIC_RELAXED); }
+
 // sp_data is the device's data callback, on miniaudio's audio thread: it
 // never enters Go.
 static void sp_data(void *dev, void *out, const void *in, uint32_t frames) {
 	for (int i = 0; i < SP_SLOTS; i++) {
 		if (__atomic_load_n(&sp_dev[i], __ATOMIC_ACQUIRE) == dev) {
 			sp_stream *s = sp_st[i];
+			if (sp_realtime() && __atomic_load_n(&s->realtime, __ATOMIC_RELAXED) == 0) {
+				__atomic_store_n(&s->realtime, 1, __ATOMIC_RELAXED);
+			}
 			if (s->capture) {
 				sp_capture(s, sp_buf[i], in, frames);
 			} else {
@@ -170,6 +198,21 @@ import (
 	"github.com/gen2brain/malgo"
 )
 
+// realtimePriority is the SCHED_FIFO priority of the devices' audio
+// threads, below the sound servers' own (PulseAudio's 5, PipeWire's data
+// thread higher still). The sound server gives a playback stream a few
+// milliseconds to answer each request (7.5 ms sink, 25 ms buffered): an
+// ordinary thread on a busy desktop misses that now and then, and the
+// server then plays silence ("implicit underrun" in its log) that no
+// counter of ours sees; the speaker's sound comes late from there on, which
+// throws the echo canceller off. The thread only copies to and from the
+// ring and waits in poll. Where the system refuses (an unprivileged user
+// without RLIMIT_RTPRIO) the thread runs as an ordinary one;
+// StreamStats.RealTime says which.
+const realtimePriority = 3
+
+func init() { C.sp_set_rt_priority(realtimePriority) }
+
 // Why a C data callback: every call from miniaudio's audio thread into Go
 // leaves a scheduler P in a syscall state when it returns, which the Go
 // runtime's monitor thread then has to take back; with two devices per
@@ -203,6 +246,11 @@ func deviceCapture(s *streamShared, r *ring, in []int16, channels int) {
 
 func devicePlayback(s *streamShared, r *ring, out []int16, channels int) {
 	C.sp_playback(s, cbuf(r), (*C.int16_t)(unsafe.Pointer(&out[0])), C.uint32_t(len(out)/channels))
+}
+
+// realtimeOf reports whether s's device thread got its real-time priority.
+func realtimeOf(s *streamShared) bool {
+	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&s.realtime))) != 0
 }
 
 func u64(p *C.uint64_t) *uint64 { return (*uint64)(unsafe.Pointer(p)) }

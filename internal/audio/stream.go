@@ -118,6 +118,10 @@ type StreamStats struct {
 	// Trimmed counts queued samples dropped to keep a playback stream
 	// within MaxQueued.
 	Trimmed uint64
+	// RealTime reports that the device's audio thread runs with a
+	// real-time priority (see realtimePriority), known from its first
+	// callback on.
+	RealTime bool
 	// FirstFrame is the time from Start to the first data callback, and
 	// Steady the time from Start until frames flowed steadily (the
 	// watchdog armed); zero until then.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -62,6 +64,7 @@ func TestPlaybackToneReachesSinkMonitor(t *testing.T) {
 		wantCCallback(t, ps)
 		playTone(t, ps, 440, 3*time.Second)
 		st := ps.Stats()
+		wantRealTime(t, st)
 		if err := ps.Close(); err != nil {
 			t.Fatalf("close: %v", err)
 		}
@@ -103,6 +106,7 @@ func TestCaptureToneFromRemappedMonitor(t *testing.T) {
 			got = append(got, buf...)
 		}
 		t.Logf("read %d samples, stats %+v", len(got), cs.Stats())
+		wantRealTime(t, cs.Stats())
 		if lvl := bestToneLevel(got, 1000, 48000); lvl < 0.3 {
 			t.Fatalf("1 kHz level captured from %s = %.3f, want about 0.5", plant.SourceName, lvl)
 		}
@@ -203,6 +207,22 @@ func wantCCallback(t *testing.T, s Stream) {
 	}
 }
 
+// wantRealTime fails the test unless a stream that has called back runs
+// its device thread real-time where the system allows it (root, or an
+// RLIMIT_RTPRIO as high as realtimePriority), and not real-time where it
+// does not.
+func wantRealTime(t *testing.T, st StreamStats) {
+	t.Helper()
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_RTPRIO, &lim); err != nil {
+		t.Fatal(err)
+	}
+	allowed := os.Geteuid() == 0 || lim.Cur >= realtimePriority
+	if st.Callbacks == 0 || st.RealTime != allowed {
+		t.Errorf("device thread real-time %v after %d callbacks, want %v (euid %d, RLIMIT_RTPRIO %d)", st.RealTime, st.Callbacks, allowed, os.Geteuid(), lim.Cur)
+	}
+}
+
 func TestNullBackendStreams(t *testing.T) {
 	s, err := Open(Options{Backend: "null"})
 	if err != nil {
@@ -224,6 +244,7 @@ func TestNullBackendStreams(t *testing.T) {
 	if st := ps.Stats(); st.Frames < uint64(6*per) {
 		t.Errorf("null playback took %d frames, want at least %d", st.Frames, 6*per)
 	}
+	wantRealTime(t, ps.Stats())
 	if err := ps.Close(); err != nil {
 		t.Errorf("close playback: %v", err)
 	}

@@ -99,6 +99,7 @@ func (c *streamCore) Stats() StreamStats {
 		Overruns:   atomic.LoadUint64(u64(&c.sh.overruns)),
 		Underruns:  atomic.LoadUint64(u64(&c.sh.underruns)),
 		Trimmed:    atomic.LoadUint64(u64(&c.sh.trimmed)),
+		RealTime:   realtimeOf(c.sh),
 		FirstFrame: firstFrameSince(c.sh, c.startMono),
 		Steady:     time.Duration(c.steady.Load()),
 	}
