@@ -23,6 +23,14 @@ import "math"
 // correlation of 0.8 or more (an echo gives 0.9-0.99 on the test bed; two
 // people talking at once, up to 0.6), so a headset, with no echo, keeps
 // its reference where the speaker is.
+//
+// Once the echo is found, its delay can jump mid-call: an underrun of our
+// playback stream in the sound server (or an overrun of the capture
+// stream) shifts the echo by the gap, and the device counters the
+// reference is aligned on do not see it (the PulseAudio bed logs
+// "Implicit underrun" for such gaps under load; the echo moved 16-20 ms).
+// The newest 600 ms of the envelopes show the jump within about 0.7 s
+// (follow), and the reference moves to it.
 const (
 	delayBlock      = 4                        // ms, one point of the envelopes
 	delayMaxLag     = 400                      // ms, the longest delay looked for
@@ -34,6 +42,11 @@ const (
 	delayHysteresis = 0.1                      // how much better a new delay must correlate than the one in force
 	delayAgree      = 2                        // blocks two estimates in a row must agree within
 	delayMinShift   = delayMargin / delayBlock // blocks: a smaller move leaves the echo within the filters, and restarting them costs a second
+	delayRecent     = 600                      // ms of microphone in which a jump of the echo is looked for
+	delayJumpCorr   = 0.9                      // the correlation a jump needs there
+	delayJumpGain   = 0.03                     // how much better than the delay in force (the envelopes are smooth: 16 ms off an echo's peak still correlates 0.9)
+	delayJumpMin    = 3                        // blocks: the smallest jump followed
+	delayJumpAgree  = 3                        // estimates in a row that must see the jump
 )
 
 // delayEstimator follows the echo's delay; it is fed one captured frame
@@ -50,14 +63,17 @@ type delayEstimator struct {
 
 	mw, rw []float64 // the windows of an estimate, unrolled
 
-	last    int // the last confident estimate, in points (-1: none)
-	delay   int // the delay in force, in points (-1: none yet)
+	last    int  // the last confident estimate, in points (-1: none)
+	jump    int  // the jump follow saw last, in points (-1: none)
+	jumps   int  // how many estimates in a row saw it
+	jumped  bool // the last move was a jump (follow)
+	delay   int  // the delay in force, in points (-1: none yet)
 	changes uint64
 }
 
 func newDelayEstimator(rate int) *delayEstimator {
 	size := (delayMaxLag + delayWindow) / delayBlock
-	d := &delayEstimator{block: rate * delayBlock / 1000, ref: make([]float64, size), mic: make([]float64, size), last: -1, delay: -1}
+	d := &delayEstimator{block: rate * delayBlock / 1000, ref: make([]float64, size), mic: make([]float64, size), last: -1, jump: -1, delay: -1}
 	// Before the call the speaker was silent: the reference's history
 	// is silence, so the first estimate need not wait for a whole lag.
 	floor := envelope(0, d.block)
@@ -112,6 +128,74 @@ func (d *delayEstimator) estimate() bool {
 	mw := unroll(d.mw[:0], d.mic, end-w, w)
 	rw := unroll(d.rw[:0], d.ref, end-w-maxLag, w+maxLag)
 	d.mw, d.rw = mw, rw
+	if d.delay >= 0 && d.follow(mw, rw, maxLag) {
+		return true
+	}
+	best, bestLag, current, ok := correlate(mw, rw, maxLag, d.delay)
+	if !ok {
+		return false
+	}
+	// A peak at the end of the range may be a longer delay's slope;
+	// a new delay must beat the one in force clearly.
+	if best < delayMinCorr || bestLag >= maxLag-1 || (d.delay >= 0 && best < current+delayHysteresis) {
+		d.last = -1
+		return false
+	}
+	agreed := d.last >= 0 && abs(bestLag-d.last) <= delayAgree
+	d.last = bestLag
+	if !agreed || (d.delay >= 0 && abs(bestLag-d.delay) < delayMinShift) {
+		return false
+	}
+	d.move(bestLag, false)
+	return true
+}
+
+// follow looks for a jump of the echo in the newest delayRecent of the
+// envelopes (mw and rw as estimate unrolls them): a sound server's
+// underrun or overrun on either stream moves the echo by the gap, 10-40
+// ms, at once. The whole window would see the new delay beat the old only
+// once most of it is past the jump, 1-2 s, and the cancellers lose the
+// echo meanwhile (on the PulseAudio bed under load, from 50 to 15 dB for
+// 4 s and more, without reconverging on their own); the recent part sees
+// it within about 0.7 s (1 s in one run on the bed under load). Its
+// figure is noisier, so it asks more: a stronger peak, away from the
+// delay in force and better than it there, in delayJumpAgree estimates
+// in a row.
+func (d *delayEstimator) follow(mw, rw []float64, maxLag int) bool {
+	ws := min(len(mw), delayRecent/delayBlock)
+	off := len(mw) - ws
+	best, lag, current, ok := correlate(mw[off:], rw[off:], maxLag, d.delay)
+	if !ok || best < delayJumpCorr || lag >= maxLag-1 || best < current+delayJumpGain || abs(lag-d.delay) < delayJumpMin {
+		d.jump, d.jumps = -1, 0
+		return false
+	}
+	if d.jump >= 0 && abs(lag-d.jump) <= 1 {
+		d.jumps++
+	} else {
+		d.jumps = 1
+	}
+	d.jump = lag
+	if d.jumps < delayJumpAgree {
+		return false
+	}
+	d.move(lag, true)
+	return true
+}
+
+// move puts a new delay in force; jumped is whether follow saw it.
+func (d *delayEstimator) move(lag int, jumped bool) {
+	d.delay, d.jumped = lag, jumped
+	d.changes++
+	d.last, d.jump, d.jumps = -1, -1, 0
+}
+
+// correlate is the normalised correlation of mw with rw at each lag
+// (rw[maxLag-lag:][:len(mw)] lines up with mw at lag): the best and its
+// lag (the shorter of equals), and the figure at lag cur (-1 when cur is
+// not a lag or the reference is flat there). ok is false when the
+// microphone is flat: nothing to align on.
+func correlate(mw, rw []float64, maxLag, cur int) (best float64, bestLag int, current float64, ok bool) {
+	w := len(mw)
 	var sm, smm float64
 	for _, v := range mw {
 		sm += v
@@ -120,7 +204,7 @@ func (d *delayEstimator) estimate() bool {
 	fw := float64(w)
 	varM := smm/fw - (sm/fw)*(sm/fw)
 	if varM < 1 {
-		return false // a flat microphone: nothing to align on
+		return 0, -1, -1, false
 	}
 	// The reference's sums over each lag's window, slid one point at a
 	// time from the longest lag.
@@ -129,7 +213,7 @@ func (d *delayEstimator) estimate() bool {
 		sr += r
 		srr += r * r
 	}
-	best, bestLag, current := -1.0, -1, -1.0
+	best, bestLag, current = -1.0, -1, -1.0
 	for lag := maxLag; lag >= 0; lag-- {
 		at := maxLag - lag
 		if lag < maxLag {
@@ -146,27 +230,14 @@ func (d *delayEstimator) estimate() bool {
 			smr += m * rw[at+t]
 		}
 		c := (smr/fw - (sr/fw)*(sm/fw)) / math.Sqrt(varR*varM)
-		if lag == d.delay {
+		if lag == cur {
 			current = c
 		}
 		if c > best || (c == best && lag < bestLag) {
 			best, bestLag = c, lag
 		}
 	}
-	// A peak at the end of the range may be a longer delay's slope;
-	// a new delay must beat the one in force clearly.
-	if best < delayMinCorr || bestLag >= maxLag-1 || (d.delay >= 0 && best < current+delayHysteresis) {
-		d.last = -1
-		return false
-	}
-	agreed := d.last >= 0 && abs(bestLag-d.last) <= delayAgree
-	d.last = bestLag
-	if !agreed || (d.delay >= 0 && abs(bestLag-d.delay) < delayMinShift) {
-		return false
-	}
-	d.delay = bestLag
-	d.changes++
-	return true
+	return best, bestLag, current, true
 }
 
 // shift is how many samples the reference is held back: the delay less

@@ -23,7 +23,9 @@
 // reference back by it less 24 ms (delay.go; EchoDelay reports it), so
 // the cancellers see a short, early echo. Until it has found the delay
 // (0.6 s of the far end talking) the reference is not held back; when it
-// moves, speexdsp's filter starts afresh. The filter (Tail) spans the
+// moves, WebRTC's module starts afresh, and speexdsp's filter too when
+// the echo is found; when the echo jumps (a sound server's underrun:
+// followed within about 0.7 s) the filter keeps what it learnt. The filter (Tail) spans the
 // rest of the echo: the margin and the room's decay.
 //
 // Reference and Capture run on different goroutines (the receive and send
