@@ -16,6 +16,7 @@ typedef struct {
 	uint64_t frames, callbacks, overruns, underruns, trimmed;
 	int64_t first_ns;    // CLOCK_MONOTONIC of the first callback; 0 before
 	int64_t last_ns;     // CLOCK_MONOTONIC of the last callback; 0 before
+	uint64_t last_frames; // frames of the last callback
 	uint64_t max_queued; // playback: samples kept at most; 0 = no bound
 	uint32_t channels;
 	uint32_t capture;
@@ -34,6 +35,7 @@ static void sp_counted(sp_stream *s, uint32_t frames) {
 	if (__atomic_add_fetch(&s->callbacks, 1, __ATOMIC_RELAXED) == 1) {
 		__atomic_store_n(&s->first_ns, now, __ATOMIC_RELAXED);
 	}
+	__atomic_store_n(&s->last_frames, frames, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->last_ns, now, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&s->frames, frames, __ATOMIC_RELEASE);
 }
@@ -200,8 +202,8 @@ import (
 
 // realtimePriority is the SCHED_FIFO priority of the devices' audio
 // threads, below the sound servers' own (PulseAudio's 5, PipeWire's data
-// thread higher still). The sound server gives a playback stream a few
-// milliseconds to answer each request (7.5 ms sink, 25 ms buffered): an
+// thread higher still). The sound server gives a playback stream only
+// what it has buffered to answer each request (pulseattr.go): an
 // ordinary thread on a busy desktop misses that now and then, and the
 // server then plays silence ("implicit underrun" in its log) that no
 // counter of ours sees; the speaker's sound comes late from there on, which
@@ -307,13 +309,16 @@ func firstFrameSince(s *streamShared, start int64) time.Duration {
 }
 
 // nextCallback is how long until the device's next callback is due (the
-// last one's time plus a period), or false before the first one.
-func nextCallback(s *streamShared, period time.Duration) (time.Duration, bool) {
+// last one's time plus the time its frames last at rate), or false before
+// the first one. A callback's size is the device's period or, for a
+// playback stream called at the sound server's requests, the request's.
+func nextCallback(s *streamShared, rate int) (time.Duration, bool) {
 	last := atomic.LoadInt64((*int64)(unsafe.Pointer(&s.last_ns)))
-	if last == 0 {
+	frames := atomic.LoadUint64(u64(&s.last_frames))
+	if last == 0 || rate <= 0 {
 		return 0, false
 	}
-	return time.Duration(last + int64(period) - monoNow()), true
+	return time.Duration(last + int64(frames)*int64(time.Second)/int64(rate) - monoNow()), true
 }
 
 // monoNow is CLOCK_MONOTONIC in ns, the clock of firstFrameSince and of

@@ -145,6 +145,13 @@ func (st *malgoStream) init(b backend, id []byte) (*malgo.AllocatedContext, *mal
 	}
 	dc.SampleRate = uint32(cfg.SampleRate)
 	dc.PeriodSizeInFrames = uint32(cfg.PeriodFrames())
+	if st.kind == KindPlayback {
+		// The data callback takes what the sound server asks for (a
+		// PulseAudio request is a quarter of a period or less) straight
+		// from the ring: miniaudio's own buffer of a whole period in
+		// between would hold up to a period more on the receive path.
+		dc.NoFixedSizedCallback = 1
+	}
 	sub.Format = malgo.FormatS16
 	sub.Channels = uint32(cfg.Channels)
 	if id != nil {

@@ -124,11 +124,18 @@ import (
 
 // Playback buffering asked of PulseAudio (see the C comment above): the
 // sink's latency and the size of the server's requests. With 20 ms
-// periods tlength is 25 ms (miniaudio's own: 20 ms with a 5 ms sink and
-// 5 ms requests).
+// periods tlength is 60 ms (miniaudio's own: 20 ms with a 5 ms sink and
+// 5 ms requests): the server mixes every 20 ms and asks for 10 ms at a
+// time, where a 7.5 ms sink with 5 ms requests (tlength 25 ms) woke the
+// server and our stream's thread twice to four times as often. That cost
+// the phone and the server together 1.8 times baresip's CPU in a PCMU call
+// against 1.1-1.2 now (BENCHMARKS.md, item 4); the receive path stays
+// within its goal because the data callback takes the requests straight
+// from the ring (malgostream.go, NoFixedSizedCallback), which took up to a
+// period off it.
 const (
-	pulseSinkLatency = 7500 * time.Microsecond
-	pulseMinReq      = 5 * time.Millisecond
+	pulseSinkLatency = 20 * time.Millisecond
+	pulseMinReq      = 10 * time.Millisecond
 )
 
 // tunePulsePlayback makes the playback streams of c, a PulseAudio context,

@@ -12,8 +12,8 @@ import (
 )
 
 // TestPulsePlaybackBuffering: a PulseAudio context's playback streams ask
-// for a 5 ms request size and a 25 ms target (pulseattr.go), and the sound
-// server sets the sink's latency to the 7.5 ms that follows from them,
+// for a 10 ms request size and a 60 ms target (pulseattr.go), and the sound
+// server sets the sink's latency to the 20 ms that follows from them,
 // against the 5 ms miniaudio's own request gives.
 func TestPulsePlaybackBuffering(t *testing.T) {
 	p, jabra, _ := startHeadsets(t)
@@ -56,8 +56,9 @@ func TestPulsePlaybackBuffering(t *testing.T) {
 			return false
 		}
 		configured, _ = strconv.Atoi(m[1])
-		return configured >= 6500 && configured <= 8500
+		d := time.Duration(configured) * time.Microsecond
+		return d >= pulseSinkLatency-time.Millisecond && d <= pulseSinkLatency+time.Millisecond
 	}) {
-		t.Fatalf("the sink's configured latency is %d µs, want 7.5 ms (the stream's tuning did not reach the server)", configured)
+		t.Fatalf("the sink's configured latency is %d µs, want %s (the stream's tuning did not reach the server)", configured, pulseSinkLatency)
 	}
 }

@@ -65,6 +65,13 @@ func TestPlaybackToneReachesSinkMonitor(t *testing.T) {
 		playTone(t, ps, 440, 3*time.Second)
 		st := ps.Stats()
 		wantRealTime(t, st)
+		// The data callback is handed what the server asks for (its
+		// first fill alone is three periods), not whole periods gathered
+		// in miniaudio's own buffer, which would hold up to a period more
+		// before the speaker and make every callback exactly a period.
+		if per := uint64(ps.Config().PeriodFrames()); st.Callbacks == 0 || st.Frames == st.Callbacks*per {
+			t.Errorf("%d frames in %d callbacks: every callback a whole period (%d frames), want the server's requests", st.Frames, st.Callbacks, per)
+		}
 		if err := ps.Close(); err != nil {
 			t.Fatalf("close: %v", err)
 		}

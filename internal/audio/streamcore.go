@@ -204,13 +204,13 @@ func (c *streamCore) move(p []int16, op func([]int16) int, until time.Time) (int
 // wait blocks until the device side moved samples (a callback in Go),
 // a callback in C (which pokes nothing) has had time to, the stream
 // ended, or limit (at most a period) passed. The next C callback is
-// expected a period after the last one; before the first, or when it is
-// late, wait looks again after the time the need samples take at the
-// stream's rate (at least a millisecond).
+// expected when the last one's frames have played (nextCallback); before
+// the first, or when it is late, wait looks again after the time the need
+// samples take at the stream's rate (at least a millisecond).
 func (c *streamCore) wait(need int, limit time.Duration) error {
 	d := time.Duration(int64(need/c.cfg.Channels) * int64(time.Second) / int64(c.cfg.SampleRate))
 	d = min(max(d, time.Millisecond), limit)
-	if next, ok := nextCallback(c.sh, c.cfg.Period); ok && next > 0 {
+	if next, ok := nextCallback(c.sh, c.cfg.SampleRate); ok && next > 0 {
 		d = min(next+callbackSlack, limit)
 	}
 	c.timer.Reset(d)
