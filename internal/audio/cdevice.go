@@ -100,10 +100,10 @@ static void *sp_dev[SP_SLOTS];
 static sp_stream *sp_st[SP_SLOTS];
 static int16_t *sp_buf[SP_SLOTS];
 
-// sp_rt_priority is the SCHED_FIFO priority a device's audio thread asks
-// for at its first callback (0: none is asked); sp_thread_rt is what the
+// SP_RT_PRIORITY is the SCHED_FIFO priority a device's audio thread asks
+// for at its first callback (realtimePriority); sp_thread_rt is what the
 // calling thread got: 0 not asked yet, 1 real-time, -1 refused.
-static int sp_rt_priority;
+#define SP_RT_PRIORITY 3
 static __thread int sp_thread_rt;
 
 // sp_realtime makes the calling thread, a device's audio thread, real-time
@@ -111,16 +111,11 @@ static __thread int sp_thread_rt;
 // thread must never be made real-time.
 static int sp_realtime(void) {
 	if (sp_thread_rt == 0) {
-		struct sched_param p = {.sched_priority = __atomic_load_n(&sp_rt_priority, __ATOMIC_RELAXED)};
-		sp_thread_rt = -1;
-		if (p.sched_priority > 0 && sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &p) == 0) {
-			sp_thread_rt = 1;
-		}
+		struct sched_param p = {.sched_priority = SP_RT_PRIORITY};
+		sp_thread_rt = sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &p) == 0 ? 1 : -1;
 	}
 	return sp_thread_rt > 0;
 }
-
-static void sp_set_rt_priority(int prio) { __atomic_store_n(&sp_rt_priority, prio, __ATOMIC_RELAXED); }
 
 // sp_data is the device's data callback, on miniaudio's audio thread: it
 // never enters Go.
@@ -128,7 +123,7 @@ static void sp_data(void *dev, void *out, const void *in, uint32_t frames) {
 	for (int i = 0; i < SP_SLOTS; i++) {
 		if (__atomic_load_n(&sp_dev[i], __ATOMIC_ACQUIRE) == dev) {
 			sp_stream *s = sp_st[i];
-			if (sp_realtime() && __atomic_load_n(&s->realtime, __ATOMIC_RELAXED) == 0) {
+			if (__atomic_load_n(&s->realtime, __ATOMIC_RELAXED) == 0 && sp_realtime()) {
 				__atomic_store_n(&s->realtime, 1, __ATOMIC_RELAXED);
 			}
 			if (s->capture) {
@@ -211,9 +206,7 @@ import (
 // ring and waits in poll. Where the system refuses (an unprivileged user
 // without RLIMIT_RTPRIO) the thread runs as an ordinary one;
 // StreamStats.RealTime says which.
-const realtimePriority = 3
-
-func init() { C.sp_set_rt_priority(realtimePriority) }
+const realtimePriority = C.SP_RT_PRIORITY
 
 // Why a C data callback: every call from miniaudio's audio thread into Go
 // leaves a scheduler P in a syscall state when it returns, which the Go

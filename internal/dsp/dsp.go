@@ -483,9 +483,10 @@ func (p *Processor) EchoDelayFoundAt() time.Duration {
 }
 
 // DelayMoves counts the times the stage moved its reference to a new
-// echo delay, each time starting the cancellers afresh: once when a call
-// finds its echo, more when the echo path itself moves (a sound server's
-// underrun, a relay's buffering). A nil Processor reports 0.
+// echo delay, each time starting WebRTC's canceller afresh (and
+// speexdsp's filter, unless the echo jumped): once when a call finds its
+// echo, more when the echo path itself moves (a sound server's underrun,
+// a relay's buffering). A nil Processor reports 0.
 func (p *Processor) DelayMoves() uint64 {
 	if p == nil {
 		return 0
