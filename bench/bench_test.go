@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -584,5 +585,39 @@ func TestParseStatusKB(t *testing.T) {
 	}
 	if _, err := ParseStatusKB(status, "RssShmem"); !errors.Is(err, ErrBadProcStat) {
 		t.Errorf("a missing key: %v, want ErrBadProcStat", err)
+	}
+}
+
+func TestParseStatusCount(t *testing.T) {
+	status := "Name:\tx\nvoluntary_ctxt_switches:\t1520\nnonvoluntary_ctxt_switches:\t 7\n"
+	for key, want := range map[string]uint64{"voluntary_ctxt_switches": 1520, "nonvoluntary_ctxt_switches": 7} {
+		if got, err := ParseStatusCount(status, key); err != nil || got != want {
+			t.Errorf("%s: %d, %v; want %d", key, got, err, want)
+		}
+	}
+	if _, err := ParseStatusCount(status, "Threads"); !errors.Is(err, ErrBadProcStat) {
+		t.Errorf("missing key: %v", err)
+	}
+	if _, err := ParseStatusCount("Threads:\tmany\n", "Threads"); err == nil {
+		t.Error("a count that is no number parsed")
+	}
+}
+
+// TestThreadAccount: the account of this process's threads names its
+// busiest thread and adds their shares up.
+func TestThreadAccount(t *testing.T) {
+	pid := os.Getpid()
+	before := sampleThreads(pid)
+	if len(before) == 0 {
+		t.Fatal("no threads read")
+	}
+	start := time.Now()
+	x := 0
+	for time.Since(start) < 20*time.Millisecond { // some CPU to account for
+		x++
+	}
+	got := threadAccount(pid, before, time.Since(start))
+	if x == 0 || !strings.HasPrefix(got, "pid "+strconv.Itoa(pid)+": ") || !strings.Contains(got, "% core") || strings.Count(got, "\n") < 1 {
+		t.Errorf("account:\n%s", got)
 	}
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -85,6 +86,9 @@ func (h *harness) figCPU(ctx context.Context) []*Row {
 						pc, err := m.Percent()
 						if err != nil {
 							return 0, err
+						}
+						if t := m.Threads(); t != "" {
+							fmt.Fprintf(os.Stderr, "%s %s %s\n%s\n%s\n", c.codec, im, map[bool]string{true: "generated"}[generated], t, srv.Threads())
 						}
 						spc, err := srv.Percent()
 						if err != nil {

@@ -110,9 +110,10 @@ func rssMB(pid int) (float64, error) {
 // cpuMeter measures the share of one core a process used between Start
 // and Stop.
 type cpuMeter struct {
-	pid   int
-	ticks uint64
-	at    time.Time
+	pid     int
+	ticks   uint64
+	at      time.Time
+	threads map[int]threadSample // with SOFTPHONE_BENCH_THREADS set
 }
 
 func startCPU(pid int) (*cpuMeter, error) {
@@ -120,7 +121,20 @@ func startCPU(pid int) (*cpuMeter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cpuMeter{pid: pid, ticks: t, at: time.Now()}, nil
+	m := &cpuMeter{pid: pid, ticks: t, at: time.Now()}
+	if os.Getenv("SOFTPHONE_BENCH_THREADS") != "" {
+		m.threads = sampleThreads(pid)
+	}
+	return m, nil
+}
+
+// Threads is the per-thread account since start (threadAccount), or ""
+// unless SOFTPHONE_BENCH_THREADS was set at start.
+func (m *cpuMeter) Threads() string {
+	if m.threads == nil {
+		return ""
+	}
+	return threadAccount(m.pid, m.threads, time.Since(m.at))
 }
 
 // Percent returns the CPU used since start as a percentage of one core.
