@@ -65,19 +65,7 @@ func (c *quietConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, erro
 	}
 	var sa4 syscall.RawSockaddrInet4
 	var sa6 syscall.RawSockaddrInet6
-	var sa unsafe.Pointer
-	var salen uintptr
-	if c.inet6 {
-		sa6.Family = syscall.AF_INET6
-		putPort(&sa6.Port, addr.Port())
-		sa6.Addr = ip.As16() // an IPv4 address comes out IPv4-mapped
-		sa, salen = unsafe.Pointer(&sa6), unsafe.Sizeof(sa6)
-	} else {
-		sa4.Family = syscall.AF_INET
-		putPort(&sa4.Port, addr.Port())
-		sa4.Addr = ip.Unmap().As4()
-		sa, salen = unsafe.Pointer(&sa4), unsafe.Sizeof(sa4)
-	}
+	sa, salen := rawSockaddr(&sa4, &sa6, addr, c.inet6)
 	var n int
 	var errno syscall.Errno
 	err := c.raw.Write(func(fd uintptr) bool {
@@ -133,6 +121,22 @@ func (c *quietConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: os.NewSyscallError("recvfrom", errno)}
 	}
 	return n, addrPortOf(&from), nil
+}
+
+// rawSockaddr fills sa6 (an AF_INET6 socket: an IPv4 address comes out
+// IPv4-mapped) or sa4 with addr for sendto, and returns the one filled and
+// its length.
+func rawSockaddr(sa4 *syscall.RawSockaddrInet4, sa6 *syscall.RawSockaddrInet6, addr netip.AddrPort, inet6 bool) (unsafe.Pointer, uintptr) {
+	if inet6 {
+		sa6.Family = syscall.AF_INET6
+		putPort(&sa6.Port, addr.Port())
+		sa6.Addr = addr.Addr().As16()
+		return unsafe.Pointer(sa6), unsafe.Sizeof(*sa6)
+	}
+	sa4.Family = syscall.AF_INET
+	putPort(&sa4.Port, addr.Port())
+	sa4.Addr = addr.Addr().Unmap().As4()
+	return unsafe.Pointer(sa4), unsafe.Sizeof(*sa4)
 }
 
 // addrPortOf reads a datagram's source address.

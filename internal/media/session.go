@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -178,11 +180,16 @@ type PacketConn interface {
 // written is one RTP packet; callers pass ptime's worth of samples at
 // Codec.SampleRate.
 //
-//	reader goroutine: UDP ─► SRTP unprotect ─► rtp.Packet ─► stats ─► jitter buffer
-//	                                                      └► telephone-event ─► OnDTMF
-//	ReadFrame (per tick): jitter buffer ─► Decode / Conceal / silence ─► PCM
+//	reader goroutine, or the beat: UDP ─► SRTP unprotect ─► rtp.Packet ─► stats ─► jitter buffer
+//	                                                                   └► telephone-event ─► OnDTMF
+//	ReadFrame (per tick): [the beat] jitter buffer ─► Decode / Conceal / silence ─► PCM
 //	WriteFrame: PCM ─► Encode ─► rtp.Packet ─► SRTP protect ─► UDP
 //	RTCP goroutine (per RTCPInterval): SR/RR + SDES ─► SRTCP ─► UDP
+//
+// A plain UDP socket on Linux is read on the beat (beatconn_linux.go): at
+// each tick of the playout clock, before the frame due is taken, at least
+// every beatIdle while nothing reads the clock, and before Stats, Idle and
+// MediaIdle answer. Other conns (WebRTC's) are read by a goroutine.
 type Session struct {
 	log      *slog.Logger
 	now      func() time.Time
@@ -230,6 +237,13 @@ type Session struct {
 
 	dtmfRx dtmfReceiver // RTP reader only
 
+	// RTP read on the playout clock's beat (beatconn_linux.go): beat is
+	// the socket, nil where a reader goroutine reads it (readRTP).
+	beat     beatReader
+	beatIdle *time.Timer // reads every beatIdle while nothing ticks
+	rxMu     sync.Mutex  // one reader of the beat at a time
+	rx       beatRx      // under rxMu
+
 	done chan struct{} // closed by Close: the goroutines' stop signal
 	wg   sync.WaitGroup
 	once sync.Once
@@ -255,7 +269,8 @@ func NewSession(o SessionOptions) (*Session, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
+	sysClock := o.Now == nil
+	if sysClock {
 		o.Now = time.Now
 	}
 	for _, f := range []*TickerFunc{&o.PlayoutTicker, &o.RTCPTicker, &o.DTMFTicker} {
@@ -278,9 +293,10 @@ func NewSession(o SessionOptions) (*Session, error) {
 	if isNilConn(o.RTCP) {
 		o.RTCP = nil
 	}
-	// Plain sockets send and receive quietly (quietconn_linux.go).
+	// Plain sockets send and receive quietly (quietconn_linux.go), and
+	// RTP is read on the playout clock's beat (beatconn_linux.go).
 	if c, ok := o.RTP.(*net.UDPConn); ok && c != nil {
-		o.RTP = quiet(c)
+		o.RTP = onBeat(c)
 	}
 	if c, ok := o.RTCP.(*net.UDPConn); ok {
 		o.RTCP = quiet(c)
@@ -307,6 +323,10 @@ func NewSession(o SessionOptions) (*Session, error) {
 		encBuf:   make([]byte, maxPacket+srtpOverhead),
 		jb:       newJitterBufferFor(o.Negotiated),
 		done:     make(chan struct{}),
+	}
+	if b, ok := o.RTP.(beatReader); ok {
+		s.beat, s.rx.sysClock = b, sysClock
+		s.rx.buf, s.rx.plain, s.rx.oob = make([]byte, maxPacket), make([]byte, maxPacket), make([]byte, beatOOB)
 	}
 	return s, nil
 }
@@ -338,8 +358,14 @@ func (s *Session) Start() error {
 	s.started = true
 	s.startedAt = s.now()
 	s.playout = s.opts.PlayoutTicker(ptimeOf(s.neg))
-	s.wg.Add(1)
-	go s.readRTP()
+	if s.beat != nil {
+		s.rxMu.Lock()
+		s.beatIdle = time.AfterFunc(beatIdle, s.readIdle)
+		s.rxMu.Unlock()
+	} else {
+		s.wg.Add(1)
+		go s.readRTP()
+	}
 	if s.rtc != nil {
 		s.wg.Add(2)
 		go s.readRTCP()
@@ -410,6 +436,7 @@ func (s *Session) Destination() netip.AddrPort {
 
 // Stats returns a copy of the counters with the current quality figures.
 func (s *Session) Stats() Stats {
+	s.readBeat(beatQuery) // what waits in the socket counts
 	s.jbMu.Lock()
 	js := s.jb.snapshot()
 	s.jbMu.Unlock()
@@ -454,6 +481,7 @@ func (s *Session) Stats() Stats {
 // or since Start when none came yet; 0 before Start. The phone layer ends
 // calls on an RTP timeout with it.
 func (s *Session) Idle(now time.Time) time.Duration {
+	s.readBeat(beatQuery)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	last := s.stats.LastReceived
@@ -512,6 +540,7 @@ func (s *Session) MediaTimedOut(now time.Time, timeout time.Duration) (time.Dura
 
 // mediaIdle is MediaIdle, and whether the peer is judged by RTCP.
 func (s *Session) mediaIdle(now time.Time) (time.Duration, bool) {
+	s.readBeat(beatQuery)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.startedAt.IsZero() {
@@ -707,17 +736,37 @@ func (s *Session) ReadFrame(ctx context.Context) ([]int16, error) {
 	}
 	select {
 	case <-tick:
-		return s.playFrame(), nil
+		return s.onTick(), nil
 	default:
 	}
 	select {
 	case <-tick:
-		return s.playFrame(), nil
+		return s.onTick(), nil
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	case <-s.done:
 		return nil, ErrSessionClosed
 	}
+}
+
+// onTick is a tick of the playout clock: what RTP waits is read, then the
+// frame due played.
+//
+// On the beat, the tick first yields its processor once. Why: the
+// goroutine reading the clock is woken by the runtime's timer, which hands
+// it the rest of the time slice of whatever ran last on that processor;
+// when nothing else runs there (no reader goroutine any more), that slice
+// never ends, and after 10 ms of it the runtime's monitor thread takes the
+// processor away from the first long C call of every tick (the Opus
+// coder, the echo canceller) and polls every 20 µs until the call ends:
+// with Opus, 600 thread switches a second instead of 300 (BENCHMARKS.md,
+// item 4). A yield starts a fresh slice.
+func (s *Session) onTick() []int16 {
+	if s.beat != nil {
+		runtime.Gosched()
+	}
+	s.readBeat(beatTick)
+	return s.playFrame()
 }
 
 // playFrame pops one frame from the jitter buffer.
@@ -738,6 +787,14 @@ func (s *Session) Close() error {
 		s.closed = true
 		s.mu.Unlock()
 		close(s.done)
+		if s.beat != nil {
+			s.rxMu.Lock() // waits for a read on the beat under way
+			s.rx.closed = true
+			if s.beatIdle != nil {
+				s.beatIdle.Stop()
+			}
+			s.rxMu.Unlock()
+		}
 		var errs []error
 		if err := s.rtp.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("media: close rtp socket: %w", err))
@@ -769,20 +826,160 @@ func (s *Session) stopping() bool {
 }
 
 // readRTP is the RTP reader goroutine, owned by the Session: it ends when
-// Close closes the socket.
+// Close closes the socket. Sockets read on the beat have none (readBeat).
 func (s *Session) readRTP() {
 	defer s.wg.Done()
 	var pkt rtp.Packet
 	s.readLoop(s.rtp, "rtp", func(sec *srtpContexts, dst, data []byte) ([]byte, error) {
-		// RFC 3711 §3.3: authenticate, check replay, decrypt.
-		return sec.decRTP.DecryptRTP(dst, data, nil)
+		return s.unprotectRTP(sec, dst, data)
 	}, func(data []byte, from netip.AddrPort) {
-		if err := pkt.Unmarshal(data); err != nil || pkt.Version != 2 {
-			s.count(func(st *Stats) { st.PacketsIgnored++ })
-			return
-		}
-		s.receive(&pkt, from)
+		s.handleRTP(&pkt, data, from, s.now())
 	})
+}
+
+// unprotectRTP authenticates, checks for replay and decrypts an SRTP
+// packet (RFC 3711 §3.3).
+func (s *Session) unprotectRTP(sec *srtpContexts, dst, data []byte) ([]byte, error) {
+	return sec.decRTP.DecryptRTP(dst, data, nil)
+}
+
+// handleRTP parses one RTP packet received at at and hands it on.
+func (s *Session) handleRTP(pkt *rtp.Packet, data []byte, from netip.AddrPort, at time.Time) {
+	if err := pkt.Unmarshal(data); err != nil || pkt.Version != 2 {
+		s.count(func(st *Stats) { st.PacketsIgnored++ })
+		return
+	}
+	s.receive(pkt, from, at)
+}
+
+// beatReader is an RTP socket read on the playout clock's beat
+// (beatConn): readWaiting reads one datagram that waits, never blocking.
+type beatReader interface {
+	PacketConn
+	readWaiting(b, oob []byte) (n int, from netip.AddrPort, at time.Time, ok bool, err error)
+}
+
+// beatOOB is room for a datagram's arrival time (SCM_TIMESTAMPNS).
+const beatOOB = 64
+
+// beatIdle is how often RTP is read while the playout clock is not being
+// read (ReadFrame): before the call's audio path runs, or without one.
+const beatIdle = 100 * time.Millisecond
+
+// beatIdleTicking is how often the idle reads look whether the playout
+// clock is still read, while it is: a timer firing every beatIdle would
+// wake the process ten times a second for nothing. The counters stay
+// current meanwhile (Stats reads first); a telephone event read by a
+// question waits at most this long to be told when the clock stops.
+const beatIdleTicking = time.Second
+
+// beatMax bounds the datagrams one read of the beat takes: about what a
+// socket's default buffer holds of RTP. What a flood leaves waits for the
+// next tick, or is dropped by the kernel as the buffer fills.
+const beatMax = 512
+
+// beatRx is the reader's state of a socket read on the beat.
+type beatRx struct {
+	closed          bool
+	sysClock        bool // the session's clock is the system's: the kernel's stamps apply
+	buf, plain, oob []byte
+	pkt             rtp.Packet
+	digits          []rune    // telephone events ended, for OnDTMF
+	ticked          time.Time // the playout clock's last read
+}
+
+// Who reads the beat: the playout clock, the idle reads, or a question
+// about the counters (Stats, Idle, MediaIdle), which leaves the telephone
+// events it reads to be told by the next of the others: OnDTMF is never
+// called on the asker's goroutine, which may hold its own locks.
+const (
+	beatTick = iota
+	beatIdleRead
+	beatQuery
+)
+
+// readBeat reads every datagram waiting in the RTP socket (at most
+// beatMax), as a reader goroutine would have at their arrival times.
+func (s *Session) readBeat(who int) {
+	if s.beat == nil {
+		return
+	}
+	s.rxMu.Lock()
+	if s.rx.closed {
+		s.rxMu.Unlock()
+		return
+	}
+	now := time.Now()
+	switch who {
+	case beatTick:
+		s.rx.ticked = now
+	case beatIdleRead:
+		if now.Sub(s.rx.ticked) < beatIdle {
+			s.rxMu.Unlock()
+			return // the clock is being read
+		}
+	}
+	rx := &s.rx
+	base := s.now()
+	for range beatMax {
+		n, from, stamp, ok, err := s.beat.readWaiting(rx.buf, rx.oob)
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) && !s.stopping() {
+				s.log.Debug("rtp read failed", "err", err)
+			}
+			break
+		}
+		if !ok {
+			break
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		if s.dropForeign(s.rtp, from) {
+			continue
+		}
+		data := rx.buf[:n]
+		s.mu.Lock()
+		sec := s.sec
+		s.mu.Unlock()
+		if sec != nil {
+			out, err := s.unprotectRTP(sec, rx.plain[:0], data)
+			if err != nil {
+				s.srtpFailed(err)
+				continue
+			}
+			data = out
+		}
+		at := base
+		if rx.sysClock && !stamp.IsZero() {
+			// The kernel's stamps are on the system's clock: a
+			// session on its own clock (tests) takes its now.
+			at = base.Add(-max(base.Sub(stamp), 0))
+		}
+		s.handleRTP(&rx.pkt, data, from, at)
+	}
+	var digits []rune
+	if who != beatQuery && len(rx.digits) > 0 {
+		digits = slices.Clone(rx.digits)
+		rx.digits = rx.digits[:0]
+	}
+	s.rxMu.Unlock()
+	for _, d := range digits {
+		s.opts.OnDTMF(d) // outside the reader's lock, as from a reader goroutine
+	}
+}
+
+// readIdle is readBeat while the playout clock is not read, every
+// beatIdle; while it is, it only looks again every beatIdleTicking.
+func (s *Session) readIdle() {
+	s.readBeat(beatIdleRead)
+	s.rxMu.Lock()
+	if !s.rx.closed {
+		next := beatIdle
+		if time.Since(s.rx.ticked) < beatIdle {
+			next = beatIdleTicking
+		}
+		s.beatIdle.Reset(next)
+	}
+	s.rxMu.Unlock()
 }
 
 // readLoop reads datagrams from conn until Close, unprotects them with the
@@ -855,9 +1052,8 @@ func (s *Session) srtpFailed(err error) {
 	s.log.Debug("srtp packet dropped", "reason", classifySRTPError(err), "err", err)
 }
 
-// receive handles one RTP packet from the network.
-func (s *Session) receive(pkt *rtp.Packet, from netip.AddrPort) {
-	now := s.now()
+// receive handles one RTP packet from the network, received at now.
+func (s *Session) receive(pkt *rtp.Packet, from netip.AddrPort, now time.Time) {
 	s.mu.Lock()
 	neg := s.neg
 	isAudio := pkt.PayloadType == neg.RecvPayloadType || pkt.PayloadType == neg.Codec.PayloadType
@@ -935,7 +1131,11 @@ func (s *Session) receive(pkt *rtp.Packet, from netip.AddrPort) {
 	}
 	if d := s.dtmfRx.receive(pkt.SSRC, pkt.Timestamp, pkt.Payload); d != 0 {
 		s.count(func(st *Stats) { st.DTMFReceived++ })
-		if s.opts.OnDTMF != nil {
+		switch {
+		case s.opts.OnDTMF == nil:
+		case s.beat != nil:
+			s.rx.digits = append(s.rx.digits, d) // readBeat calls OnDTMF
+		default:
 			s.opts.OnDTMF(d)
 		}
 	}
