@@ -267,8 +267,16 @@ type fakeMedia struct {
 	neg     media.Negotiated
 	ticker  *time.Ticker
 	instant bool
-	mu      sync.Mutex
-	frames  [][]int16
+	// pacer, with instant, paces ReadFrame by a speaker: after the
+	// first, each call returns once the speaker has taken another
+	// packet time, so the path keeps its queue as it found it. Without
+	// it an instant path fills the queue and its writes race the
+	// speaker's periods against their deadline: a frame the deadline
+	// cuts loses its end (a zip tone with holes in it).
+	pacer  *recorder
+	paced  int // the pacer's length the next ReadFrame waits for
+	mu     sync.Mutex
+	frames [][]int16
 }
 
 func newFakeMedia(t testing.TB) *fakeMedia {
@@ -288,6 +296,20 @@ func (m *fakeMedia) ReadFrame(ctx context.Context) ([]int16, error) {
 	if m.instant {
 		if err := context.Cause(ctx); err != nil {
 			return nil, err
+		}
+		if m.pacer != nil {
+			if m.paced == 0 {
+				m.paced = m.pacer.len()
+			}
+			for m.pacer.len() < m.paced {
+				select {
+				case <-m.pacer.changed:
+				case <-time.After(20 * time.Millisecond): // the test's own wait may have taken the signal
+				case <-ctx.Done():
+					return nil, context.Cause(ctx)
+				}
+			}
+			m.paced += ms(20)
 		}
 		return make([]int16, 160), nil
 	}

@@ -442,8 +442,8 @@ func TestZipTone(t *testing.T) {
 	out, spk := devs.speaker("spk")
 	m := newFakeMedia(t)
 	m.instant = true // the fake device paces the path: no underruns
-	// An instant source keeps the playback ring full: no latency bound,
-	// or it would drop the tone being checked.
+	m.pacer = spk    // and its queue keeps its level (see fakeMedia)
+	// No latency bound either, or it could drop the tone being checked.
 	p := startPath(t, Options{Devices: devs, Media: m, Output: out, PlaybackLatency: -1})
 	spk.waitLen(t, ms(40))
 	start := spk.len()
