@@ -269,9 +269,9 @@ func NewSession(o SessionOptions) (*Session, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	sysClock := o.Now == nil
-	if sysClock {
-		o.Now = time.Now
+	now := o.Now // nil: the system's clock, whose time the kernel's stamps are on
+	if now == nil {
+		now = time.Now
 	}
 	for _, f := range []*TickerFunc{&o.PlayoutTicker, &o.RTCPTicker, &o.DTMFTicker} {
 		if *f == nil {
@@ -303,7 +303,7 @@ func NewSession(o SessionOptions) (*Session, error) {
 	}
 	s := &Session{
 		log:      o.Logger,
-		now:      o.Now,
+		now:      now,
 		rtp:      o.RTP,
 		rtc:      o.RTCP,
 		opts:     o,
@@ -325,7 +325,7 @@ func NewSession(o SessionOptions) (*Session, error) {
 		done:     make(chan struct{}),
 	}
 	if b, ok := o.RTP.(beatReader); ok {
-		s.beat, s.rx.sysClock = b, sysClock
+		s.beat = b
 		s.rx.buf, s.rx.plain, s.rx.oob = make([]byte, maxPacket), make([]byte, maxPacket), make([]byte, beatOOB)
 	}
 	return s, nil
@@ -830,9 +830,7 @@ func (s *Session) stopping() bool {
 func (s *Session) readRTP() {
 	defer s.wg.Done()
 	var pkt rtp.Packet
-	s.readLoop(s.rtp, "rtp", func(sec *srtpContexts, dst, data []byte) ([]byte, error) {
-		return s.unprotectRTP(sec, dst, data)
-	}, func(data []byte, from netip.AddrPort) {
+	s.readLoop(s.rtp, "rtp", s.unprotectRTP, func(data []byte, from netip.AddrPort) {
 		s.handleRTP(&pkt, data, from, s.now())
 	})
 }
@@ -881,7 +879,6 @@ const beatMax = 512
 // beatRx is the reader's state of a socket read on the beat.
 type beatRx struct {
 	closed          bool
-	sysClock        bool // the session's clock is the system's: the kernel's stamps apply
 	buf, plain, oob []byte
 	pkt             rtp.Packet
 	digits          []rune    // telephone events ended, for OnDTMF
@@ -932,24 +929,12 @@ func (s *Session) readBeat(who int) {
 		if !ok {
 			break
 		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		if s.dropForeign(s.rtp, from) {
+		data, from, ok := s.admit(s.rtp, rx.buf[:n], rx.plain, from, s.unprotectRTP)
+		if !ok {
 			continue
 		}
-		data := rx.buf[:n]
-		s.mu.Lock()
-		sec := s.sec
-		s.mu.Unlock()
-		if sec != nil {
-			out, err := s.unprotectRTP(sec, rx.plain[:0], data)
-			if err != nil {
-				s.srtpFailed(err)
-				continue
-			}
-			data = out
-		}
 		at := base
-		if rx.sysClock && !stamp.IsZero() {
+		if s.opts.Now == nil && !stamp.IsZero() {
 			// The kernel's stamps are on the system's clock: a
 			// session on its own clock (tests) takes its now.
 			at = base.Add(-max(base.Sub(stamp), 0))
@@ -996,24 +981,35 @@ func (s *Session) readLoop(conn PacketConn, what string, unprotect func(sec *srt
 			s.log.Debug(what+" read failed", "err", err)
 			continue
 		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		if s.dropForeign(conn, from) {
+		data, from, ok := s.admit(conn, buf[:n], plain, from, unprotect)
+		if !ok {
 			continue
-		}
-		data := buf[:n]
-		s.mu.Lock()
-		sec := s.sec
-		s.mu.Unlock()
-		if sec != nil {
-			out, err := unprotect(sec, plain[:0], data)
-			if err != nil {
-				s.srtpFailed(err)
-				continue
-			}
-			data = out
 		}
 		handle(data, from)
 	}
+}
+
+// admit is what every reader does with a datagram from conn before handing
+// it on: the source's address unmapped, a foreign source dropped unread
+// (dropForeign), the SRTP keys' protection taken off (into plain) when
+// there are any. It reports false for a datagram dropped or refused.
+func (s *Session) admit(conn PacketConn, data, plain []byte, from netip.AddrPort, unprotect func(sec *srtpContexts, dst, data []byte) ([]byte, error)) ([]byte, netip.AddrPort, bool) {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	if s.dropForeign(conn, from) {
+		return nil, from, false
+	}
+	s.mu.Lock()
+	sec := s.sec
+	s.mu.Unlock()
+	if sec != nil {
+		out, err := unprotect(sec, plain[:0], data)
+		if err != nil {
+			s.srtpFailed(err)
+			return nil, from, false
+		}
+		data = out
+	}
+	return data, from, true
 }
 
 // dropForeign reports, and counts, a datagram on conn from another address
