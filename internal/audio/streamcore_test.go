@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -384,6 +385,14 @@ func TestWatchdogSet(t *testing.T) {
 	case <-moving.Lost():
 		t.Fatal("a stream whose counter moves was declared lost")
 	default:
+	}
+	if runtime.GOOS == "linux" {
+		watchdogs.mu.Lock()
+		onClock := watchdogs.clock != nil
+		watchdogs.mu.Unlock()
+		if !onClock {
+			t.Error("the watchdog goroutine waits on a Go timer, not on a tick.Clock")
+		}
 	}
 	close(stop)
 	<-done

@@ -3,10 +3,9 @@
 // sessions (RFC 3550) with SRTP (RFC 3711, SDES keys of RFC 4568), the
 // codecs that fill them (G.711, G.722, Opus), the jitter buffer with loss
 // concealment, comfort noise (RFC 3389), telephone events (RFC 4733), RTCP
-// reports and the call
-// quality figures derived from them (E-model R and MOS). It imports none of
-// the product's other packages; the phone layer hands it SDP bodies and
-// PCM frames.
+// reports and the call quality figures derived from them (E-model R and
+// MOS). Of the product's other packages it imports only internal/tick (the
+// playout clock); the phone layer hands it SDP bodies and PCM frames.
 //
 // It is the only package that reads SDP. The SIP layer passes bodies
 // through: offers and answers to a Negotiator (through the phone's

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/softphone/softphone/internal/tick"
 )
 
 // maxPacket is the largest UDP datagram the reader takes.
@@ -59,7 +61,8 @@ type SessionOptions struct {
 	// stats; nil means time.Now.
 	Now func() time.Time
 	// PlayoutTicker paces ReadFrame, one tick per ptime; nil means the
-	// real clock.
+	// real clock (where the system has one, a tick.Clock that ReadFrame
+	// waits on: clock.go).
 	PlayoutTicker TickerFunc
 	// RTCPTicker paces RTCP reports every RTCPInterval; nil means the
 	// real clock.
@@ -273,7 +276,10 @@ func NewSession(o SessionOptions) (*Session, error) {
 	if now == nil {
 		now = time.Now
 	}
-	for _, f := range []*TickerFunc{&o.PlayoutTicker, &o.RTCPTicker, &o.DTMFTicker} {
+	if o.PlayoutTicker == nil {
+		o.PlayoutTicker = newPlayoutClock
+	}
+	for _, f := range []*TickerFunc{&o.RTCPTicker, &o.DTMFTicker} {
 		if *f == nil {
 			*f = NewTimeTicker
 		}
@@ -730,18 +736,28 @@ func (s *Session) ReadFrame(ctx context.Context) ([]int16, error) {
 	if closed {
 		return nil, ErrSessionClosed
 	}
+	if w, ok := tk.(waitClock); ok {
+		switch err := w.Wait(ctx); {
+		case err == nil:
+			return s.onTick(false), nil
+		case errors.Is(err, tick.ErrStopped):
+			return nil, ErrSessionClosed
+		default:
+			return nil, err
+		}
+	}
 	var tick <-chan time.Time
 	if tk != nil {
 		tick = tk.C()
 	}
 	select {
 	case <-tick:
-		return s.onTick(), nil
+		return s.onTick(true), nil
 	default:
 	}
 	select {
 	case <-tick:
-		return s.onTick(), nil
+		return s.onTick(true), nil
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	case <-s.done:
@@ -749,20 +765,29 @@ func (s *Session) ReadFrame(ctx context.Context) ([]int16, error) {
 	}
 }
 
+// waitClock is a playout clock ReadFrame waits on directly rather than
+// through a channel (playoutClock). Wait returns nil at a tick, ctx's
+// cause, or tick.ErrStopped.
+type waitClock interface {
+	Wait(ctx context.Context) error
+}
+
 // onTick is a tick of the playout clock: what RTP waits is read, then the
-// frame due played.
+// frame due played. timer says that a Go timer woke the tick (a
+// time.Ticker's channel).
 //
-// On the beat, the tick first yields its processor once. Why: the
-// goroutine reading the clock is woken by the runtime's timer, which hands
-// it the rest of the time slice of whatever ran last on that processor;
-// when nothing else runs there (no reader goroutine any more), that slice
-// never ends, and after 10 ms of it the runtime's monitor thread takes the
-// processor away from the first long C call of every tick (the Opus
-// coder, the echo canceller) and polls every 20 µs until the call ends:
-// with Opus, 600 thread switches a second instead of 300 (BENCHMARKS.md,
-// item 4). A yield starts a fresh slice.
-func (s *Session) onTick() []int16 {
-	if s.beat != nil {
+// On the beat, a tick a Go timer woke first yields its processor once.
+// Why: the goroutine woken by the runtime's timer is handed the rest of
+// the time slice of whatever ran last on that processor; when nothing
+// else runs there (no reader goroutine any more), that slice never ends,
+// and after 10 ms of it the runtime's monitor thread takes the processor
+// away from the first long C call of every tick (the Opus coder, the
+// echo canceller) and polls every 20 µs until the call ends: with Opus,
+// 600 thread switches a second instead of 300 (BENCHMARKS.md, item 4). A
+// yield starts a fresh slice. A goroutine the poller wakes (playoutClock)
+// starts one anyway.
+func (s *Session) onTick(timer bool) []int16 {
+	if timer && s.beat != nil {
 		runtime.Gosched()
 	}
 	s.readBeat(beatTick)
