@@ -70,14 +70,16 @@ func setTimerfd(fd int, d time.Duration) error {
 // the ticks its channel has no room for. It returns ctx's cause when ctx
 // ends first, ErrStopped once Stop was called.
 func (c *Clock) Wait(ctx context.Context) error {
-	if c.take() {
-		return nil
-	}
 	if ctx.Err() != nil {
+		if c.take() {
+			return nil
+		}
 		return context.Cause(ctx)
 	}
 	c.watch(ctx)
 	var got bool
+	// Read tries before it waits: a tick already due is taken at once,
+	// one not yet due costs one read that finds nothing.
 	err := c.rc.Read(func(fd uintptr) bool {
 		got = readTimerfd(fd)
 		return got
