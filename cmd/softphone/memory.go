@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/softphone/softphone/internal/tick"
 )
 
 // The daemon's memory is mostly short-lived: a burst of incoming INVITEs
@@ -103,11 +106,10 @@ func (p *trimPolicy) trimmed(m memSample) {
 	}
 }
 
-// memTrimmer runs the policy on a ticker until closed.
+// memTrimmer runs the policy every Tick until closed.
 type memTrimmer struct {
-	stop chan struct{}
+	stop context.CancelFunc
 	wg   sync.WaitGroup
-	once sync.Once
 }
 
 // startTrimmer starts the trimmer; read and trim are the runtime's unless
@@ -120,26 +122,23 @@ func startTrimmer(s trimSettings, read func() memSample, trim func(startup bool)
 	if trim == nil {
 		trim = func(bool) { debug.FreeOSMemory() }
 	}
-	t := &memTrimmer{stop: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &memTrimmer{stop: cancel}
 	p := &trimPolicy{s: s}
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
-		tk := time.NewTicker(s.Tick)
-		defer tk.Stop()
 		startup := true
-		for {
-			select {
-			case <-tk.C:
-				if p.next(read()) {
-					trim(startup)
-					startup = false
-					p.trimmed(read())
-				}
-			case <-t.stop:
-				return
+		// A tick.Clock: a tick costs one thread switch, not the five
+		// of a Go timer's (internal/tick).
+		tick.Every(ctx, s.Tick, func(time.Time) bool {
+			if p.next(read()) {
+				trim(startup)
+				startup = false
+				p.trimmed(read())
 			}
-		}
+			return true
+		})
 	}()
 	return t
 }
@@ -191,7 +190,7 @@ func mb1(n uint64) float64 { return float64(n*10/(1<<20)) / 10 }
 
 // Close stops the trimmer and joins it; it is idempotent.
 func (t *memTrimmer) Close() {
-	t.once.Do(func() { close(t.stop) })
+	t.stop()
 	t.wg.Wait()
 }
 

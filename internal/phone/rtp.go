@@ -8,6 +8,7 @@ import (
 
 	"github.com/softphone/softphone/internal/media"
 	"github.com/softphone/softphone/internal/sip"
+	"github.com/softphone/softphone/internal/tick"
 )
 
 // attachMedia connects a call's media events to the phone: DTMF received
@@ -56,35 +57,31 @@ func (s *sipSide) watchRTP(p *Phone, e *call) {
 		return
 	}
 	e.g.Go(func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-e.ctx.Done():
-				return
-			case now := <-tick.C:
-				sess := e.media.session()
-				st := e.sip.State()
-				if sess == nil || (st != sip.CallStateActive && st != sip.CallStateHeld) {
-					continue
-				}
-				if st == sip.CallStateActive {
-					p.checkQuality(s, e)
-				}
-				if timeout <= 0 {
-					continue
-				}
-				if idle, out := sess.MediaTimedOut(now, timeout); out {
-					s.mu.Lock()
-					e.endReason = "rtp timeout: no media for " + idle.Truncate(time.Second).String()
-					e.ending = true
-					s.mu.Unlock()
-					p.log.Warn("ending call: no media", "call", e.sip.ID(), "idle", idle)
-					_ = e.sip.Hangup()
-					return
-				}
+		// A tick.Clock: a second's look costs the process one thread
+		// switch, not the five of a Go timer's (internal/tick).
+		tick.Every(e.ctx, time.Second, func(now time.Time) bool {
+			sess := e.media.session()
+			st := e.sip.State()
+			if sess == nil || (st != sip.CallStateActive && st != sip.CallStateHeld) {
+				return true
 			}
-		}
+			if st == sip.CallStateActive {
+				p.checkQuality(s, e)
+			}
+			if timeout <= 0 {
+				return true
+			}
+			if idle, out := sess.MediaTimedOut(now, timeout); out {
+				s.mu.Lock()
+				e.endReason = "rtp timeout: no media for " + idle.Truncate(time.Second).String()
+				e.ending = true
+				s.mu.Unlock()
+				p.log.Warn("ending call: no media", "call", e.sip.ID(), "idle", idle)
+				_ = e.sip.Hangup()
+				return false
+			}
+			return true
+		})
 	})
 }
 

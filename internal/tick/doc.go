@@ -1,7 +1,8 @@
 // Package tick is a periodic clock that a goroutine waits on (Clock.Wait)
 // rather than a channel: on Linux a timerfd in the Go runtime's poller.
-// The call's playout clock (internal/media) and the audio streams'
-// watchdog (internal/audio) run on it.
+// What runs through a call does: its playout clock (internal/media), the
+// audio streams' watchdog (internal/audio), the call's media checks
+// (internal/phone) and the daemon's memory trimmer (Every).
 //
 // Why not time.Ticker: a goroutine woken by a Go timer costs the process
 // about five thread switches a tick on an otherwise idle machine, against
