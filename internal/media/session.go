@@ -746,17 +746,17 @@ func (s *Session) ReadFrame(ctx context.Context) ([]int16, error) {
 			return nil, err
 		}
 	}
-	var tick <-chan time.Time
+	var ticks <-chan time.Time
 	if tk != nil {
-		tick = tk.C()
+		ticks = tk.C()
 	}
 	select {
-	case <-tick:
+	case <-ticks:
 		return s.onTick(true), nil
 	default:
 	}
 	select {
-	case <-tick:
+	case <-ticks:
 		return s.onTick(true), nil
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
