@@ -154,7 +154,9 @@ func flowCalls(t *testing.T, proto string) {
 	tr := traced(&o)
 	u := startUA(t, o, h)
 	h.waitReg(t, RegRegistered, 10*time.Second)
-	if ws && !strings.Contains(k.Log(), "path /sip") {
+	// Kamailio writes its log on its own time: wait for the line
+	// rather than read the log once as the registration completes.
+	if ws && !testbed.WaitFor(5*time.Second, func() bool { return strings.Contains(k.Log(), "path /sip") }) {
 		t.Errorf("the WebSocket upgrade did not ask for the account's ws_path /sip:\n%s", k.Log())
 	}
 	flow, _ := u.Flow(1)
