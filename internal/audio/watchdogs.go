@@ -22,49 +22,38 @@ import (
 type watchdogSet struct {
 	mu      sync.Mutex
 	streams map[*streamCore]struct{}
-	running bool
-	// clock is the goroutine's clock while it runs on a tick.Clock; a
-	// stream that joins makes it expire, as its interval may be
-	// shorter than the one waited for. Without one, joined gets a token
-	// (never blocking) instead.
+	// clock is the goroutine's clock while it runs (nil: none runs); a
+	// stream that joins makes it expire, as its interval may be shorter
+	// than the one waited for.
 	clock  *tick.Clock
-	joined chan struct{}
 	looked []*streamCore // the goroutine's list of streams to look at
 }
 
-var watchdogs = watchdogSet{streams: map[*streamCore]struct{}{}, joined: make(chan struct{}, 1)}
+var watchdogs = watchdogSet{streams: map[*streamCore]struct{}{}}
 
 // add watches c.
 func (s *watchdogSet) add(c *streamCore) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.streams[c] = struct{}{}
-	start := !s.running
-	s.running = true
 	if s.clock != nil {
 		s.clock.Expire()
-	}
-	s.mu.Unlock()
-	if start {
-		go s.run()
 		return
 	}
-	select {
-	case s.joined <- struct{}{}:
-	default:
+	clock, err := tick.New(c.watchdogInterval())
+	if err != nil {
+		// A stream's interval is never zero (watchdogInterval): a
+		// clock that cannot be is a bug.
+		panic(err)
 	}
+	s.clock = clock
+	go s.run(clock)
 }
 
-// run is the watchdog goroutine: it ends when no stream is watched.
-func (s *watchdogSet) run() {
-	clock, err := tick.New(time.Hour)
-	if err != nil {
-		s.runTimer()
-		return
-	}
+// run is the watchdog goroutine, on its clock: it ends (and stops the
+// clock) when no stream is watched.
+func (s *watchdogSet) run(clock *tick.Clock) {
 	defer clock.Stop()
-	s.mu.Lock()
-	s.clock = clock
-	s.mu.Unlock()
 	var every time.Duration
 	for {
 		next, ok := s.interval()
@@ -75,35 +64,10 @@ func (s *watchdogSet) run() {
 			clock.Reset(next)
 			every = next
 		}
-		if err := clock.Wait(context.Background()); err != nil {
-			// Only Stop ends a wait, and only this goroutine stops
-			// the clock: a wait that fails says the descriptor went.
-			s.runTimer()
-			return
-		}
+		// Only Stop ends a wait, and only this goroutine stops the
+		// clock.
+		_ = clock.Wait(context.Background())
 		s.look(time.Now())
-	}
-}
-
-// runTimer is run on a Go timer, where the system has no tick.Clock.
-func (s *watchdogSet) runTimer() {
-	s.mu.Lock()
-	s.clock = nil
-	s.mu.Unlock()
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
-	for {
-		every, ok := s.interval()
-		if !ok {
-			return
-		}
-		t.Reset(every)
-		select {
-		case <-s.joined:
-			continue
-		case now := <-t.C:
-			s.look(now)
-		}
 	}
 }
 
@@ -113,7 +77,7 @@ func (s *watchdogSet) interval() (time.Duration, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.streams) == 0 {
-		s.running, s.clock = false, nil
+		s.clock = nil
 		return 0, false
 	}
 	every := time.Duration(0)

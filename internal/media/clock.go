@@ -15,10 +15,13 @@ type playoutClock struct{ *tick.Clock }
 func (playoutClock) C() <-chan time.Time { return nil }
 
 // newPlayoutClock is the sessions' default PlayoutTicker: a tick.Clock
-// firing every d, or time.Ticker where the system has none.
+// firing every d.
 func newPlayoutClock(d time.Duration) Ticker {
-	if c, err := tick.New(d); err == nil {
-		return playoutClock{c}
+	c, err := tick.New(d)
+	if err != nil {
+		// A ptime is never zero (ptimeOf): a clock that cannot be
+		// is a bug, not a condition to live with.
+		panic(err)
 	}
-	return NewTimeTicker(d)
+	return playoutClock{c}
 }

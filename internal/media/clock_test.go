@@ -2,18 +2,24 @@ package media
 
 import (
 	"errors"
+	"runtime"
 	"testing"
 )
 
 // TestSessionDefaultClock: a session on the real clock waits on a
-// timerfd, and Close ends a ReadFrame under way.
+// tick.Clock (on Linux the system's, not a Go timer), and Close ends a
+// ReadFrame under way.
 func TestSessionDefaultClock(t *testing.T) {
 	aRTP, aRTCP := pair(t)
 	bRTP, bRTCP := pair(t)
 	t.Cleanup(func() { _, _ = bRTP.Close(), bRTCP.Close() })
 	s := startSession(t, aRTP, aRTCP, g711("PCMU", addrOf(bRTP), SendRecv))
-	if _, ok := s.playout.(playoutClock); !ok {
-		t.Fatalf("playout clock %T, want the timerfd", s.playout)
+	c, ok := s.playout.(playoutClock)
+	if !ok {
+		t.Fatalf("playout clock %T, want a tick.Clock", s.playout)
+	}
+	if runtime.GOOS == "linux" && c.OnGoTimer() {
+		t.Error("the playout clock is a Go timer on Linux, want the timerfd")
 	}
 	for range 3 {
 		f, err := s.ReadFrame(t.Context())

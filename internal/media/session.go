@@ -739,7 +739,7 @@ func (s *Session) ReadFrame(ctx context.Context) ([]int16, error) {
 	if w, ok := tk.(waitClock); ok {
 		switch err := w.Wait(ctx); {
 		case err == nil:
-			return s.onTick(false), nil
+			return s.onTick(w.OnGoTimer()), nil
 		case errors.Is(err, tick.ErrStopped):
 			return nil, ErrSessionClosed
 		default:
@@ -767,14 +767,16 @@ func (s *Session) ReadFrame(ctx context.Context) ([]int16, error) {
 
 // waitClock is a playout clock ReadFrame waits on directly rather than
 // through a channel (playoutClock). Wait returns nil at a tick, ctx's
-// cause, or tick.ErrStopped.
+// cause, or tick.ErrStopped; OnGoTimer says a Go timer wakes it.
 type waitClock interface {
 	Wait(ctx context.Context) error
+	OnGoTimer() bool
 }
 
 // onTick is a tick of the playout clock: what RTP waits is read, then the
 // frame due played. timer says that a Go timer woke the tick (a
-// time.Ticker's channel).
+// time.Ticker's channel, or a tick.Clock where the system has no
+// pollable clock).
 //
 // On the beat, a tick a Go timer woke first yields its processor once.
 // Why: the goroutine woken by the runtime's timer is handed the rest of
@@ -784,8 +786,8 @@ type waitClock interface {
 // away from the first long C call of every tick (the Opus coder, the
 // echo canceller) and polls every 20 µs until the call ends: with Opus,
 // 600 thread switches a second instead of 300 (BENCHMARKS.md, item 4). A
-// yield starts a fresh slice. A goroutine the poller wakes (playoutClock)
-// starts one anyway.
+// yield starts a fresh slice. A goroutine the poller wakes (a
+// playoutClock on the system's clock) starts one anyway.
 func (s *Session) onTick(timer bool) []int16 {
 	if timer && s.beat != nil {
 		runtime.Gosched()

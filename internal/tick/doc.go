@@ -18,6 +18,7 @@
 // 2-core machine of BENCHMARKS.md a 20 ms tick cost 1.1 thread switches
 // and 55-95 µs of CPU with a Clock, 5.3 and 155-160 µs with time.Ticker.
 //
-// Elsewhere than Linux New returns ErrUnsupported and callers keep
-// time.Ticker.
+// Where the system has no such clock (elsewhere than Linux, or a timerfd
+// refused) a Clock is a time.Ticker behind the same methods, so that its
+// users have one path (Clock.OnGoTimer tells which).
 package tick

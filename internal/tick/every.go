@@ -6,34 +6,22 @@ import (
 )
 
 // Every calls f every d until ctx ends or f returns false, and then
-// returns: on a Clock where the system has one, on a time.Ticker
-// elsewhere. f is never called once ctx has ended.
+// returns. f is never called once ctx has ended. A d that is not
+// positive returns at once.
 func Every(ctx context.Context, d time.Duration, f func(now time.Time) bool) {
 	c, err := New(d)
 	if err != nil {
-		everyTicker(ctx, d, f)
 		return
 	}
+	every(ctx, c, f)
+}
+
+// every is Every on the clock c, which it stops.
+func every(ctx context.Context, c *Clock, f func(now time.Time) bool) {
 	defer c.Stop()
 	for c.Wait(ctx) == nil && ctx.Err() == nil {
 		if !f(time.Now()) {
 			return
-		}
-	}
-}
-
-// everyTicker is Every on a time.Ticker.
-func everyTicker(ctx context.Context, d time.Duration, f func(now time.Time) bool) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			if ctx.Err() != nil || !f(now) {
-				return
-			}
 		}
 	}
 }

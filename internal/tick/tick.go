@@ -1,11 +1,134 @@
 package tick
 
-import "errors"
-
-var (
-	// ErrStopped is Wait's answer once the clock is stopped.
-	ErrStopped = errors.New("tick: clock stopped")
-	// ErrUnsupported is New's answer where the system has no such
-	// clock: use time.Ticker.
-	ErrUnsupported = errors.New("tick: no pollable clock on this system")
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
 )
+
+// ErrStopped is Wait's answer once the clock is stopped.
+var ErrStopped = errors.New("tick: clock stopped")
+
+// errNoPeriod is New's answer to a period that is not positive.
+var errNoPeriod = errors.New("tick: non-positive interval")
+
+// Clock is a periodic clock one goroutine waits on: the system's
+// pollable clock where there is one (a timerfd on Linux), else a
+// time.Ticker behind the same methods. Its methods may be called from any
+// goroutine.
+type Clock struct {
+	sys *sysClock // nil: the clock is the Go timer below
+
+	t       *time.Ticker
+	expired chan struct{} // Expire's tick, one at most
+	stopped chan struct{}
+	once    sync.Once
+}
+
+// New starts a clock expiring every d from now, as time.NewTicker does.
+// Its one error is a period that is not positive.
+func New(d time.Duration) (*Clock, error) {
+	if d <= 0 {
+		return nil, errNoPeriod
+	}
+	if s, err := newSysClock(d); err == nil {
+		return &Clock{sys: s}, nil
+	}
+	return newTimerClock(d), nil
+}
+
+// newTimerClock is a Clock on a time.Ticker.
+func newTimerClock(d time.Duration) *Clock {
+	return &Clock{t: time.NewTicker(d), expired: make(chan struct{}, 1), stopped: make(chan struct{})}
+}
+
+// OnGoTimer reports whether a Go timer wakes the clock's waits (no
+// pollable clock on this system).
+func (c *Clock) OnGoTimer() bool { return c.sys == nil }
+
+// Wait returns at the clock's next expiry, or at once when one is due.
+// Expiries missed while nobody waited count as one, as time.Ticker drops
+// the ticks its channel has no room for. It returns ctx's cause when ctx
+// ends first (a tick already due is still served), ErrStopped once Stop
+// was called.
+func (c *Clock) Wait(ctx context.Context) error {
+	if c.sys != nil {
+		return c.sys.wait(ctx)
+	}
+	select {
+	case <-c.stopped:
+		return ErrStopped
+	default:
+	}
+	if ctx.Err() != nil {
+		if c.due() {
+			return nil
+		}
+		return context.Cause(ctx)
+	}
+	select {
+	case <-c.t.C:
+		return nil
+	case <-c.expired:
+		return nil
+	case <-ctx.Done():
+		if c.due() {
+			return nil
+		}
+		return context.Cause(ctx)
+	case <-c.stopped:
+		return ErrStopped
+	}
+}
+
+// due takes a tick of the Go timer's already due, never waiting.
+func (c *Clock) due() bool {
+	select {
+	case <-c.t.C:
+		return true
+	case <-c.expired:
+		return true
+	default:
+		return false
+	}
+}
+
+// Reset rearms the clock to expire every d from now; a d that is not
+// positive leaves it as it was.
+func (c *Clock) Reset(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	if c.sys != nil {
+		c.sys.reset(d)
+		return
+	}
+	c.t.Reset(d)
+}
+
+// Expire makes the clock expire at once (a Wait under way returns), its
+// period unchanged.
+func (c *Clock) Expire() {
+	if c.sys != nil {
+		c.sys.expire()
+		return
+	}
+	select {
+	case c.expired <- struct{}{}:
+	default:
+	}
+}
+
+// Stop stops the clock: a Wait under way or to come returns ErrStopped.
+// It is safe to call more than once.
+func (c *Clock) Stop() {
+	if c.sys != nil {
+		c.sys.stop()
+		return
+	}
+	c.once.Do(func() {
+		c.t.Stop()
+		close(c.stopped)
+	})
+}

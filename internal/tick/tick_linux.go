@@ -14,9 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Clock is a timerfd in the runtime's poller (see the package's doc).
-// Its methods may be called from any goroutine; one goroutine waits.
-type Clock struct {
+// sysClock is a timerfd in the runtime's poller (see the package's doc).
+type sysClock struct {
 	f  *os.File
 	rc syscall.RawConn
 
@@ -33,8 +32,8 @@ type Clock struct {
 // aLongTimeAgo is a read deadline in the past: it interrupts a Wait.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// New starts a clock expiring every d from now, as time.NewTicker does.
-func New(d time.Duration) (*Clock, error) {
+// newSysClock starts a timerfd expiring every d from now.
+func newSysClock(d time.Duration) (*sysClock, error) {
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("timerfd_create", err)
@@ -50,13 +49,13 @@ func New(d time.Duration) (*Clock, error) {
 		_ = f.Close()
 		return nil, err
 	}
-	return &Clock{f: f, rc: rc}, nil
+	return &sysClock{f: f, rc: rc}, nil
 }
 
 // setTimerfd arms fd to expire every d from now, as time.NewTicker does.
 func setTimerfd(fd int, d time.Duration) error {
 	if d <= 0 {
-		return errors.New("tick: non-positive interval")
+		return errNoPeriod
 	}
 	ts := unix.NsecToTimespec(int64(d))
 	if err := unix.TimerfdSettime(fd, 0, &unix.ItimerSpec{Interval: ts, Value: ts}, nil); err != nil {
@@ -65,11 +64,9 @@ func setTimerfd(fd int, d time.Duration) error {
 	return nil
 }
 
-// Wait returns at the clock's next expiry, or at once when one is due.
-// Expiries missed while nobody waited count as one, as time.Ticker drops
-// the ticks its channel has no room for. It returns ctx's cause when ctx
-// ends first, ErrStopped once Stop was called.
-func (c *Clock) Wait(ctx context.Context) error {
+// wait is Clock.Wait: the timerfd's count of expiries says whether one
+// is due, however many.
+func (c *sysClock) wait(ctx context.Context) error {
 	if ctx.Err() != nil {
 		if c.take() {
 			return nil
@@ -90,13 +87,13 @@ func (c *Clock) Wait(ctx context.Context) error {
 	case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil:
 		return context.Cause(ctx)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return c.Wait(ctx) // an earlier context's late interrupt
+		return c.wait(ctx) // an earlier context's late interrupt
 	}
 	return ErrStopped
 }
 
 // take reads the expiries due, never waiting, whatever the read deadline.
-func (c *Clock) take() bool {
+func (c *sysClock) take() bool {
 	var got bool
 	_ = c.rc.Control(func(fd uintptr) { got = readTimerfd(fd) })
 	return got
@@ -118,7 +115,7 @@ func readTimerfd(fd uintptr) bool {
 
 // watch makes ctx's end interrupt the waits to come, once per context:
 // an AfterFunc puts the read deadline in the past.
-func (c *Clock) watch(ctx context.Context) {
+func (c *sysClock) watch(ctx context.Context) {
 	done := ctx.Done()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -148,14 +145,14 @@ func (c *Clock) watch(ctx context.Context) {
 	})
 }
 
-// Reset rearms the clock to expire every d from now.
-func (c *Clock) Reset(d time.Duration) {
+// reset rearms the timerfd to expire every d from now.
+func (c *sysClock) reset(d time.Duration) {
 	_ = c.rc.Control(func(fd uintptr) { _ = setTimerfd(int(fd), d) })
 }
 
-// Stop stops the clock: a Wait under way or to come returns
+// stop closes the timerfd: a wait under way or to come returns
 // ErrStopped.
-func (c *Clock) Stop() {
+func (c *sysClock) stop() {
 	c.mu.Lock()
 	if c.unwatch != nil {
 		c.unwatch()
@@ -166,9 +163,8 @@ func (c *Clock) Stop() {
 	_ = c.f.Close()
 }
 
-// Expire makes the clock expire at once (a Wait under way returns), its
-// period unchanged.
-func (c *Clock) Expire() {
+// expire makes the timerfd expire at once, its period unchanged.
+func (c *sysClock) expire() {
 	_ = c.rc.Control(func(fd uintptr) {
 		var cur unix.ItimerSpec
 		if unix.TimerfdGettime(int(fd), &cur) != nil {

@@ -4,20 +4,19 @@ package tick
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
-// Clock is a periodic clock; elsewhere than Linux there is none (New).
-type Clock struct{}
+// sysClock: elsewhere than Linux there is no pollable clock, and a Clock
+// is a time.Ticker (New).
+type sysClock struct{}
 
-// New returns ErrUnsupported: only Linux has the clock.
-func New(time.Duration) (*Clock, error) { return nil, ErrUnsupported }
+func newSysClock(time.Duration) (*sysClock, error) {
+	return nil, errors.New("tick: no pollable clock on this system")
+}
 
-// Wait returns ErrStopped.
-func (*Clock) Wait(context.Context) error { return ErrStopped }
-
-// Reset does nothing.
-func (*Clock) Reset(time.Duration) {}
-
-// Stop does nothing.
-func (*Clock) Stop() {}
+func (*sysClock) wait(context.Context) error { return ErrStopped }
+func (*sysClock) reset(time.Duration)        {}
+func (*sysClock) expire()                    {}
+func (*sysClock) stop()                      {}
