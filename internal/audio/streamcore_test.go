@@ -312,6 +312,10 @@ func TestReadReadyAndWriteWithin(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("fake did not take a tick")
 	}
+	// The fake takes the tick before it delivers the period.
+	if !testbed.WaitFor(5*time.Second, func() bool { return cs.Stats().Frames >= 160 }) {
+		t.Fatal("fake did not deliver the period it took a tick for")
+	}
 	if ok, err := cs.ReadReady(buf); ok || err != nil {
 		t.Fatalf("ReadReady with 160 of 240 samples = %v, %v; want false, nil", ok, err)
 	}

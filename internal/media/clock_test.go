@@ -1,9 +1,13 @@
 package media
 
 import (
+	"context"
 	"errors"
 	"runtime"
 	"testing"
+	"time"
+
+	"github.com/softphone/softphone/internal/tick"
 )
 
 // TestSessionDefaultClock: a session on the real clock waits on a
@@ -39,5 +43,57 @@ func TestSessionDefaultClock(t *testing.T) {
 	_ = s.Close()
 	if err := <-got; !errors.Is(err, ErrSessionClosed) {
 		t.Errorf("ReadFrame under Close: %v, want ErrSessionClosed", err)
+	}
+}
+
+// TestSessionAlignsPlayout: a session on the real clock moves its playout
+// ticks to follow the packets, so that a packet waits the jitter buffer's
+// target and not up to a frame more for the tick that plays it.
+func TestSessionAlignsPlayout(t *testing.T) {
+	aRTP, aRTCP := pair(t)
+	bRTP, bRTCP := pair(t)
+	a := startSession(t, aRTP, aRTCP, g711("PCMU", addrOf(bRTP), SendRecv))
+	b := startSession(t, bRTP, bRTCP, g711("PCMU", addrOf(aRTP), SendRecv))
+	// The sender's packets leave 8 ms after a's ticks: played at the
+	// tick after their playout instant, they would wait 12 ms more than
+	// the target.
+	send, err := tick.New(20 * time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer send.Stop()
+	send.Phase(a.startedAt.Add(8 * time.Millisecond))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		frame := make([]int16, 160)
+		for send.Wait(ctx) == nil {
+			if b.WriteFrame(frame) != nil {
+				return
+			}
+		}
+	}()
+	// Two seconds of playout; the least wait over the last half second.
+	least := time.Hour
+	for i := range 100 {
+		if _, err := a.ReadFrame(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if st := a.Stats(); i >= 75 && st.FramesDecoded > 0 {
+			least = min(least, st.PlayoutDelay)
+		}
+	}
+	cancel()
+	<-sent
+	st := a.Stats()
+	if st.PlayoutMoves == 0 {
+		t.Fatalf("the playout clock never moved (%d frames decoded, last wait %v)", st.FramesDecoded, st.PlayoutDelay)
+	}
+	// Aligned, a packet waits the target (20 ms) and alignLag; at the
+	// first phase it waited 12 ms more.
+	if limit := st.PlayoutTarget + alignLag + alignSlack + 3*time.Millisecond; least > limit {
+		t.Errorf("packets waited at least %v in the jitter buffer (target %v), want at most %v", least, st.PlayoutTarget, limit)
 	}
 }

@@ -142,6 +142,12 @@ type jitterBuffer struct {
 	cnLevel uint8
 	noise   noiseGen
 
+	// lag is how long after its playout instant (nominal arrival plus
+	// target) the last packet decoded was played; lagged says that the
+	// last pop decoded one (lastLag).
+	lag    time.Duration
+	lagged bool
+
 	stats jitterStats
 }
 
@@ -312,6 +318,7 @@ func (j *jitterBuffer) due(now time.Time) int64 {
 func (j *jitterBuffer) pop(now time.Time, c frameCoder, dst []int16) ([]int16, playout) {
 	want := j.samples * j.channels
 	kind := playoutUnknown
+	j.lagged = false
 	for len(j.pcm) < want {
 		k := j.step(now, c)
 		if k == playoutSilence {
@@ -378,6 +385,8 @@ func (j *jitterBuffer) step(now time.Time, c frameCoder) playout {
 		if j.cn && e.ts >= j.cnTS {
 			j.cn = false // speech again after the SID
 		}
+		j.lag = now.Sub(j.epoch) - j.tsDur(e.ts-j.ts0) - j.reference() - j.target
+		j.lagged = true
 		held := now.Sub(e.arrival)
 		j.stats.lastHeld = held
 		j.stats.maxHeld = max(j.stats.maxHeld, held)
@@ -438,6 +447,12 @@ func (j *jitterBuffer) catchUp(at int64) {
 		j.nextTS = min(j.entries[0].ts, at)
 	}
 }
+
+// lastLag reports how long after its playout instant the packet the last
+// pop decoded was played: the playout clock's phase against the packets,
+// 0 to a frame when nothing else moved. False when the last pop decoded
+// no packet.
+func (j *jitterBuffer) lastLag() (time.Duration, bool) { return j.lag, j.lagged }
 
 // pktSamples is the PCM samples per channel of one packet.
 func (j *jitterBuffer) pktSamples() int { return int(j.pktTS * j.rate / j.clock) }

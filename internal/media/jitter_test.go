@@ -479,3 +479,35 @@ func TestSessionPlayoutAfterStall(t *testing.T) {
 		t.Errorf("the last packet waited %v; want the delay trimmed to about the target %v", st.PlayoutDelay, st.PlayoutTarget)
 	}
 }
+
+// TestJitterBufferLag: the lag of a decoded frame is how long after its
+// playout instant (nominal arrival plus target) it was played: the
+// phase of the pops against the packets.
+func TestJitterBufferLag(t *testing.T) {
+	c := jbTestCoder(t)
+	for _, phase := range []int{0, 7, 19} {
+		jb := newJitterBuffer(8000, 8000, 1, 20*time.Millisecond)
+		base := time.Unix(1000, 0)
+		at := func(ms int) time.Time { return base.Add(time.Duration(ms) * time.Millisecond) }
+		// Packets arrive every 20 ms from 0; pops come phase ms after.
+		decoded := 0
+		for k := range 20 {
+			jb.push(1, uint16(k), uint32(160*k), markerPayload(k), at(20*k))
+			_, kind := jb.pop(at(20*k+phase), c, nil)
+			lag, ok := jb.lastLag()
+			if kind != playoutDecoded {
+				if ok {
+					t.Errorf("phase %d, pop %d: %v with a lag", phase, k, kind)
+				}
+				continue
+			}
+			decoded++
+			if want := time.Duration(phase) * time.Millisecond; !ok || lag != want {
+				t.Errorf("phase %d, pop %d: lag %v %v, want %v", phase, k, lag, ok, want)
+			}
+		}
+		if decoded < 18 {
+			t.Errorf("phase %d: %d of 20 pops decoded a packet", phase, decoded)
+		}
+	}
+}

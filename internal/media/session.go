@@ -121,6 +121,9 @@ type Stats struct {
 	// FramesDropped counts buffered frames discarded to keep the delay
 	// down or the buffer bounded.
 	FramesDropped uint64
+	// PlayoutMoves counts the times the playout clock was moved earlier
+	// to follow the packets (Session.alignPlayout).
+	PlayoutMoves uint64
 	// RTT is the round-trip time from the peer's last report about us
 	// (RFC 3550 §6.4.1); 0 until one arrived.
 	RTT time.Duration
@@ -233,10 +236,20 @@ type Session struct {
 	stats       Stats
 	closeErr    error
 	playout     Ticker
+	// phase moves the playout clock's ticks (alignPlayout); nil when the
+	// clock cannot be moved or the session's clock is not the system's.
+	phase func(at time.Time)
 
 	jbMu    sync.Mutex // the jitter buffer and the decoding coder
 	jb      *jitterBuffer
 	rxCoder frameCoder
+	// align is alignPlayout's window, moves the times it moved the
+	// clock; under jbMu.
+	align struct {
+		n     int
+		least time.Duration
+	}
+	moves uint64
 
 	dtmfRx dtmfReceiver // RTP reader only
 
@@ -364,6 +377,9 @@ func (s *Session) Start() error {
 	s.started = true
 	s.startedAt = s.now()
 	s.playout = s.opts.PlayoutTicker(ptimeOf(s.neg))
+	if p, ok := s.playout.(interface{ Phase(time.Time) }); ok && s.opts.Now == nil {
+		s.phase = p.Phase
+	}
 	if s.beat != nil {
 		s.rxMu.Lock()
 		s.beatIdle = time.AfterFunc(beatIdle, s.readIdle)
@@ -444,10 +460,11 @@ func (s *Session) Destination() netip.AddrPort {
 func (s *Session) Stats() Stats {
 	s.readBeat(beatQuery) // what waits in the socket counts
 	s.jbMu.Lock()
-	js := s.jb.snapshot()
+	js, moves := s.jb.snapshot(), s.moves
 	s.jbMu.Unlock()
 	s.mu.Lock()
 	st := s.stats
+	st.PlayoutMoves = moves
 	st.PacketsLost = s.recv.lost()
 	st.SSRC = s.ssrc
 	if s.recv.init {
@@ -802,7 +819,54 @@ func (s *Session) playFrame() []int16 {
 	s.jbMu.Lock()
 	defer s.jbMu.Unlock()
 	f, _ := s.jb.pop(now, s.rxCoder, make([]int16, 0, s.jb.samples*s.jb.channels))
+	if lag, ok := s.jb.lastLag(); ok && s.phase != nil {
+		s.alignPlayout(now, lag)
+	}
 	return f
+}
+
+// Playout alignment (alignPlayout).
+const (
+	// alignFrames is how many decoded frames the least lag is taken over.
+	alignFrames = 10
+	// alignLag is the lag the clock is moved to, alignSlack how much more
+	// stands before it moves.
+	alignLag   = time.Millisecond
+	alignSlack = 2 * time.Millisecond
+)
+
+// alignPlayout takes note of a decoded packet played lag after its
+// playout instant (its nominal arrival plus the jitter buffer's target),
+// at the tick of now, and moves the playout clock's ticks earlier when
+// the least lag over alignFrames frames exceeds alignLag by more than
+// alignSlack.
+//
+// Why: a packet waits in the jitter buffer for the first tick after its
+// playout instant, which is where the clock's phase against the packets
+// happens to put it: up to a frame more than the target on the receive
+// path, at random from call to call (BENCHMARKS.md, 4a). Moved, the
+// ticks follow the packets alignLag late, and a sender whose clock runs
+// faster than ours is followed the same way, a little at a time, instead
+// of by a packet dropped when the lag reaches two frames. The frames so
+// handed out earlier wait that much longer for the playback device, whose
+// stream gives the standing queue up (audio.StreamConfig.QueueMargin).
+// The clock is only ever moved earlier: a tick moved later would leave
+// the device a frame short.
+func (s *Session) alignPlayout(now time.Time, lag time.Duration) {
+	a := &s.align
+	if a.n == 0 || lag < a.least {
+		a.least = lag
+	}
+	if a.n++; a.n < alignFrames {
+		return
+	}
+	a.n = 0
+	if a.least <= alignLag+alignSlack {
+		return
+	}
+	ptime := s.jb.ptime
+	s.phase(now.Add(ptime - (a.least-alignLag)%ptime))
+	s.moves++
 }
 
 // Close stops the goroutines, waits for them and closes the sockets. It

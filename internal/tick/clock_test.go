@@ -155,3 +155,44 @@ func TestNewRefusesNoPeriod(t *testing.T) {
 		t.Error("New(0) made a clock")
 	}
 }
+
+// TestClockPhase: Phase moves the ticks to a given instant plus whole
+// periods, the first after now, and leaves the period as it was.
+func TestClockPhase(t *testing.T) {
+	clockKinds(t, func(t *testing.T, newClock func(time.Duration) *Clock) {
+		c := newClock(time.Hour)
+		at := time.Now().Add(10 * time.Millisecond)
+		c.Phase(at)
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		if err := c.Wait(ctx); err != nil {
+			t.Fatalf("an hour's clock phased 10 ms ahead did not tick: %v", err)
+		}
+		if now := time.Now(); now.Before(at) {
+			t.Errorf("tick %v before the instant phased to", at.Sub(now))
+		}
+		short, cancel2 := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel2()
+		if err := c.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("after the phased tick, an hour's clock ticked again: %v", err)
+		}
+
+		// An instant in the past: the next of its periods.
+		const d = 100 * time.Millisecond
+		c.Reset(d)
+		past := time.Now().Add(-d + 5*time.Millisecond)
+		c.Phase(past)
+		if err := c.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if now := time.Now(); now.Before(past.Add(d)) {
+			t.Errorf("tick %v before the first period after the instant", past.Add(d).Sub(now))
+		}
+		if err := c.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if now := time.Now(); now.Before(past.Add(2 * d)) {
+			t.Errorf("second tick %v before its period", past.Add(2*d).Sub(now))
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,9 +19,13 @@ var errNoPeriod = errors.New("tick: non-positive interval")
 // time.Ticker behind the same methods. Its methods may be called from any
 // goroutine.
 type Clock struct {
-	sys *sysClock // nil: the clock is the Go timer below
+	sys    *sysClock    // nil: the clock is the Go timer below
+	period atomic.Int64 // ns
 
-	t       *time.Ticker
+	t *time.Ticker
+	// rephase is the period the Go timer takes up again at its next
+	// tick, after Phase gave it a first interval of its own; 0 none.
+	rephase atomic.Int64
 	expired chan struct{} // Expire's tick, one at most
 	stopped chan struct{}
 	once    sync.Once
@@ -32,15 +37,21 @@ func New(d time.Duration) (*Clock, error) {
 	if d <= 0 {
 		return nil, errNoPeriod
 	}
+	var c *Clock
 	if s, err := newSysClock(d); err == nil {
-		return &Clock{sys: s}, nil
+		c = &Clock{sys: s}
+	} else {
+		c = newTimerClock(d)
 	}
-	return newTimerClock(d), nil
+	c.period.Store(int64(d))
+	return c, nil
 }
 
 // newTimerClock is a Clock on a time.Ticker.
 func newTimerClock(d time.Duration) *Clock {
-	return &Clock{t: time.NewTicker(d), expired: make(chan struct{}, 1), stopped: make(chan struct{})}
+	c := &Clock{t: time.NewTicker(d), expired: make(chan struct{}, 1), stopped: make(chan struct{})}
+	c.period.Store(int64(d))
+	return c
 }
 
 // OnGoTimer reports whether a Go timer wakes the clock's waits (no
@@ -69,6 +80,7 @@ func (c *Clock) Wait(ctx context.Context) error {
 	}
 	select {
 	case <-c.t.C:
+		c.rephased()
 		return nil
 	case <-c.expired:
 		return nil
@@ -82,10 +94,19 @@ func (c *Clock) Wait(ctx context.Context) error {
 	}
 }
 
+// rephased has the Go timer take up its period again after the first
+// interval Phase gave it.
+func (c *Clock) rephased() {
+	if d := c.rephase.Swap(0); d > 0 {
+		c.t.Reset(time.Duration(d))
+	}
+}
+
 // due takes a tick of the Go timer's already due, never waiting.
 func (c *Clock) due() bool {
 	select {
 	case <-c.t.C:
+		c.rephased()
 		return true
 	case <-c.expired:
 		return true
@@ -100,11 +121,31 @@ func (c *Clock) Reset(d time.Duration) {
 	if d <= 0 {
 		return
 	}
+	c.period.Store(int64(d))
 	if c.sys != nil {
-		c.sys.reset(d)
+		c.sys.reset(d, d)
 		return
 	}
+	c.rephase.Store(0)
 	c.t.Reset(d)
+}
+
+// Phase rearms the clock so that its ticks fall at at plus whole
+// periods, the first of them after now; the period is unchanged. On the
+// Go timer the ticks after the first count their period from the moment
+// the first was taken.
+func (c *Clock) Phase(at time.Time) {
+	d := time.Duration(c.period.Load())
+	first := time.Until(at) % d
+	if first <= 0 {
+		first += d
+	}
+	if c.sys != nil {
+		c.sys.reset(first, d)
+		return
+	}
+	c.rephase.Store(int64(d))
+	c.t.Reset(first)
 }
 
 // Expire makes the clock expire at once (a Wait under way returns), its

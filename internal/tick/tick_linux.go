@@ -38,7 +38,7 @@ func newSysClock(d time.Duration) (*sysClock, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("timerfd_create", err)
 	}
-	if err := setTimerfd(fd, d); err != nil {
+	if err := setTimerfd(fd, d, d); err != nil {
 		_ = unix.Close(fd)
 		return nil, err
 	}
@@ -52,13 +52,13 @@ func newSysClock(d time.Duration) (*sysClock, error) {
 	return &sysClock{f: f, rc: rc}, nil
 }
 
-// setTimerfd arms fd to expire every d from now, as time.NewTicker does.
-func setTimerfd(fd int, d time.Duration) error {
-	if d <= 0 {
+// setTimerfd arms fd to expire first from now and every d after.
+func setTimerfd(fd int, first, d time.Duration) error {
+	if d <= 0 || first <= 0 {
 		return errNoPeriod
 	}
-	ts := unix.NsecToTimespec(int64(d))
-	if err := unix.TimerfdSettime(fd, 0, &unix.ItimerSpec{Interval: ts, Value: ts}, nil); err != nil {
+	spec := unix.ItimerSpec{Interval: unix.NsecToTimespec(int64(d)), Value: unix.NsecToTimespec(int64(first))}
+	if err := unix.TimerfdSettime(fd, 0, &spec, nil); err != nil {
 		return os.NewSyscallError("timerfd_settime", err)
 	}
 	return nil
@@ -145,9 +145,9 @@ func (c *sysClock) watch(ctx context.Context) {
 	})
 }
 
-// reset rearms the timerfd to expire every d from now.
-func (c *sysClock) reset(d time.Duration) {
-	_ = c.rc.Control(func(fd uintptr) { _ = setTimerfd(int(fd), d) })
+// reset rearms the timerfd to expire first from now and every d after.
+func (c *sysClock) reset(first, d time.Duration) {
+	_ = c.rc.Control(func(fd uintptr) { _ = setTimerfd(int(fd), first, d) })
 }
 
 // stop closes the timerfd: a wait under way or to come returns

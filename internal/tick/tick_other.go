@@ -17,6 +17,6 @@ func newSysClock(time.Duration) (*sysClock, error) {
 }
 
 func (*sysClock) wait(context.Context) error { return ErrStopped }
-func (*sysClock) reset(time.Duration)        {}
+func (*sysClock) reset(_, _ time.Duration)   {}
 func (*sysClock) expire()                    {}
 func (*sysClock) stop()                      {}
