@@ -18,16 +18,6 @@ typedef struct {
 	int64_t last_ns;     // CLOCK_MONOTONIC of the last callback; 0 before
 	uint64_t last_frames; // frames of the last callback
 	uint64_t max_queued; // playback: samples kept at most; 0 = no bound
-	// Playback: the standing queue's trim (sp_settle). written_ns is the
-	// CLOCK_MONOTONIC of the writer's last write, stored before the write
-	// moves w. settle_keep is the samples a trim keeps queued and
-	// settle_lead_ns the lead on the callbacks the writes must keep; 0 =
-	// no trim. Over the window of SP_SETTLE_CALLBACKS callbacks,
-	// settle_min is the smallest queue left after a callback, as
-	// sp_settle counts it; settle_w is w at the last callback.
-	int64_t written_ns, settle_lead_ns;
-	uint64_t settle_keep, settle_min, settle_w;
-	uint32_t settle_n;
 	uint32_t channels;
 	uint32_t capture;
 	uint32_t realtime;   // the device's thread runs SCHED_FIFO (set by sp_data)
@@ -80,52 +70,9 @@ static void sp_capture(sp_stream *s, int16_t *buf, const int16_t *in, uint32_t f
 	sp_counted(s, frames);
 }
 
-// SP_SETTLE_CALLBACKS is the window of sp_settle: 50 callbacks, a second
-// at 20 ms periods.
-#define SP_SETTLE_CALLBACKS 50
-
-// sp_settle takes note of one playback callback at now (w the write
-// position it saw, left the samples still queued after it) and says how
-// many of the oldest queued samples to drop.
-//
-// A standing queue adds its length to the latency and nothing else: the
-// start-up backlog cut down to max_queued, silence a writer queues ahead
-// of its audio (priming) against its clock's jitter, or the writer's
-// clock moved earlier against the device's. What a queue guards against
-// is a write that comes after the callback it was meant for. So each
-// callback counts what it left as if the samples written since the
-// callback before had come too late for it whenever they were written
-// less than settle_lead_ns before it (the writer's jitter could have
-// put them after it), and at the end of a window of SP_SETTLE_CALLBACKS
-// callbacks the least so counted beyond settle_keep goes, when it is at
-// least twice settle_keep (the factor keeps a writer's clock slightly
-// faster than the device's from trimming a few samples every window). A
-// window with an underrun trims nothing.
-static uint64_t sp_settle(sp_stream *s, int64_t now, uint64_t w, uint64_t left) {
-	uint64_t fresh = w - s->settle_w; // written since the last callback
-	s->settle_w = w;
-	if (fresh > 0 && now - __atomic_load_n(&s->written_ns, __ATOMIC_RELAXED) < s->settle_lead_ns) {
-		left = left > fresh ? left - fresh : 0;
-	}
-	if (s->settle_n == 0 || left < s->settle_min) {
-		s->settle_min = left;
-	}
-	if (++s->settle_n < SP_SETTLE_CALLBACKS) {
-		return 0;
-	}
-	s->settle_n = 0;
-	if (s->settle_min < 2 * s->settle_keep) {
-		return 0;
-	}
-	uint64_t drop = s->settle_min - s->settle_keep;
-	__atomic_add_fetch(&s->trimmed, drop, __ATOMIC_RELAXED);
-	return drop;
-}
-
 // sp_playback is the device side of a playback stream for one callback:
 // out is filled from the ring over buf, after dropping what exceeds
-// max_queued behind it; what the ring cannot give is silence, counted;
-// a standing queue is trimmed after (sp_settle).
+// max_queued behind it; what the ring cannot give is silence, counted.
 static void sp_playback(sp_stream *s, int16_t *buf, int16_t *out, uint32_t frames) {
 	uint64_t n = (uint64_t)frames * s->channels;
 	uint64_t r = s->r, w = __atomic_load_n(&s->w, __ATOMIC_ACQUIRE);
@@ -142,11 +89,7 @@ static void sp_playback(sp_stream *s, int16_t *buf, int16_t *out, uint32_t frame
 		memset(out + k, 0, (n - k) * 2);
 		__atomic_add_fetch(&s->underruns, n - k, __ATOMIC_RELAXED);
 	}
-	r += k;
-	if (s->settle_lead_ns > 0) {
-		r += sp_settle(s, sp_now(), w, avail - k);
-	}
-	__atomic_store_n(&s->r, r, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->r, r + k, __ATOMIC_RELEASE);
 	sp_counted(s, frames);
 }
 
@@ -278,13 +221,9 @@ type streamShared = C.sp_stream
 
 // newShared makes the shared block of a stream and its ring of n samples
 // over it.
-// maxQueued and settleKeep are in samples, settleLead the lead of
-// sp_settle (0: no trim).
-func newShared(n int, channels int, capture bool, maxQueued, settleKeep int, settleLead time.Duration) (*streamShared, *ring) {
+func newShared(n int, channels int, capture bool, maxQueued int) (*streamShared, *ring) {
 	buf := make([]int16, max(n, 1))
-	s := &streamShared{size: C.uint64_t(len(buf)), channels: C.uint32_t(channels),
-		max_queued: C.uint64_t(max(maxQueued, 0)), settle_keep: C.uint64_t(max(settleKeep, 0)),
-		settle_lead_ns: C.int64_t(max(settleLead, 0))}
+	s := &streamShared{size: C.uint64_t(len(buf)), channels: C.uint32_t(channels), max_queued: C.uint64_t(max(maxQueued, 0))}
 	if capture {
 		s.capture = 1
 	}
@@ -373,18 +312,6 @@ func nextCallback(s *streamShared, rate int) (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(last + int64(frames)*int64(time.Second)/int64(rate) - monoNow()), true
-}
-
-// settleStep is sp_settle for the tests: one callback at now (ns) that
-// saw the write position w and left left samples queued.
-func settleStep(s *streamShared, now int64, w, left uint64) uint64 {
-	return uint64(C.sp_settle(s, C.int64_t(now), C.uint64_t(w), C.uint64_t(left)))
-}
-
-// markWrite stores now as the time of the writer's last write (sp_settle),
-// before the write moves the ring's write position.
-func markWrite(s *streamShared) {
-	atomic.StoreInt64((*int64)(unsafe.Pointer(&s.written_ns)), monoNow())
 }
 
 // monoNow is CLOCK_MONOTONIC in ns, the clock of firstFrameSince and of

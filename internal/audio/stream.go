@@ -49,18 +49,6 @@ type StreamConfig struct {
 	// a writer running slightly faster than the device). 0 means no bound.
 	// Capture streams ignore it.
 	MaxQueued time.Duration
-	// QueueMargin, when positive, trims a playback stream's standing
-	// queue: audio that waits through every data callback without ever
-	// being needed to fill one only adds latency (the start-up backlog
-	// cut down to MaxQueued, silence a writer queued ahead of its audio
-	// against its clock's jitter, a writer's clock moved earlier). Every
-	// 50 callbacks (a second at 20 ms periods) the least that any of them
-	// left queued, beyond half QueueMargin's worth, is dropped, the
-	// oldest first, when it is at least QueueMargin's worth; a callback
-	// that found samples written less than QueueMargin before it counts
-	// what it left without them, as the writer's jitter could have put
-	// them after it. 0 means no trim. Capture streams ignore it.
-	QueueMargin time.Duration
 	// OnLost, when set, is called once (from the stream's watchdog
 	// goroutine) when the watchdog finds the device gone; the error
 	// wraps ErrDeviceLost. Lost() and Err() report the same.
@@ -128,7 +116,7 @@ type StreamStats struct {
 	// was empty (the writer is too slow): silence was played instead.
 	Underruns uint64
 	// Trimmed counts queued samples dropped to keep a playback stream
-	// within MaxQueued, or its standing queue within QueueMargin.
+	// within MaxQueued.
 	Trimmed uint64
 	// RealTime reports that the device's audio thread runs with a
 	// real-time priority (see realtimePriority), known from its first

@@ -63,11 +63,8 @@ type streamCore struct {
 const callbackSlack = 500 * time.Microsecond
 
 func newStreamCore(kind Kind, cfg StreamConfig, log *slog.Logger) *streamCore {
-	samples := func(d time.Duration) int {
-		return int(int64(cfg.SampleRate)*int64(d)/int64(time.Second)) * cfg.Channels
-	}
-	sh, r := newShared(cfg.PeriodSamples()*cfg.BufferPeriods, cfg.Channels, kind == KindCapture,
-		samples(cfg.MaxQueued), samples(cfg.QueueMargin/2), cfg.QueueMargin)
+	maxQueued := int(int64(cfg.SampleRate)*int64(cfg.MaxQueued)/int64(time.Second)) * cfg.Channels
+	sh, r := newShared(cfg.PeriodSamples()*cfg.BufferPeriods, cfg.Channels, kind == KindCapture, maxQueued)
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	return &streamCore{
@@ -167,14 +164,7 @@ func (c *streamCore) WriteWithin(p []int16, d time.Duration) (int, error) {
 	if d >= 0 {
 		until = time.Now().Add(d)
 	}
-	return c.move(p, c.write, until)
-}
-
-// write is the Write side's one step of move: the time of the write is
-// noted for the device side's trim of a standing queue (sp_settle).
-func (c *streamCore) write(p []int16) int {
-	markWrite(c.sh)
-	return c.ring.write(p)
+	return c.move(p, c.ring.write, until)
 }
 
 // ended is the error of a lost or closed stream, nil while it runs.

@@ -80,10 +80,7 @@
 // between the session's playout clock and the device's clock costs one
 // short gap instead of many; what waits for the device is bounded
 // (Options.PlaybackLatency, one packet time by default: the device drops
-// the older samples), so this cannot build up latency. Within the bound,
-// a queue that a second of the device's callbacks never needed (the
-// path's writes all came well ahead of them) is cut down to about a
-// millisecond: audio.StreamConfig.QueueMargin.
+// the older samples), so this cannot build up latency.
 //
 // # Latency and measurements
 //

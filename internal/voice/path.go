@@ -64,14 +64,6 @@ const (
 	// a time, so a smaller bound would drop audio whenever a packet
 	// lands just before a device callback.
 	DefaultPlaybackLatency = 20 * time.Millisecond
-	// playbackQueueMargin is the lead on the playback device's callbacks
-	// past which the path's writes count as safe, and twice what a
-	// playback stream keeps queued after its callbacks once it has seen,
-	// over a second, that more was never needed
-	// (audio.StreamConfig.QueueMargin): priming and whatever the bound
-	// above lets stand otherwise add up to a packet time to the receive
-	// path for nothing.
-	playbackQueueMargin = 4 * time.Millisecond
 	// captureBufferPeriods bounds what the capture ring holds (200 ms at
 	// 20 ms periods) and playbackBufferPeriods the playback queue (80 ms;
 	// beyond PlaybackLatency it is dropped at the device).
@@ -320,9 +312,9 @@ func (p *Path) streamConfig(k audio.Kind) audio.StreamConfig {
 		c.BufferPeriods = playbackBufferPeriods
 		switch l := p.opts.PlaybackLatency; {
 		case l == 0:
-			c.MaxQueued, c.QueueMargin = DefaultPlaybackLatency, playbackQueueMargin
+			c.MaxQueued = DefaultPlaybackLatency
 		case l > 0:
-			c.MaxQueued, c.QueueMargin = l, min(playbackQueueMargin, l)
+			c.MaxQueued = l
 		}
 	}
 	return c
