@@ -24,7 +24,7 @@ func (h *harness) figCPU(ctx context.Context) []*Row {
 		id, memID, codec, goal string
 		max                    float64
 	}{
-		{"3a", "3c", "PCMU", "ratio ≤ 1.0", 1.0}, {"3b", "3d", "opus", "ratio ≤ 1.2", 1.2},
+		{"3a", "3c", "PCMU", "ratio ≤ 1.0", 1.0}, {"3b", "3d", "opus", "ratio ≤ 1.0", 1.0},
 	} {
 		row := &Row{ID: c.id, Figure: "CPU of one active call, " + strings.ToUpper(c.codec) + ", both ends sending", Unit: "% core",
 			Goal: c.goal, goal: ratioAtMost(c.max)}
