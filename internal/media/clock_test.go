@@ -97,3 +97,40 @@ func TestSessionAlignsPlayout(t *testing.T) {
 		t.Errorf("packets waited at least %v in the jitter buffer (target %v), want at most %v", least, st.PlayoutTarget, limit)
 	}
 }
+
+// TestAlignPlayoutMoves: the clock moves once per window of decoded
+// frames whose least lag is more than alignSlack past alignLag, by that
+// lag less alignLag and whole frames; never for a lag within the slack,
+// a negative one, or one a whole frame over.
+func TestAlignPlayoutMoves(t *testing.T) {
+	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+	now := time.Unix(1000, 0)
+	for _, tt := range []struct {
+		name string
+		lags []time.Duration // one window: the least counts
+		at   time.Duration   // where the next tick goes after now; 0: no move
+	}{
+		{"12 ms behind", []time.Duration{ms(14), ms(12), ms(13)}, ms(20 - 11)},
+		{"within the slack", []time.Duration{ms(3), ms(2.5)}, 0},
+		{"ahead", []time.Duration{ms(-4), ms(8)}, 0},
+		{"a whole frame over", []time.Duration{ms(21.5), ms(22)}, 0},
+		{"a frame and 9 ms over", []time.Duration{ms(30), ms(29)}, ms(20 - 8)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var moved []time.Time
+			s := &Session{jb: newJitterBuffer(8000, 8000, 1, 20*time.Millisecond), phase: func(at time.Time) { moved = append(moved, at) }}
+			for i := range alignFrames {
+				s.alignPlayout(now, tt.lags[i%len(tt.lags)])
+			}
+			switch {
+			case tt.at == 0 && len(moved) != 0:
+				t.Errorf("moved to %v after now", moved[0].Sub(now))
+			case tt.at != 0 && (len(moved) != 1 || moved[0].Sub(now) != tt.at):
+				t.Errorf("moves %v, want one to %v after now", moved, tt.at)
+			}
+			if s.moves != uint64(len(moved)) {
+				t.Errorf("counted %d moves, made %d", s.moves, len(moved))
+			}
+		})
+	}
+}

@@ -862,11 +862,14 @@ func (s *Session) alignPlayout(now time.Time, lag time.Duration) {
 		return
 	}
 	a.n = 0
-	if a.least <= alignLag+alignSlack {
+	// Whole frames of lag are the jitter buffer's to take back (its
+	// catch-up); the clock moves by the rest.
+	ptime := s.jb.ptime
+	shift := (a.least - alignLag) % ptime
+	if shift <= alignSlack {
 		return
 	}
-	ptime := s.jb.ptime
-	s.phase(now.Add(ptime - (a.least-alignLag)%ptime))
+	s.phase(now.Add(ptime - shift))
 	s.moves++
 }
 
