@@ -17,8 +17,8 @@ import (
 // wake-ups a second, about a fifth of the events that woke a call's Go
 // side; every one of them costs the Go scheduler several thread wake-ups
 // on an otherwise idle machine. For the same reason it waits on a
-// tick.Clock where the system has one (one thread switch a look instead
-// of about five: internal/tick).
+// tick.Clock (on Linux a timerfd: one thread switch a look instead of
+// about five, internal/tick).
 type watchdogSet struct {
 	mu      sync.Mutex
 	streams map[*streamCore]struct{}
