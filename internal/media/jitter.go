@@ -307,7 +307,13 @@ func (j *jitterBuffer) reference() time.Duration {
 
 // due is the timestamp that should be playing at now.
 func (j *jitterBuffer) due(now time.Time) int64 {
-	return j.ts0 + j.durTS(now.Sub(j.epoch)-j.reference()-j.target)
+	return j.ts0 + j.durTS(j.mediaTime(now))
+}
+
+// mediaTime is the time into the timeline (from ts0) that should be
+// playing at now: now less the reference transit and the target.
+func (j *jitterBuffer) mediaTime(now time.Time) time.Duration {
+	return now.Sub(j.epoch) - j.reference() - j.target
 }
 
 // pop returns the frame to play at now, appended to dst: ptime of audio
@@ -361,7 +367,8 @@ func (j *jitterBuffer) step(now time.Time, c frameCoder) playout {
 	// The dead band is at least a frame handed out: a pop may take
 	// several short packets at once.
 	unit := max(pkt, j.frameTS)
-	drift := j.due(now) - j.nextTS
+	at := j.mediaTime(now)
+	drift := j.ts0 + j.durTS(at) - j.nextTS
 	switch {
 	case drift <= -unit:
 		// Playing ahead of target (the target grew): stretch by one
@@ -385,7 +392,7 @@ func (j *jitterBuffer) step(now time.Time, c frameCoder) playout {
 		if j.cn && e.ts >= j.cnTS {
 			j.cn = false // speech again after the SID
 		}
-		j.lag = now.Sub(j.epoch) - j.tsDur(e.ts-j.ts0) - j.reference() - j.target
+		j.lag = at - j.tsDur(e.ts-j.ts0)
 		j.lagged = true
 		held := now.Sub(e.arrival)
 		j.stats.lastHeld = held
