@@ -377,8 +377,8 @@ func (s *Session) Start() error {
 	s.started = true
 	s.startedAt = s.now()
 	s.playout = s.opts.PlayoutTicker(ptimeOf(s.neg))
-	if p, ok := s.playout.(interface{ Phase(time.Time) }); ok && s.opts.Now == nil {
-		s.phase = p.Phase
+	if w, ok := s.playout.(waitClock); ok && s.opts.Now == nil {
+		s.phase = w.Phase
 	}
 	if s.beat != nil {
 		s.rxMu.Lock()
@@ -784,10 +784,12 @@ func (s *Session) ReadFrame(ctx context.Context) ([]int16, error) {
 
 // waitClock is a playout clock ReadFrame waits on directly rather than
 // through a channel (playoutClock). Wait returns nil at a tick, ctx's
-// cause, or tick.ErrStopped; OnGoTimer says a Go timer wakes it.
+// cause, or tick.ErrStopped; OnGoTimer says a Go timer wakes it; Phase
+// moves its ticks (alignPlayout).
 type waitClock interface {
 	Wait(ctx context.Context) error
 	OnGoTimer() bool
+	Phase(at time.Time)
 }
 
 // onTick is a tick of the playout clock: what RTP waits is read, then the
